@@ -1,0 +1,44 @@
+# Two commands for people:  `make run`  and  `make test`.  Everything else is plumbing they call.
+# Each installs what is missing into .venv first (from the lock files), so a machine with only
+# Python 3.11 and pip is enough.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RAW := data/01_raw/diabetic_data.csv
+export KEDRO_DISABLE_TELEMETRY := true
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test install install-dev lock viz clean-data
+
+## run: install what is missing, make demo data if there is no raw file, run the whole job
+run: $(VENV)/.installed
+	@if [ -f "$(RAW)" ]; then echo "Using the raw file already at $(RAW)"; \
+	else $(BIN)/kedro run --pipelines synthetic; fi
+	$(BIN)/kedro run
+
+## test: install what is missing (runtime + test tools) and run the test suite
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.lock
+	$(BIN)/python -m pip install -q -r requirements-dev.lock
+	@touch $@
+
+## lock: re-pin requirements*.lock after changing pyproject.toml or requirements-dev.in
+lock:
+	$(PYTHON) -m pip install -q uv
+	uv pip compile pyproject.toml --python-version 3.11 --no-header -o requirements.lock
+	uv pip compile requirements-dev.in --python-version 3.11 --no-header -o requirements-dev.lock
+
+viz: $(VENV)/.installed
+	$(BIN)/kedro viz run

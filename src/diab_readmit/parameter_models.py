@@ -1,0 +1,88 @@
+"""Typed models of the parameters that more than one pipeline reads.
+
+Kedro 1.7 validates a ``params:`` node input against the pydantic model in the node's type
+hint before any node runs, so an invalid configuration stops the run before data is read.
+Error messages name the key and the value, e.g.
+``temporal_splits.test: start_date 2008-01-01 is after end_date 2007-12-31``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: The algorithms the project knows; each has a training namespace of this name.
+ALGORITHMS: tuple[str, ...] = ("logistic_regression", "random_forest", "xgboost")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Window(_Strict):
+    """One temporal window, both ends inclusive."""
+
+    start_date: dt.date
+    end_date: dt.date
+
+    @model_validator(mode="after")
+    def _start_not_after_end(self) -> Window:
+        if self.start_date > self.end_date:
+            raise ValueError(
+                f"start_date {self.start_date} is after end_date {self.end_date}; "
+                f"swap them or fix the typo"
+            )
+        return self
+
+    def contains(self, day: dt.date) -> bool:
+        return self.start_date <= day <= self.end_date
+
+
+class TemporalSplits(_Strict):
+    """``temporal_splits``: train < test < oot, no overlap."""
+
+    train: Window
+    test: Window
+    oot: Window
+
+    @model_validator(mode="after")
+    def _ordered_and_disjoint(self) -> TemporalSplits:
+        for earlier, later in (("train", "test"), ("test", "oot")):
+            first, second = getattr(self, earlier), getattr(self, later)
+            if first.end_date >= second.start_date:
+                raise ValueError(
+                    f"{earlier}.end_date {first.end_date} must be before "
+                    f"{later}.start_date {second.start_date}: windows must be ordered "
+                    f"train < test < oot and must not overlap"
+                )
+        return self
+
+    def windows(self) -> dict[str, Window]:
+        return {"train": self.train, "test": self.test, "oot": self.oot}
+
+
+class TrainingConfig(_Strict):
+    """``training_config``: which algorithms run in ``__default__`` / ``training``, and how."""
+
+    enabled_algorithms: dict[str, bool] = Field(
+        default_factory=lambda: {name: True for name in ALGORITHMS}
+    )
+    seed: int = 42
+    cv_folds: int = Field(default=5, ge=2)
+    n_candidates: int = Field(default=20, ge=1)
+    scoring: str = "roc_auc"
+    threshold_rule: str = "max_f1"
+
+    @field_validator("enabled_algorithms")
+    @classmethod
+    def _known_algorithms(cls, value: dict[str, bool]) -> dict[str, bool]:
+        unknown = sorted(set(value) - set(ALGORITHMS))
+        if unknown:
+            raise ValueError(
+                f"unknown algorithm(s) {unknown}; valid names are {list(ALGORITHMS)}"
+            )
+        return value
+
+    def enabled(self) -> list[str]:
+        return [name for name in ALGORITHMS if self.enabled_algorithms.get(name, False)]

@@ -1,0 +1,36 @@
+"""Project pipelines: one per stage, and one training template instantiated per algorithm."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline
+
+from diab_readmit.parameter_models import ALGORITHMS
+from diab_readmit.pipelines import (
+    data_processing,
+    preprocessing,
+    reporting,
+    synthetic,
+    training,
+)
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """``kedro run --pipelines NAME`` runs one of these; ``kedro run`` runs ``__default__``.
+
+    ``__default__`` and ``training`` contain every algorithm; the session drops the ones
+    switched off by ``training_config.enabled_algorithms`` or not named by ``ALGORITHM``.
+    """
+    per_algorithm = {name: training.create_pipeline(algorithm=name) for name in ALGORITHMS}
+    all_training = sum(per_algorithm.values(), Pipeline([]))
+    gold = data_processing.create_pipeline()
+    snapshot = preprocessing.create_pipeline()
+    report = reporting.create_pipeline()
+    return {
+        "synthetic": synthetic.create_pipeline(),
+        "data_processing": gold,
+        "preprocessing": snapshot,
+        **per_algorithm,
+        "training": all_training,
+        "reporting": report,
+        "__default__": gold + snapshot + all_training + report,
+    }
