@@ -19,6 +19,7 @@ run: $(VENV)/.installed
 
 ## test: install what is missing (runtime + test tools) and run the test suite
 test: $(VENV)/.installed-dev
+	@for script in tools/ensure_*.sh; do [ -e "$$script" ] && bash "$$script"; done; true
 	$(BIN)/python -m pytest
 
 install: $(VENV)/.installed
