@@ -1,5 +1,66 @@
-from kedro.pipeline import Pipeline
+"""The `reporting` pipeline: one comparison report across every algorithm's registry.
+
+It reads ``<algorithm>.model_registry@history``, the read-only view of the registry that
+training writes as ``@bundle``; the shared name makes Kedro order reporting after training
+in ``__default__``, and lets ``kedro run --pipelines reporting`` run on its own.
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline, node
+
+from diab_readmit.parameter_models import ALGORITHMS
+
+from .nodes import (
+    draw_comparison_charts,
+    render_html_report,
+    render_markdown_report,
+    tabulate_latest_versions,
+    tabulate_version_history,
+)
 
 
-def create_pipeline(**kwargs) -> Pipeline:  # scaffold: replaced by the real pipeline
-    return Pipeline([])
+def create_pipeline(**kwargs) -> Pipeline:
+    """Tables, charts, a Markdown and an HTML report, namespaced ``reporting``."""
+    histories = [f"{algorithm}.model_registry@history" for algorithm in ALGORITHMS]
+    template = Pipeline(
+        [
+            node(
+                tabulate_latest_versions,
+                inputs=["params:report", *histories],
+                outputs="model_comparison",
+                name="tabulate_latest_versions",
+            ),
+            node(
+                tabulate_version_history,
+                inputs=histories,
+                outputs="version_history",
+                name="tabulate_version_history",
+            ),
+            node(
+                draw_comparison_charts,
+                inputs=["model_comparison", "version_history", "params:report"],
+                outputs=["comparison_charts", "comparison_chart_images"],
+                name="draw_comparison_charts",
+            ),
+            node(
+                render_markdown_report,
+                inputs=["model_comparison", "version_history", "params:report"],
+                outputs="comparison_report_md",
+                name="render_markdown_report",
+            ),
+            node(
+                render_html_report,
+                inputs=[
+                    "model_comparison",
+                    "version_history",
+                    "comparison_chart_images",
+                    "params:report",
+                    *histories,
+                ],
+                outputs="comparison_report_html",
+                name="render_html_report",
+            ),
+        ]
+    )
+    return Pipeline(template, namespace="reporting", inputs=set(histories))
