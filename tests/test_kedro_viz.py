@@ -1,0 +1,146 @@
+"""kedro-viz on this project: the static build's API, and the page as a real browser renders it.
+
+The browser half needs Debian's ``chromium`` (``bash tools/ensure_chromium.sh``, which
+``make test`` runs first). Without it that test skips and says why; it never passes blind.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from diab_readmit.parameter_models import ALGORITHMS
+
+PROJECT = Path(__file__).resolve().parents[1]
+KEDRO = Path(sys.executable).with_name("kedro")
+#: Modular pipelines a reader must be able to collapse and expand.
+MODULAR_PIPELINES = ("preprocessing", *ALGORITHMS)
+LAYERS = ("raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting")
+#: A node without name= gets Kedro's generated "func([inputs]) -> [outputs]".
+GENERATED_NAME = re.compile(r"[()\[\]]|->")
+
+
+@pytest.fixture(scope="module")
+def viz_build(tmp_path_factory) -> Path:
+    """``kedro viz build`` on a copy of the project; it always writes ./build of the cwd."""
+    project = tmp_path_factory.mktemp("viz") / "project"
+    project.mkdir()
+    shutil.copy(PROJECT / "pyproject.toml", project)
+    shutil.copytree(PROJECT / "conf", project / "conf")
+    shutil.copytree(PROJECT / "src", project / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "NO_COLOR": "1", "COLUMNS": "200"}
+    result = subprocess.run(
+        [str(KEDRO), "viz", "build"], cwd=project, env=env, capture_output=True, text=True, timeout=300
+    )
+    output = result.stdout + result.stderr
+    build = project / "build"
+    # kedro viz build exits 0 even when it fails, so judge it by what it wrote.
+    assert result.returncode == 0 and (build / "index.html").is_file() and "Failed" not in output, (
+        f"`kedro viz build` failed (exit {result.returncode}):\n{output[-6000:]}"
+    )
+    return build
+
+
+@pytest.fixture(scope="module")
+def viz_api(viz_build) -> dict:
+    return json.loads((viz_build / "api" / "main").read_text())
+
+
+def test_namespaces_are_modular_pipelines(viz_api):
+    modular = viz_api["modular_pipelines"]
+
+    for name in MODULAR_PIPELINES:
+        assert name in modular, f"'{name}' is not a modular pipeline in kedro-viz; found {sorted(modular)}"
+        assert modular[name]["children"], f"modular pipeline '{name}' is empty"
+
+
+def test_every_dataset_sits_on_a_layer(viz_api):
+    datasets = [node for node in viz_api["nodes"] if node["type"] == "data"]
+    without_layer = sorted(node["name"] for node in datasets if not node.get("layer"))
+    unknown = sorted(f"{n['name']}: {n['layer']}" for n in datasets if n.get("layer") and n["layer"] not in LAYERS)
+
+    assert datasets
+    assert not without_layer, (
+        "datasets without `metadata: {kedro-viz: {layer: ...}}` in the catalog: " + ", ".join(without_layer)
+    )
+    assert not unknown, f"layers outside {LAYERS}: {unknown}"
+    assert [layer for layer in LAYERS if layer in viz_api["layers"]] == viz_api["layers"]
+
+
+def test_every_node_has_a_readable_name(viz_api):
+    tasks = [node for node in viz_api["nodes"] if node["type"] == "task"]
+    generated = sorted(node["name"] for node in tasks if GENERATED_NAME.search(node["name"]))
+
+    assert tasks
+    assert not generated, f"nodes without name= (Kedro made up these names): {generated}"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip(
+        "Chromium is not installed, so kedro-viz was not checked in a browser: "
+        "run `bash tools/ensure_chromium.sh` (installs Debian's chromium; needs root and apt-get)"
+    )
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+@pytest.fixture
+def served_build(viz_build) -> Iterator[str]:
+    """The static build on an ephemeral 127.0.0.1 port, as `kedro viz run` would serve it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(viz_build)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [
+        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+        "--window-size=1600,1000", "--virtual-time-budget=20000", *args,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=180)
+
+
+def test_browser_renders_the_algorithm_namespaces(chromium, served_build, tmp_path):
+    dom = _headless(chromium, tmp_path / "profile-dom", "--dump-dom", served_build)
+    assert dom.returncode == 0, f"chromium --dump-dom failed:\n{dom.stderr[-3000:]}"
+
+    rendered = set(
+        re.findall(r'<g[^>]*class="pipeline-node pipeline-node--modularPipeline"[^>]*data-id="([^"]+)"', dom.stdout)
+    )
+    for name in MODULAR_PIPELINES:
+        assert name in rendered, (
+            f"the kedro-viz flowchart does not show modular pipeline '{name}'; it shows {sorted(rendered)}"
+        )
+
+    screenshot = tmp_path / "viz.png"
+    shot = _headless(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", served_build)
+    assert shot.returncode == 0 and screenshot.is_file(), f"chromium --screenshot failed:\n{shot.stderr[-3000:]}"
+    # A blank dark page is ~10 kB; the drawn flowchart and sidebar are several times that.
+    assert screenshot.stat().st_size > 50_000, f"screenshot {screenshot} looks blank"
