@@ -17,3 +17,7 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "custom_resolvers": {"env": _env},
 }
+
+from diab_readmit.hooks import ConciseUserErrors  # noqa: E402
+
+HOOKS = (ConciseUserErrors(),)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from diab_readmit.errors import UserFixableError
+
 MISSING = "?"
 
 ID_COLUMNS = ["encounter_id", "patient_nbr"]
@@ -45,7 +47,7 @@ READMITTED_VALUES = ("NO", ">30", "<30")
 AGE_PATTERN = r"^\[(\d+)-(\d+)\)$"
 
 
-class RawDataError(ValueError):
+class RawDataError(UserFixableError, ValueError):
     """A raw extract that cannot be processed; the message says where and what to do."""
 
 
