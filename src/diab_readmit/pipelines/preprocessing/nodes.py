@@ -1,0 +1,359 @@
+"""Gold stores → labelled encounters → train / test / OOT windows → scaled snapshot.
+
+The prerequisite checks that gate these nodes are in ``prerequisites.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from typing import Any
+
+import kedro
+import numpy as np
+import pandas as pd
+import pyarrow
+import sklearn
+from pandas.api.types import is_numeric_dtype
+from sklearn.compose import ColumnTransformer
+from sklearn.preprocessing import StandardScaler
+
+from diab_readmit.parameter_models import TemporalSplits
+
+from .parameter_models import LABEL_COLUMN, PreprocessingParams
+
+logger = logging.getLogger(__name__)
+
+WINDOWS = ("train", "test", "oot")
+#: Carried into each snapshot window next to the model inputs, to trace rows back to gold.
+SNAPSHOT_ID_COLUMNS = ["encounter_id", "partition_date", LABEL_COLUMN]
+_REBUILD_GOLD = "Rebuild the gold stores with `kedro run --pipelines data_processing`."
+
+
+class PreprocessingError(ValueError):
+    """The gold data cannot be made into a snapshot; the message says what to change."""
+
+
+def join_features_and_labels(
+    features: pd.DataFrame, labels: pd.DataFrame, prerequisites: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Attach ``readmitted_30d`` to each feature row by ``encounter_id``.
+
+    Encounters present in one store only are counted, logged and reported; they cannot be
+    used (a feature row without a label cannot be trained on). An encounter_id appearing
+    twice in a store is an error, as the join would multiply its rows.
+
+    Args:
+        features: the gold feature store.
+        labels: the gold label store.
+        prerequisites: output of ``record_prerequisites``; taking it as an input makes Kedro
+            load the stores only after every prerequisite check passed.
+
+    Returns:
+        The labelled feature rows, and a report of the rows joined and left out.
+    """
+    _require_columns(features, "feature_store", ["encounter_id", "partition_date"])
+    _require_columns(labels, "label_store", ["encounter_id", "partition_date", LABEL_COLUMN])
+    _refuse_duplicates(features, "feature_store")
+    _refuse_duplicates(labels, "label_store")
+
+    label_by_encounter = labels.set_index("encounter_id")
+    has_label = features["encounter_id"].isin(label_by_encounter.index).to_numpy()
+    has_features = labels["encounter_id"].isin(features["encounter_id"]).to_numpy()
+    features_without_label = int((~has_label).sum())
+    labels_without_features = int((~has_features).sum())
+    if features_without_label:
+        logger.warning(
+            "%d of %d feature_store encounters have no label in label_store and are left "
+            "out (e.g. encounter_id %s)", features_without_label, len(features),
+            features.loc[~has_label, "encounter_id"].head(3).tolist(),
+        )  # fmt: skip
+    if labels_without_features:
+        logger.warning(
+            "%d of %d label_store encounters have no row in feature_store and are left out "
+            "(e.g. encounter_id %s)", labels_without_features, len(labels),
+            labels.loc[~has_features, "encounter_id"].head(3).tolist(),
+        )  # fmt: skip
+
+    # Copy-on-write: without unmatched rows, adding the label column copies nothing else.
+    joined = features[has_label] if features_without_label else features
+    matched = label_by_encounter.loc[joined["encounter_id"].to_numpy()]
+    if joined.empty:
+        raise PreprocessingError(
+            f"No encounter of the feature_store ({len(features)} rows) has a label in the "
+            f"label_store ({len(labels)} rows): the stores come from different data. "
+            + _REBUILD_GOLD
+        )
+    _refuse_partition_mismatch(joined, matched)
+    _refuse_non_binary_labels(matched[LABEL_COLUMN])
+    joined = joined.assign(**{LABEL_COLUMN: matched[LABEL_COLUMN].to_numpy(dtype=np.int8)})
+
+    logger.info("Joined %d labelled encounters", len(joined))
+    report = {
+        "sources": prerequisites["sources"],
+        "feature_rows": len(features),
+        "label_rows": len(labels),
+        "joined_rows": len(joined),
+        "features_without_label": features_without_label,
+        "labels_without_features": labels_without_features,
+    }
+    return joined.reset_index(drop=True), report
+
+
+def split_temporal_windows(
+    labelled: pd.DataFrame, temporal_splits: TemporalSplits
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Split labelled encounters by ``partition_date`` into the train, test and OOT windows.
+
+    Both ends of each window are inclusive. Rows outside every window are dropped and counted
+    by where they fall (before train, in a gap between windows, after OOT).
+
+    Raises:
+        PreprocessingError: a window has no rows, or no positive label, naming the window,
+            its dates and the dates the data covers.
+    """
+    partition = labelled["partition_date"]
+    covered = f"{partition.min():%Y-%m-%d} .. {partition.max():%Y-%m-%d}"
+    windows = temporal_splits.windows()
+    masks = {
+        name: partition.between(pd.Timestamp(w.start_date), pd.Timestamp(w.end_date)).to_numpy()
+        for name, w in windows.items()
+    }
+    frames, summary = {}, {}
+    for name, window in windows.items():
+        rows = labelled[masks[name]].reset_index(drop=True)
+        where = (
+            f"temporal window '{name}' ({window.start_date} .. {window.end_date}; "
+            f"temporal_splits.{name})"
+        )
+        if rows.empty:
+            raise PreprocessingError(
+                f"The {where} has no rows: the gold data covers partitions {covered}. Move the "
+                f"window into that range (e.g. --params temporal_splits.{name}.start_date=...) "
+                f"or process data for that period with `kedro run --pipelines data_processing`."
+            )
+        positives = int(rows[LABEL_COLUMN].sum())
+        if positives == 0:
+            raise PreprocessingError(
+                f"The {where} has {len(rows)} rows but no positive {LABEL_COLUMN}: a model "
+                f"cannot be fitted or evaluated on it. Widen the window in "
+                f"conf/base/parameters_preprocessing.yml or with --params."
+            )
+        frames[name] = rows
+        summary[name] = {
+            "start_date": window.start_date.isoformat(),
+            "end_date": window.end_date.isoformat(),
+            "rows": len(rows),
+            "positives": positives,
+            "readmission_rate": positives / len(rows),
+            "partitions": int(rows["partition_date"].nunique()),
+        }
+        logger.info("Window %s %s..%s: %d rows, %.2f%% readmitted within 30 days", name,
+                    window.start_date, window.end_date, len(rows), 100 * positives / len(rows))  # fmt: skip
+
+    outside = ~(masks["train"] | masks["test"] | masks["oot"])
+    before = outside & (partition < pd.Timestamp(temporal_splits.train.start_date)).to_numpy()
+    after = outside & (partition > pd.Timestamp(temporal_splits.oot.end_date)).to_numpy()
+    dropped = {
+        "before_train_window": {
+            "rows": int(before.sum()),
+            "why": "partition_date before temporal_splits.train.start_date",
+        },
+        "between_windows": {
+            "rows": int((outside & ~before & ~after).sum()),
+            "why": "partition_date in a gap between two temporal windows",
+        },
+        "after_oot_window": {
+            "rows": int(after.sum()),
+            "why": "partition_date after temporal_splits.oot.end_date",
+        },
+    }
+    if outside.any():
+        logger.warning("%d labelled encounters fall outside every window and are left out: %s",
+                       int(outside.sum()), {k: v["rows"] for k, v in dropped.items()})  # fmt: skip
+    report = {"windows": summary, "rows_outside_windows": dropped, "data_partitions": covered}
+    return frames["train"], frames["test"], frames["oot"], report
+
+
+def fit_scaler(train: pd.DataFrame, preprocessing: PreprocessingParams) -> ColumnTransformer:
+    """Fit the model-input transformer on the train window only.
+
+    StandardScaler on ``preprocessing.numeric_features_to_scale``; every other numeric column
+    that is neither excluded nor the label passes through; identifiers and raw codes are
+    dropped. The transformer takes gold feature rows (extra columns are ignored) and returns
+    a float32 DataFrame: the scaled columns in configured order, then the passthrough
+    columns in gold order.
+    """
+    inputs = model_input_columns(train, preprocessing)
+    scaled = list(preprocessing.numeric_features_to_scale)
+    unknown = [c for c in scaled if c not in inputs]
+    if unknown:
+        raise PreprocessingError(
+            f"preprocessing.numeric_features_to_scale lists {unknown}, which are not numeric "
+            f"columns of the feature_store. Remove them from "
+            f"conf/base/parameters_preprocessing.yml, or rebuild the store if they should be "
+            f"there. " + _REBUILD_GOLD
+        )
+    passthrough = [c for c in inputs if c not in set(scaled)]
+    transformer = ColumnTransformer(
+        [("scaled", StandardScaler(), scaled), ("encoded", "passthrough", passthrough)],
+        remainder="drop",
+        verbose_feature_names_out=False,
+    ).set_output(transform="pandas")
+    transformer.fit(train[inputs].astype(np.float32))
+    logger.info("Fitted the scaler on %d train rows: %d scaled + %d passthrough columns",
+                len(train), len(scaled), len(passthrough))  # fmt: skip
+    return transformer
+
+
+def model_input_columns(features: pd.DataFrame, preprocessing: PreprocessingParams) -> list[str]:
+    """Every gold column except ``preprocessing.excluded_columns`` and the label, in gold order.
+
+    Raises:
+        PreprocessingError: a remaining column is not numeric (the gold contract says every
+            model input is), naming it.
+    """
+    excluded = {*preprocessing.excluded_columns, LABEL_COLUMN}
+    inputs = [c for c in features.columns if c not in excluded]
+    not_numeric = [f"{c} ({features[c].dtype})" for c in inputs if not is_numeric_dtype(features[c])]
+    if not_numeric:
+        raise PreprocessingError(
+            f"feature_store columns {not_numeric} are not numeric, so they cannot be model "
+            f"inputs. Add them to preprocessing.excluded_columns in "
+            f"conf/base/parameters_preprocessing.yml if they are identifiers or raw codes; "
+            f"otherwise encode them in data_processing. " + _REBUILD_GOLD
+        )
+    return inputs
+
+
+def scale_windows(
+    scaler: ColumnTransformer, train: pd.DataFrame, test: pd.DataFrame, oot: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Apply the fitted scaler to each window.
+
+    Returns:
+        Per window: ``encounter_id``, ``partition_date``, ``readmitted_30d``, then the float32
+        model-input columns in the scaler's output order.
+
+    Raises:
+        PreprocessingError: a model input is missing or infinite in some window (the gold
+            contract forbids it), naming the columns and the window.
+    """
+    return tuple(
+        _scaled_window(scaler, rows, name)
+        for name, rows in zip(WINDOWS, (train, test, oot), strict=True)
+    )
+
+
+def assemble_snapshot(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    oot: pd.DataFrame,
+    scaler: ColumnTransformer,
+    prerequisites: dict[str, Any],
+    join_report: dict[str, Any],
+    split_report: dict[str, Any],
+) -> dict[str, Any]:
+    """Bundle the scaled windows, the scaler and their metadata for ``preprocessed_snapshot``.
+
+    The dataset adds the snapshot id, the creation time and the sha256 of each file.
+    """
+    windows = {"train": train, "test": test, "oot": oot}
+    feature_columns = [str(c) for c in scaler.get_feature_names_out()]
+    columns_of = {name: list(columns) for name, _, columns in scaler.transformers}
+    metadata = {
+        "temporal_splits": prerequisites["temporal_splits"],
+        "windows": split_report["windows"],
+        "shapes": {name: [len(frame), len(feature_columns)] for name, frame in windows.items()},
+        "readmission_rate": {
+            name: split_report["windows"][name]["readmission_rate"] for name in WINDOWS
+        },
+        "label_column": LABEL_COLUMN,
+        "feature_columns": feature_columns,
+        "scaled_columns": columns_of["scaled"],
+        "passthrough_columns": columns_of["encoded"],
+        "id_columns": SNAPSHOT_ID_COLUMNS,
+        "source": {
+            **prerequisites["sources"],
+            "data_partitions": split_report["data_partitions"],
+        },
+        "rows": {
+            "feature_store": join_report["feature_rows"],
+            "label_store": join_report["label_rows"],
+            "labelled": join_report["joined_rows"],
+            "in_windows": sum(len(frame) for frame in windows.values()),
+        },
+        "rows_dropped": {
+            "features_without_label": {
+                "rows": join_report["features_without_label"],
+                "why": "encounter_id in feature_store but not in label_store",
+            },
+            "labels_without_features": {
+                "rows": join_report["labels_without_features"],
+                "why": "encounter_id in label_store but not in feature_store",
+            },
+            **split_report["rows_outside_windows"],
+        },
+        "enabled_algorithms": prerequisites["enabled_algorithms"],
+        "library_versions": {
+            "python": platform.python_version(),
+            "kedro": kedro.__version__,
+            "scikit-learn": sklearn.__version__,
+            "pandas": pd.__version__,
+            "numpy": np.__version__,
+            "pyarrow": pyarrow.__version__,
+        },
+    }
+    return {**windows, "scaler": scaler, "metadata": metadata}
+
+
+def _scaled_window(scaler: ColumnTransformer, rows: pd.DataFrame, window: str) -> pd.DataFrame:
+    matrix = scaler.transform(rows).astype(np.float32)
+    finite = np.isfinite(matrix.to_numpy())
+    if not finite.all():
+        bad = matrix.columns[~finite.all(axis=0)].tolist()
+        raise PreprocessingError(
+            f"Model inputs {bad[:10]} have missing or infinite values in the '{window}' window; "
+            f"the gold feature store must encode missing values, never leave NaN. "
+            + _REBUILD_GOLD
+        )
+    ids = rows[SNAPSHOT_ID_COLUMNS].reset_index(drop=True)
+    return pd.concat([ids, matrix.reset_index(drop=True)], axis=1)
+
+
+def _require_columns(frame: pd.DataFrame, dataset: str, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise PreprocessingError(f"{dataset} has no column(s) {missing}. " + _REBUILD_GOLD)
+
+
+def _refuse_duplicates(frame: pd.DataFrame, dataset: str) -> None:
+    repeated = frame["encounter_id"].duplicated(keep=False).to_numpy()
+    if repeated.any():
+        ids = frame.loc[repeated, "encounter_id"]
+        raise PreprocessingError(
+            f"{dataset} has {int(repeated.sum())} rows sharing {ids.nunique()} encounter_id "
+            f"value(s) (e.g. {ids.drop_duplicates().head(3).tolist()}): joining features and "
+            f"labels would multiply these encounters. Each encounter must appear once. "
+            + _REBUILD_GOLD
+        )
+
+
+def _refuse_partition_mismatch(joined: pd.DataFrame, matched: pd.DataFrame) -> None:
+    differs = joined["partition_date"].to_numpy() != matched["partition_date"].to_numpy()
+    if differs.any():
+        examples = joined.loc[differs, "encounter_id"].head(3).tolist()
+        raise PreprocessingError(
+            f"{int(differs.sum())} encounters have a different partition_date in feature_store "
+            f"and label_store (e.g. encounter_id {examples}): the stores were built from "
+            f"different runs. " + _REBUILD_GOLD
+        )
+
+
+def _refuse_non_binary_labels(label: pd.Series) -> None:
+    invalid = ~label.isin([0, 1]).to_numpy()
+    if invalid.any():
+        raise PreprocessingError(
+            f"label_store column {LABEL_COLUMN} has {int(invalid.sum())} value(s) other than "
+            f"0/1 (e.g. {label[invalid].head(3).tolist()}). " + _REBUILD_GOLD
+        )

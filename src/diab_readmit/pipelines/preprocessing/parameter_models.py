@@ -1,0 +1,55 @@
+"""Typed ``preprocessing`` parameters (validated by Kedro before any node runs).
+
+``temporal_splits`` and ``training_config`` are shared with the training pipelines and live
+in ``diab_readmit.parameter_models``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Columns that identify an encounter or place it in time: never model inputs, whatever the
+#: configuration says.
+IDENTITY_COLUMNS: tuple[str, ...] = ("encounter_id", "patient_nbr", "encounter_date", "partition_date")
+
+#: The label column of the gold label store, carried into every snapshot window.
+LABEL_COLUMN = "readmitted_30d"
+
+
+class PreprocessingParams(BaseModel):
+    """``preprocessing``: what is scaled, what is never a model input, how much data is enough.
+
+    Every numeric gold column that is neither excluded nor the label is a model input; the ones
+    listed in ``numeric_features_to_scale`` are standardised, the others (one-hot, ordinal and
+    flag encodings) pass through unchanged.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    numeric_features_to_scale: list[str] = Field(min_length=1)
+    excluded_columns: list[str] = Field(
+        default_factory=lambda: [*IDENTITY_COLUMNS, "diag_1", "diag_2", "diag_3"]
+    )
+    min_partitions: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent_columns(self) -> PreprocessingParams:
+        repeated = sorted(
+            {c for c in self.numeric_features_to_scale if self.numeric_features_to_scale.count(c) > 1}
+        )
+        if repeated:
+            raise ValueError(f"numeric_features_to_scale lists {repeated} more than once")
+        missing_identity = [c for c in IDENTITY_COLUMNS if c not in self.excluded_columns]
+        if missing_identity:
+            raise ValueError(
+                f"excluded_columns must contain the identity columns {missing_identity}: "
+                f"identifiers and dates are never model inputs"
+            )
+        both = sorted(set(self.numeric_features_to_scale) & {*self.excluded_columns, LABEL_COLUMN})
+        if both:
+            raise ValueError(
+                f"{both} cannot be scaled: they are excluded from the model inputs "
+                f"(excluded_columns or the label {LABEL_COLUMN}); remove them from "
+                f"numeric_features_to_scale"
+            )
+        return self
