@@ -90,3 +90,14 @@ def test_works_on_memory_filesystem():
     store = PartitionedParquetStore("memory://gold-test/store")
     store.save(frame(2))
     assert len(store.load()) == 6
+
+
+def test_rows_in_the_wrong_partition_are_reported(tmp_path):
+    store = PartitionedParquetStore(str(tmp_path / "store"))
+    store.save(frame(3))
+    manifest = json.loads((tmp_path / "store" / "_manifest.json").read_text())
+    moved = tmp_path / "store" / manifest["partitions"][0]["file"]
+    table = pq.read_table(moved).to_pandas().assign(partition_date=pd.Timestamp("2001-05-01"))
+    table.to_parquet(moved, index=False)
+    with pytest.raises(DatasetError, match=r"sits in partition_date=2001-01-01 but holds 3 row\(s\) with partition_date 2001-05-01"):
+        store.load()

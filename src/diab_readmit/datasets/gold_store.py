@@ -98,20 +98,20 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
                 f"No data at {self._path}: the store has never been written. "
                 f"Run `kedro run --pipelines data_processing` first."
             )
-        files = [self._join(p["file"]) for p in manifest["partitions"]]
         columns = self._load_args.get("columns")
         with ThreadPoolExecutor(max_workers=8 if self._protocol != "file" else 2) as pool:
-            tables = list(pool.map(lambda f: self._read_partition(f, columns), files))
+            tables = list(pool.map(lambda p: self._read_partition(p, columns), manifest["partitions"]))
         if not tables:
             return pd.DataFrame(columns=manifest.get("columns", []))
         table = pa.concat_tables(tables, promote_options="default")
         return table.to_pandas()
 
-    def _read_partition(self, file: str, columns: list[str] | None) -> pa.Table:
+    def _read_partition(self, partition: dict[str, Any], columns: list[str] | None) -> pa.Table:
+        file = self._join(partition["file"])
         shown = f"{self._protocol}://{file}" if self._protocol != "file" else file
         try:
             with self._fs.open(file, "rb") as handle:
-                return pq.read_table(handle, columns=columns)
+                table = pq.read_table(handle, columns=columns)
         except FileNotFoundError as exc:
             raise DatasetError(
                 f"Partition file {shown} named in {self._path}/{MANIFEST} is missing. "
@@ -124,6 +124,24 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
                 f"It is corrupt or truncated; re-create the store with "
                 f"`kedro run --pipelines data_processing`."
             ) from exc
+        self._check_partition_values(table, partition["partition"], shown)
+        return table
+
+    def _check_partition_values(self, table: pa.Table, partition: str, shown: str) -> None:
+        """Rows must carry the partition value of the directory they sit in."""
+        column = self._partition_column
+        if column not in table.column_names:
+            return
+        expected = pd.Timestamp(partition.split("=", 1)[1])
+        values = table.column(column).to_pandas()
+        wrong = values != expected
+        if wrong.any():
+            raise DatasetError(
+                f"Partition file {shown} sits in {partition} but holds {int(wrong.sum())} row(s) "
+                f"with {column} {pd.Timestamp(values[wrong].iloc[0]):%Y-%m-%d}. The store was "
+                f"modified outside this pipeline; re-create it with "
+                f"`kedro run --pipelines data_processing`."
+            )
 
     def save(self, data: pd.DataFrame) -> None:
         column = self._partition_column
