@@ -1,0 +1,41 @@
+"""Typed parameters of the ``synthetic`` pipeline (validated by Kedro before any node runs)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+#: Sizes the generator supports: small enough files for tests, up to 20x the real file.
+MIN_ENCOUNTERS = 1_000
+MAX_ENCOUNTERS = 2_000_000
+
+
+class SyntheticParams(BaseModel):
+    """``synthetic``: how many encounters to generate, and from which seed.
+
+    The same ``n_encounters`` and ``seed`` always give the same file, byte for byte.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    n_encounters: int = 100_000
+    seed: int = 42
+
+    @field_validator("n_encounters")
+    @classmethod
+    def _supported_size(cls, value: int) -> int:
+        if not MIN_ENCOUNTERS <= value <= MAX_ENCOUNTERS:
+            raise ValueError(
+                f"n_encounters={value:,} is outside the supported range "
+                f"{MIN_ENCOUNTERS:,}..{MAX_ENCOUNTERS:,}; set synthetic.n_encounters in "
+                f"conf/base/parameters_synthetic.yml (or pass "
+                f"--params synthetic.n_encounters=100000) to a value in that range"
+            )
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _non_negative_seed(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(
+                f"seed={value} is negative; set synthetic.seed to an integer >= 0"
+            )
+        return value
