@@ -49,8 +49,11 @@ def make_gold(
             "diag_3": pd.array(rng.choice(["250", "401"], n), dtype="string"),
         }
     )
+    # Non-negative like the real counts, and drifting over the years, so statistics of the
+    # train window differ from those of all rows.
+    drift = np.repeat(np.arange(len(months)) / 12, rows_per_month)
     for number, column in enumerate(SCALED):
-        features[column] = rng.normal(10 * number, 1 + number, n).astype(np.float32)
+        features[column] = np.abs(rng.normal(number + 5 + drift, 1 + number % 3, n)).astype(np.float32)
     for column in PASSTHROUGH:
         features[column] = rng.integers(0, 3, n).astype(np.float32)
     readmitted = (rng.random(n) < 0.12).astype(np.int8)

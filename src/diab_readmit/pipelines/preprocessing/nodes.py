@@ -18,6 +18,7 @@ from pandas.api.types import is_numeric_dtype
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import StandardScaler
 
+from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import TemporalSplits
 
 from .parameter_models import LABEL_COLUMN, PreprocessingParams
@@ -30,7 +31,7 @@ SNAPSHOT_ID_COLUMNS = ["encounter_id", "partition_date", LABEL_COLUMN]
 _REBUILD_GOLD = "Rebuild the gold stores with `kedro run --pipelines data_processing`."
 
 
-class PreprocessingError(ValueError):
+class PreprocessingError(UserFixableError, ValueError):
     """The gold data cannot be made into a snapshot; the message says what to change."""
 
 

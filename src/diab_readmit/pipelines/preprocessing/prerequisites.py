@@ -30,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import TemporalSplits, TrainingConfig
 
 from .parameter_models import PreprocessingParams
@@ -44,7 +45,7 @@ _PARAMETER_FILES = {
 _RUN_DATA_PROCESSING = "Run `kedro run --pipelines data_processing` first."
 
 
-class PrerequisiteError(RuntimeError):
+class PrerequisiteError(UserFixableError, RuntimeError):
     """A prerequisite of preprocessing is not met; the message says what to do about it."""
 
 
