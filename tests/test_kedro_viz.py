@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -22,8 +20,8 @@ import pytest
 
 from diab_readmit.parameter_models import ALGORITHMS
 
-PROJECT = Path(__file__).resolve().parents[1]
-KEDRO = Path(sys.executable).with_name("kedro")
+from .conftest import make_scratch_project
+
 #: Modular pipelines a reader must be able to collapse and expand.
 MODULAR_PIPELINES = ("preprocessing", *ALGORITHMS)
 LAYERS = ("raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting")
@@ -33,18 +31,11 @@ GENERATED_NAME = re.compile(r"[()\[\]]|->")
 
 @pytest.fixture(scope="module")
 def viz_build(tmp_path_factory) -> Path:
-    """``kedro viz build`` on a copy of the project; it always writes ./build of the cwd."""
-    project = tmp_path_factory.mktemp("viz") / "project"
-    project.mkdir()
-    shutil.copy(PROJECT / "pyproject.toml", project)
-    shutil.copytree(PROJECT / "conf", project / "conf")
-    shutil.copytree(PROJECT / "src", project / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "NO_COLOR": "1", "COLUMNS": "200"}
-    result = subprocess.run(
-        [str(KEDRO), "viz", "build"], cwd=project, env=env, capture_output=True, text=True, timeout=300
-    )
+    """``kedro viz build`` in a scratch copy of the project: it always writes ./build."""
+    project = make_scratch_project(tmp_path_factory.mktemp("viz") / "project")
+    result = project.kedro("viz", "build", check=False, timeout=300)
     output = result.stdout + result.stderr
-    build = project / "build"
+    build = project.path / "build"
     # kedro viz build exits 0 even when it fails, so judge it by what it wrote.
     assert result.returncode == 0 and (build / "index.html").is_file() and "Failed" not in output, (
         f"`kedro viz build` failed (exit {result.returncode}):\n{output[-6000:]}"
