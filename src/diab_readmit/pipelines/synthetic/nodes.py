@@ -59,7 +59,8 @@ STICKY_SPECIALTY = 0.765
 STICKY_WEIGHT = 0.997
 STICKY_METFORMIN = 0.74
 
-#: Mean gap between consecutive ids: ids span about the real range (12522..443867222).
+#: Ids are spread over about the real ranges whatever the size (the published file has
+#: encounter ids 12522..443867222 and patient numbers 135..189502619).
 ENCOUNTER_ID_SPAN = 440_000_000
 PATIENT_NBR_SPAN = 189_000_000
 FIRST_ENCOUNTER_ID = 12_522
@@ -79,7 +80,8 @@ def _sticky(
 
 def _earlier_encounters_within_a_year(patient: np.ndarray, admission: np.ndarray) -> np.ndarray:
     """How many of the same patient's encounters began in the 365 days before each one."""
-    # One sorted key per encounter: patient first, then admission day (days < 10,000).
+    # One sorted key per encounter: patient first, then admission day. Admission days are
+    # below 3,652, so a window of 365 days never reaches into the previous patient's keys.
     key = patient.astype(np.float64) * 10_000.0 + admission
     order = np.argsort(key, kind="stable")
     sorted_key = key[order]

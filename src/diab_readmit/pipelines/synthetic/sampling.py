@@ -33,9 +33,6 @@ class FrequencyTable:
         # Codes are kept for millions of rows: the smallest integer type that holds them.
         self.code_dtype = np.int8 if len(self.values) <= 127 else np.int16
 
-    def __len__(self) -> int:
-        return len(self.values)
-
     def codes_at(self, u: np.ndarray) -> np.ndarray:
         """Index into ``values`` of the value whose probability interval holds ``u`` in [0, 1)."""
         codes = np.searchsorted(self.cdf, u, side="right")
