@@ -223,3 +223,13 @@ def test_snapshot_metadata_describes_windows_features_sources_and_drops(windows)
     assert metadata["source"]["feature_store"] == {"path": "f"}
     assert set(metadata["library_versions"]) >= {"scikit-learn", "pandas", "numpy", "pyarrow", "kedro"}
     assert snapshot["scaler"] is scaler
+
+
+def test_windows_of_unordered_rows_are_the_same_rows(gold, windows):
+    labelled, _ = join_features_and_labels(*gold, PREREQUISITES)
+    shuffled = labelled.sample(frac=1, random_state=3).reset_index(drop=True)
+    for ordered, unordered in zip(windows[:3], split_temporal_windows(shuffled, SPLITS)[:3]):
+        pd.testing.assert_frame_equal(
+            ordered.sort_values("encounter_id", ignore_index=True),
+            unordered.sort_values("encounter_id", ignore_index=True),
+        )

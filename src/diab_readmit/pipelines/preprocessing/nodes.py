@@ -76,7 +76,8 @@ def join_features_and_labels(
             labels.loc[~has_features, "encounter_id"].head(3).tolist(),
         )  # fmt: skip
 
-    # Copy-on-write: without unmatched rows, adding the label column copies nothing else.
+    # Copy-on-write: without unmatched rows, adding the label column copies nothing else
+    # (concat, not assign: gold frames may come in one block per column).
     joined = features[has_label] if features_without_label else features
     matched = label_by_encounter.loc[joined["encounter_id"].to_numpy()]
     if joined.empty:
@@ -87,7 +88,8 @@ def join_features_and_labels(
         )
     _refuse_partition_mismatch(joined, matched)
     _refuse_non_binary_labels(matched[LABEL_COLUMN])
-    joined = joined.assign(**{LABEL_COLUMN: matched[LABEL_COLUMN].to_numpy(dtype=np.int8)})
+    label = pd.Series(matched[LABEL_COLUMN].to_numpy(dtype=np.int8), index=joined.index, name=LABEL_COLUMN)
+    joined = pd.concat([joined, label], axis=1)
 
     logger.info("Joined %d labelled encounters", len(joined))
     report = {
@@ -122,7 +124,7 @@ def split_temporal_windows(
     }
     frames, summary = {}, {}
     for name, window in windows.items():
-        rows = labelled[masks[name]].reset_index(drop=True)
+        rows = _select(labelled, masks[name])
         where = (
             f"temporal window '{name}' ({window.start_date} .. {window.end_date}; "
             f"temporal_splits.{name})"
@@ -308,18 +310,26 @@ def assemble_snapshot(
     return {**windows, "scaler": scaler, "metadata": metadata}
 
 
+def _select(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """The rows of ``mask``; a view when they are contiguous, as windows of the partition-ordered
+    gold stores are, so a million-row window costs no copy."""
+    positions = np.flatnonzero(mask)
+    if len(positions) and positions[-1] - positions[0] + 1 == len(positions):
+        return frame.iloc[positions[0] : positions[-1] + 1].reset_index(drop=True)
+    return frame[mask].reset_index(drop=True)
+
+
 def _scaled_window(scaler: ColumnTransformer, rows: pd.DataFrame, window: str) -> pd.DataFrame:
-    matrix = scaler.transform(rows).astype(np.float32)
-    finite = np.isfinite(matrix.to_numpy())
-    if not finite.all():
-        bad = matrix.columns[~finite.all(axis=0)].tolist()
+    matrix = scaler.transform(rows).astype(np.float32).reset_index(drop=True)
+    # Column by column: a whole-matrix check would copy the window once more.
+    bad = [c for c in matrix.columns if not np.isfinite(matrix[c].to_numpy()).all()]
+    if bad:
         raise PreprocessingError(
             f"Model inputs {bad[:10]} have missing or infinite values in the '{window}' window; "
             f"the gold feature store must encode missing values, never leave NaN. "
             + _REBUILD_GOLD
         )
-    ids = rows[SNAPSHOT_ID_COLUMNS].reset_index(drop=True)
-    return pd.concat([ids, matrix.reset_index(drop=True)], axis=1)
+    return pd.concat([rows[SNAPSHOT_ID_COLUMNS].reset_index(drop=True), matrix], axis=1)
 
 
 def _require_columns(frame: pd.DataFrame, dataset: str, columns: list[str]) -> None:
