@@ -104,7 +104,13 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
         if not tables:
             return pd.DataFrame(columns=manifest.get("columns", []))
         table = pa.concat_tables(tables, promote_options="default")
-        return table.to_pandas()
+        del tables
+        # One block per column, freeing Arrow buffers as they convert: at a million encounters
+        # this halves peak memory compared with a plain to_pandas().
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
+        pa.default_memory_pool().release_unused()
+        return frame
 
     def _read_partition(self, partition: dict[str, Any], columns: list[str] | None) -> pa.Table:
         file = self._join(partition["file"])

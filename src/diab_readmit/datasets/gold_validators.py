@@ -78,10 +78,9 @@ class FeatureStoreValidator:
                 f"model-input column(s) {not_numeric[:5]} are not numeric (e.g. '{example}' "
                 f"has type {data[example].dtype}). {FIX}"
             )
-        values = data[inputs]
-        gaps = values.isna().any()
-        if gaps.any():
-            column = gaps[gaps].index[0]
+        # Column by column: data[inputs].isna() would copy every model input at once.
+        column = next((c for c in inputs if data[c].isna().any()), None)
+        if column is not None:
             raise GoldStoreViolation(
                 f"column '{column}' has missing values ({_where(data, data[column].isna())}); "
                 f"model inputs must be complete. {FIX}"

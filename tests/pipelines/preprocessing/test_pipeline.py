@@ -19,7 +19,7 @@ CHECKS = [
     "preprocessing.check_gold_data_exists",
     "preprocessing.check_sufficient_training_data",
 ]
-SHARED = {"feature_store", "label_store", "feature_store_index", "label_store_index"}
+SHARED = {"feature_store@frame", "label_store@frame", "feature_store@index", "label_store@index"}
 PARAMS = {"params:temporal_splits", "params:training_config", "params:preprocessing",
           "params:preprocessing.min_partitions"}  # fmt: skip
 
@@ -35,7 +35,7 @@ def test_pipeline_is_namespaced_with_shared_names_unprefixed():
 
 def test_every_node_reading_gold_data_runs_after_all_checks():
     pipeline = create_pipeline()
-    readers = pipeline.only_nodes_with_inputs("feature_store", "label_store").nodes
+    readers = pipeline.only_nodes_with_inputs("feature_store@frame", "label_store@frame").nodes
     assert readers
     for reader in readers:
         upstream = {node.name for node in pipeline.to_nodes(reader.name).nodes}

@@ -35,18 +35,18 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 build_feature_store,
                 inputs="cohort_encounters",
-                outputs="feature_store",
+                outputs="feature_store@frame",
                 name="build_feature_store",
             ),
             Node(
                 build_label_store,
                 inputs="cohort_encounters",
-                outputs="label_store",
+                outputs="label_store@frame",
                 name="build_label_store",
             ),
         ],
         namespace="data_processing",
         inputs={"raw_encounters"},
-        outputs={"feature_store", "label_store"},
+        outputs={"feature_store@frame", "label_store@frame"},
         parameters={"params:raw_encounters_location", "params:encounter_dates", "params:cohort"},
     )

@@ -27,13 +27,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         ),
         Node(
             check_gold_data_exists,
-            inputs=["feature_store_index", "label_store_index"],
+            inputs=["feature_store@index", "label_store@index"],
             outputs="gold_sources",
             name="check_gold_data_exists",
         ),
         Node(
             check_sufficient_training_data,
-            inputs=["feature_store_index", "params:preprocessing.min_partitions"],
+            inputs=["feature_store@index", "params:preprocessing.min_partitions"],
             outputs="partition_count",
             name="check_sufficient_training_data",
         ),
@@ -47,7 +47,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     snapshot = [
         Node(
             join_features_and_labels,
-            inputs=["feature_store", "label_store", "prerequisites"],
+            inputs=["feature_store@frame", "label_store@frame", "prerequisites"],
             outputs=["labelled_encounters", "join_report"],
             name="join_features_and_labels",
         ),
@@ -82,7 +82,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         checks + snapshot,
         namespace="preprocessing",
-        inputs={"feature_store", "label_store", "feature_store_index", "label_store_index"},
+        inputs={"feature_store@frame", "label_store@frame", "feature_store@index", "label_store@index"},
         outputs={"preprocessed_snapshot"},
         parameters={
             "params:temporal_splits",

@@ -10,8 +10,8 @@ parameters and the two store indexes of a Kedro session::
         PrerequisiteError, check_gold_data_exists)
 
     try:
-        check_gold_data_exists(catalog.load("feature_store_index"),
-                               catalog.load("label_store_index"))
+        check_gold_data_exists(catalog.load("feature_store@index"),
+                               catalog.load("label_store@index"))
     except PrerequisiteError as exc:
         log.warning("%s", exc)
         return False  # skip the rest of the DAG
@@ -112,8 +112,8 @@ def check_gold_data_exists(
     """Check that the gold feature store and label store were written and hold rows.
 
     Args:
-        feature_store_index: ``feature_store_index`` loaded (a ``PartitionedParquetIndex``).
-        label_store_index: ``label_store_index`` loaded.
+        feature_store_index: ``feature_store@index`` loaded (a ``PartitionedParquetIndex``).
+        label_store_index: ``label_store@index`` loaded.
 
     Returns:
         Per store: path, rows and its partitions, recorded in the snapshot metadata.
@@ -142,7 +142,7 @@ def check_sufficient_training_data(
     """Check that the feature store has at least ``min_partitions`` non-empty monthly partitions.
 
     Args:
-        feature_store_index: ``feature_store_index`` loaded.
+        feature_store_index: ``feature_store@index`` loaded.
         min_partitions: ``preprocessing.min_partitions``.
 
     Returns:
