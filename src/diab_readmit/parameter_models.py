@@ -62,8 +62,19 @@ class TemporalSplits(_Strict):
         return {"train": self.train, "test": self.test, "oot": self.oot}
 
 
+#: Rules for the decision threshold, chosen on the TEST window (never OOT):
+#: ``max_f1`` maximises F1, ``max_youden`` maximises sensitivity + specificity - 1,
+#: ``fixed`` uses ``fixed_threshold``.
+THRESHOLD_RULES: tuple[str, ...] = ("max_f1", "max_youden", "fixed")
+
+
 class TrainingConfig(_Strict):
-    """``training_config``: which algorithms run in ``__default__`` / ``training``, and how."""
+    """``training_config``: which algorithms run in ``__default__`` / ``training``, and how.
+
+    Settings shared by the three algorithms; each algorithm's estimator, search space and search
+    method are in its own namespaced block (``logistic_regression:``, ``random_forest:``,
+    ``xgboost:``) of parameters_training.yml.
+    """
 
     enabled_algorithms: dict[str, bool] = Field(
         default_factory=lambda: {name: True for name in ALGORITHMS}
@@ -73,6 +84,9 @@ class TrainingConfig(_Strict):
     n_candidates: int = Field(default=20, ge=1)
     scoring: str = "roc_auc"
     threshold_rule: str = "max_f1"
+    fixed_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    #: Processes for the cross-validation fits, and threads for the final refit; -1 = all cores.
+    n_jobs: int = Field(default=-1, ge=-1)
 
     @field_validator("enabled_algorithms")
     @classmethod
@@ -84,5 +98,34 @@ class TrainingConfig(_Strict):
             )
         return value
 
+    @field_validator("threshold_rule")
+    @classmethod
+    def _known_threshold_rule(cls, value: str) -> str:
+        if value not in THRESHOLD_RULES:
+            raise ValueError(
+                f"threshold_rule {value!r} is not one of {list(THRESHOLD_RULES)}"
+            )
+        return value
+
+    @field_validator("scoring")
+    @classmethod
+    def _known_scorer(cls, value: str) -> str:
+        from sklearn.metrics import get_scorer_names  # heavy import, only when validating
+
+        if value not in get_scorer_names():
+            raise ValueError(
+                f"scoring {value!r} is not a scikit-learn scorer name; use e.g. 'roc_auc', "
+                f"'average_precision' or 'neg_log_loss'"
+            )
+        return value
+
+    @field_validator("n_jobs")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("n_jobs 0 means no worker at all; use -1 for all cores or a count >= 1")
+        return value
+
     def enabled(self) -> list[str]:
-        return [name for name in ALGORITHMS if self.enabled_algorithms.get(name, False)]
+        """The enabled algorithms, in ALGORITHMS order; one not listed counts as enabled."""
+        return [name for name in ALGORITHMS if self.enabled_algorithms.get(name, True)]

@@ -21,3 +21,7 @@ CONFIG_LOADER_ARGS = {
 from diab_readmit.hooks import ConciseUserErrors  # noqa: E402
 
 HOOKS = (ConciseUserErrors(),)
+
+from diab_readmit.session import DiabReadmitSession  # noqa: E402
+
+SESSION_CLASS = DiabReadmitSession

@@ -1,5 +1,94 @@
-from kedro.pipeline import Pipeline
+"""The training template, instantiated once per algorithm with ``namespace=<algorithm>``.
+
+Inside namespace ``xgboost`` the template's ``tuned_model`` becomes ``xgboost.tuned_model``,
+``params:estimator`` becomes ``params:xgboost.estimator`` and so on; dataset factories in
+catalog_training.yml (``"{algorithm}.model_registry@bundle"``, ...) give every namespace its
+own datasets. Only ``preprocessed_snapshot`` and ``params:training_config`` are shared.
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from diab_readmit.parameter_models import ALGORITHMS
+
+from .nodes import (
+    choose_decision_threshold,
+    draw_evaluation_plots,
+    evaluate_windows,
+    package_model,
+    score_evaluation_windows,
+    tune_hyperparameters,
+)
 
 
-def create_pipeline(algorithm: str) -> Pipeline:  # scaffold: replaced by the real template
-    return Pipeline([])
+def create_pipeline(algorithm: str) -> Pipeline:
+    """Search, evaluate, plot and register one algorithm, namespaced by its name."""
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"Unknown algorithm '{algorithm}'; valid names are {list(ALGORITHMS)}")
+    template = Pipeline(
+        [
+            Node(
+                tune_hyperparameters,
+                inputs=[
+                    "preprocessed_snapshot",
+                    "params:training_config",
+                    "params:estimator",
+                    "params:search",
+                ],
+                outputs="tuned_model",
+                name="tune_hyperparameters",
+            ),
+            Node(
+                score_evaluation_windows,
+                inputs=["tuned_model", "preprocessed_snapshot"],
+                outputs=["test_scores", "oot_scores"],
+                name="score_evaluation_windows",
+            ),
+            Node(
+                choose_decision_threshold,
+                inputs=["test_scores", "params:training_config"],
+                outputs="decision_threshold",
+                name="choose_decision_threshold",
+            ),
+            Node(
+                evaluate_windows,
+                inputs=["test_scores", "oot_scores", "decision_threshold"],
+                outputs="evaluation_metrics",
+                name="evaluate_windows",
+            ),
+            Node(
+                draw_evaluation_plots,
+                inputs=[
+                    "test_scores",
+                    "oot_scores",
+                    "decision_threshold",
+                    "tuned_model",
+                    "params:estimator",
+                ],
+                outputs="evaluation_plots",
+                name="draw_evaluation_plots",
+            ),
+            Node(
+                package_model,
+                inputs=[
+                    "tuned_model",
+                    "preprocessed_snapshot",
+                    "decision_threshold",
+                    "evaluation_metrics",
+                    "evaluation_plots",
+                    "params:training_config",
+                    "params:estimator",
+                    "params:search",
+                ],
+                outputs="model_registry@bundle",
+                name="register_model",
+            ),
+        ]
+    )
+    return Pipeline(
+        template,
+        namespace=algorithm,
+        inputs={"preprocessed_snapshot"},
+        parameters={"params:training_config"},
+    )

@@ -1,0 +1,465 @@
+"""The model registry of one algorithm: immutable versions, plus two indexes derived from them.
+
+Layout under ``path`` (``<paths.model_registry>/<algorithm>``)::
+
+    v20260101_120000/                 # one version, never overwritten
+        _claim-<token>.json           # who took this id (see below)
+        model.pkl                     # pickled sklearn Pipeline(preprocess, classifier)
+        plots/roc_curves.png ...      # the evaluation plots of this version
+        metadata.json                 # written LAST: the commit marker, with model.pkl's sha256
+    v20260101_120000_01/              # a second version registered in the same second
+    latest/model.pkl + metadata.json  # copy of the newest committed version
+    versions.json                     # index of every committed version, oldest first
+
+A version is committed exactly when its ``metadata.json`` exists. ``latest/`` and
+``versions.json`` are indexes that can always be rebuilt from the committed versions, and
+they are only touched after a version is committed.
+
+Two writers of the same algorithm at once (two ECS tasks) are safe on local disk and S3:
+
+- **Ids.** A writer takes ``v<UTC second>`` by writing a claim file into it and listing the
+  folder: it owns the id only if its claim is the only thing there; otherwise it removes
+  its claim and tries ``_01``, ``_02``, ... S3 lists are strongly consistent, so two writers
+  never both own an id.
+- **Indexes.** After committing, a writer loops: list the committed versions, compare with
+  ``versions.json`` and ``latest/`` (its metadata and the sha256 of its model.pkl), rewrite
+  what differs, and list again, until what it reads back is consistent. Every writer ends
+  with a check that passed after its own last write, so the last write of all is checked
+  and the indexes end up listing every version and ``latest/`` is the newest.
+
+Loading ``latest/`` or a pinned version verifies model.pkl against the sha256 in its
+metadata and refuses a mismatch or a missing metadata.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import pickle
+import random
+import re
+import socket
+import time
+import uuid
+from datetime import date, datetime, timezone
+from pathlib import PurePosixPath
+from typing import Any
+
+import fsspec
+import numpy as np
+from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
+
+logger = logging.getLogger(__name__)
+
+MODEL = "model.pkl"
+METADATA = "metadata.json"
+LATEST = "latest"
+INDEX = "versions.json"
+PLOTS = "plots"
+CLAIM_PREFIX = "_claim-"
+VERSION_ID = re.compile(r"v\d{8}_\d{6}(_\d{2})?")
+_MAX_SAME_SECOND = 100
+#: Jitter between index checks and id retries; not the model's randomness.
+_jitter = random.SystemRandom()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+class _RegistryFolder:
+    """fsspec plumbing shared by the bundle and the history views of one algorithm's folder."""
+
+    def __init__(
+        self,
+        path: str,
+        algorithm: str | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        protocol, stripped = get_protocol_and_path(path)
+        self._protocol = protocol
+        self._root = stripped.rstrip("/")
+        self._path = path.rstrip("/")
+        self._algorithm = algorithm or PurePosixPath(self._root).name
+        self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
+        self.metadata = metadata
+
+    # ---------------------------------------------------------------- paths and raw I/O
+    def _join(self, *parts: str) -> str:
+        return str(PurePosixPath(self._root, *parts))
+
+    def _shown(self, *parts: str) -> str:
+        return "/".join([self._path, *parts])
+
+    def _read_bytes(self, *parts: str) -> bytes | None:
+        try:
+            with self._fs.open(self._join(*parts), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    def _read_json(self, *parts: str) -> dict[str, Any] | None:
+        content = self._read_bytes(*parts)
+        if content is None:
+            return None
+        try:
+            return json.loads(content)
+        except ValueError as exc:
+            raise DatasetError(
+                f"{self._shown(*parts)} is not valid JSON ({exc}). It was damaged or edited "
+                f"by hand; restore it, or delete it if it is an index (versions.json, latest/) "
+                f"and the next registration rebuilds it."
+            ) from exc
+
+    def _write_bytes(self, content: bytes, *parts: str) -> None:
+        """Write a file whole: readers see the old content or the new, never a part.
+
+        On local disk through a temporary file and a rename; an S3 PUT is atomic by itself.
+        """
+        target = self._join(*parts)
+        if self._protocol == "file":
+            self._fs.makedirs(str(PurePosixPath(target).parent), exist_ok=True)
+            staging = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
+            with self._fs.open(staging, "wb") as handle:
+                handle.write(content)
+            self._fs.mv(staging, target)
+        else:
+            with self._fs.open(target, "wb") as handle:
+                handle.write(content)
+
+    def _write_json(self, value: Any, *parts: str) -> None:
+        self._write_bytes(json.dumps(value, indent=2, default=_json_default).encode(), *parts)
+
+    def _listing(self, *parts: str) -> list[str]:
+        """Names directly under a folder, fresh from the store (no listing cache)."""
+        folder = self._join(*parts)
+        self._fs.invalidate_cache(folder)
+        try:
+            return sorted(PurePosixPath(p).name for p in self._fs.ls(folder, detail=False))
+        except FileNotFoundError:
+            return []
+
+    # ---------------------------------------------------------------- committed versions
+    def committed_versions(self) -> list[str]:
+        """Ids of the versions whose metadata.json exists, oldest first."""
+        self._fs.invalidate_cache(self._root)
+        try:
+            found = self._fs.glob(self._join("v*", METADATA))
+        except FileNotFoundError:
+            return []
+        return sorted(PurePosixPath(p).parent.name for p in found)
+
+    def _version_metadata(self, version_id: str) -> dict[str, Any]:
+        metadata = self._read_json(version_id, METADATA)
+        if metadata is None:
+            committed = self.committed_versions()
+            raise DatasetError(
+                f"Model version {version_id} of '{self._algorithm}' has no {METADATA} at "
+                f"{self._shown(version_id)}: it does not exist or its registration did not "
+                f"finish. Registered versions: {', '.join(committed) or 'none'}."
+            )
+        return metadata
+
+    def _index_entry(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        performance = metadata.get("performance") or {}
+        return {
+            "id": metadata["version_id"],
+            "created_at": metadata.get("created_at"),
+            "test_auc_roc": (performance.get("test") or {}).get("auc_roc"),
+            "oot_auc_roc": (performance.get("oot") or {}).get("auc_roc"),
+            "snapshot_id": metadata.get("snapshot_id"),
+            "sha256": metadata.get("sha256"),
+            "threshold": metadata.get("threshold"),
+        }
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": self._path, "algorithm": self._algorithm}
+
+
+class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict[str, Any]]):
+    """Register model versions of one algorithm (``save``); load the latest or a pinned one.
+
+    ``save`` takes ``{"model": fitted estimator, "metadata": JSON-able dict, "plots":
+    {file name: matplotlib Figure or PNG bytes}}`` and registers a new version; the stored
+    metadata gains ``version_id``, ``created_at``, ``sha256`` (of model.pkl), ``model_file``
+    and ``plots``. ``load`` returns ``{"model", "metadata", "version_id"}``.
+
+    Args:
+        path: the algorithm's registry folder, e.g. ``data/06_models/model_registry/xgboost``
+            or ``s3://bucket/model_registry/xgboost``.
+        algorithm: name shown in messages and history; defaults to the folder name.
+        pinned_version: load this version (e.g. ``v20260101_120000``) instead of ``latest/``.
+        credentials, fs_args: passed to the fsspec filesystem.
+        index_attempts: rounds of the index check before giving up (concurrent writers).
+        metadata: free-form, for kedro-viz and hooks.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        algorithm: str | None = None,
+        pinned_version: str | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        index_attempts: int = 30,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(path, algorithm, credentials, fs_args, metadata)
+        if pinned_version is not None and not VERSION_ID.fullmatch(str(pinned_version)):
+            raise DatasetError(
+                f"pinned_version '{pinned_version}' of {self._path} is not a version id: "
+                f"expected v<YYYYMMDD_HHMMSS> (optionally _NN), as listed in {INDEX}."
+            )
+        self._pinned_version = pinned_version
+        self._index_attempts = index_attempts
+
+    # ---------------------------------------------------------------- load
+    def load(self) -> dict[str, Any]:
+        if self._pinned_version:
+            return self._load_verified(self._pinned_version, retries=0)
+        # latest/ is rewritten file by file; a concurrent registration can be caught between
+        # its model.pkl and its metadata.json, so a mismatch there is retried briefly.
+        return self._load_verified(LATEST, retries=5)
+
+    def _load_verified(self, folder: str, retries: int) -> dict[str, Any]:
+        for attempt in range(retries + 1):
+            metadata = self._read_json(folder, METADATA)
+            if metadata is None:
+                if folder == LATEST:
+                    raise DatasetError(
+                        f"No model of '{self._algorithm}' is registered at {self._path} (no "
+                        f"{LATEST}/{METADATA}). Train one with `kedro run --pipelines "
+                        f"{self._algorithm}`."
+                    )
+                self._version_metadata(folder)  # raises, listing the registered versions
+            content = self._read_bytes(folder, MODEL)
+            expected = metadata.get("sha256")
+            if content is not None and expected and _sha256(content) == expected:
+                return {
+                    "model": pickle.loads(content),
+                    "metadata": metadata,
+                    "version_id": metadata.get("version_id", folder),
+                }
+            if attempt < retries:
+                time.sleep(0.2 + _jitter.random() * 0.3)
+        problem = (
+            "is missing" if content is None
+            else "has no sha256 in its metadata.json" if not expected
+            else f"has sha256 {_sha256(content)[:12]}..., not {expected[:12]}... as its "
+                 f"metadata.json records"
+        )  # fmt: skip
+        raise DatasetError(
+            f"Refusing to load {self._shown(folder, MODEL)}: it {problem}. The file was modified "
+            f"or damaged after registration. Load another version (pinned_version: one of "
+            f"{', '.join(self.committed_versions()) or 'none'}) or register a new one with "
+            f"`kedro run --pipelines {self._algorithm}`."
+        )
+
+    # ---------------------------------------------------------------- save
+    def save(self, data: dict[str, Any]) -> None:
+        model, metadata, plots = self._check_bundle(data)
+        content = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+        digest = _sha256(content)
+        version_id, created_at = self._claim_version_id()
+        self._write_bytes(content, version_id, MODEL)
+        plot_files = []
+        for name, plot in plots.items():
+            self._write_bytes(_png_bytes(plot), version_id, PLOTS, name)
+            plot_files.append(f"{PLOTS}/{name}")
+        committed = {
+            **metadata,
+            "version_id": version_id,
+            "created_at": created_at,
+            "sha256": digest,
+            "model_file": MODEL,
+            "plots": plot_files,
+        }
+        try:
+            encoded = json.dumps(committed, indent=2, default=_json_default).encode()
+        except (TypeError, ValueError) as exc:
+            raise DatasetError(
+                f"Cannot register {self._algorithm} {version_id}: its metadata is not "
+                f"JSON-serialisable ({exc}); convert the value to str / int / float."
+            ) from exc
+        self._write_bytes(encoded, version_id, METADATA)  # the commit
+        logger.info("Registered %s %s (sha256 %s) at %s", self._algorithm, version_id,
+                    digest[:12], self._shown(version_id))  # fmt: skip
+        self.refresh_indexes()
+
+    def _check_bundle(self, data: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+        if not isinstance(data, dict) or not {"model", "metadata"} <= set(data):
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise DatasetError(
+                f"Cannot register to {self._path}: expected a dict with 'model', 'metadata' "
+                f"and optionally 'plots', got {got}."
+            )
+        plots = data.get("plots") or {}
+        bad_names = [n for n in plots if "/" in n or not n.endswith(".png")]
+        if bad_names:
+            raise DatasetError(
+                f"Cannot register to {self._path}: plot names {bad_names} must be plain "
+                f"'<name>.png' file names."
+            )
+        return data["model"], dict(data["metadata"]), plots
+
+    def _claim_version_id(self) -> tuple[str, str]:
+        now = datetime.now(timezone.utc)
+        base = f"v{now:%Y%m%d_%H%M%S}"
+        token = uuid.uuid4().hex
+        claim = f"{CLAIM_PREFIX}{token}.json"
+        note = {"host": socket.gethostname(), "pid": os.getpid(), "at": now.isoformat()}
+        for suffix in range(_MAX_SAME_SECOND):
+            version_id = base if suffix == 0 else f"{base}_{suffix:02d}"
+            if self._listing(version_id):
+                continue  # taken (or being taken) by another registration
+            self._write_json(note, version_id, claim)
+            if self._listing(version_id) == [claim]:
+                return version_id, now.isoformat(timespec="seconds")
+            # Someone else claimed it at the same moment: both may back off, never both stay.
+            self._fs.rm(self._join(version_id, claim))
+            time.sleep(_jitter.random() * 0.05)
+        raise DatasetError(
+            f"Cannot find a free version id for {base} under {self._path} after "
+            f"{_MAX_SAME_SECOND} tries: too many registrations in one second."
+        )
+
+    # ---------------------------------------------------------------- indexes
+    def refresh_indexes(self) -> None:
+        """Bring ``versions.json`` and ``latest/`` in line with the committed versions.
+
+        Safe to run at any time and from several processes at once (see the module notes);
+        also how to repair indexes that were deleted or damaged by hand.
+        """
+        for _ in range(self._index_attempts):
+            committed = self.committed_versions()
+            if not committed:
+                return
+            newest = committed[-1]
+            index = self._read_index()
+            index_ok = (
+                [entry.get("id") for entry in index.get("versions", [])] == committed
+                and index.get("latest") == newest
+            )
+            latest_ok = self._latest_is(newest)
+            if index_ok and latest_ok:
+                return
+            if not latest_ok:
+                self._publish_latest(newest)
+            if not index_ok:
+                known = {entry.get("id"): entry for entry in index.get("versions", [])}
+                entries = [
+                    known.get(version_id) or self._index_entry(self._version_metadata(version_id))
+                    for version_id in committed
+                ]
+                self._write_json(
+                    {"algorithm": self._algorithm, "latest": newest, "versions": entries}, INDEX
+                )
+            # Give a concurrent writer time to finish the write it is in before re-checking.
+            time.sleep(0.05 + _jitter.random() * 0.15)
+        raise DatasetError(
+            f"The versions of '{self._algorithm}' are registered, but {INDEX} and {LATEST}/ at "
+            f"{self._path} were still changing after {self._index_attempts} checks (many "
+            f"concurrent registrations?). Run the registration again, or call "
+            f"ModelRegistryDataset('{self._path}').refresh_indexes()."
+        )
+
+    def _read_index(self) -> dict[str, Any]:
+        try:
+            index = self._read_json(INDEX)
+        except DatasetError:
+            return {}  # a damaged index is rebuilt, it holds nothing the versions do not
+        return index if isinstance(index, dict) else {}
+
+    def _latest_is(self, version_id: str) -> bool:
+        try:
+            metadata = self._read_json(LATEST, METADATA)
+        except DatasetError:
+            return False
+        if not metadata or metadata.get("version_id") != version_id:
+            return False
+        content = self._read_bytes(LATEST, MODEL)
+        return content is not None and _sha256(content) == metadata.get("sha256")
+
+    def _publish_latest(self, version_id: str) -> None:
+        model = self._read_bytes(version_id, MODEL)
+        metadata = self._read_bytes(version_id, METADATA)
+        if model is None or metadata is None:
+            raise DatasetError(
+                f"Version {version_id} at {self._shown(version_id)} lost its {MODEL} or "
+                f"{METADATA} after it was committed; restore the files or delete the folder."
+            )
+        self._write_bytes(model, LATEST, MODEL)
+        self._write_bytes(metadata, LATEST, METADATA)
+
+    def _exists(self) -> bool:
+        folder = self._pinned_version or LATEST
+        return self._fs.exists(self._join(folder, METADATA))
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "pinned_version": self._pinned_version}
+
+
+class ModelRegistryHistoryDataset(_RegistryFolder, AbstractDataset[None, dict[str, Any]]):
+    """Read-only view of one algorithm's registry, without unpickling any model.
+
+    Loads ``{"algorithm", "latest": metadata.json of the newest version or None, "versions":
+    versions.json entries (oldest first), "plots": {file name: PNG bytes} of the newest
+    version}``. A registry nothing was ever registered to loads as ``latest: None``, no
+    versions, no plots.
+    """
+
+    def load(self) -> dict[str, Any]:
+        committed = self.committed_versions()
+        if not committed:
+            return {"algorithm": self._algorithm, "latest": None, "versions": [], "plots": {}}
+        index = self._read_json(INDEX)
+        if index is not None and [e.get("id") for e in index.get("versions", [])] == committed:
+            versions = index["versions"]
+        else:
+            # No index yet, or one still being settled by a registration: the committed
+            # versions are the truth the index is derived from.
+            versions = [self._index_entry(self._version_metadata(v)) for v in committed]
+        # The newest committed version's own metadata: what latest/ holds once settled.
+        latest = self._version_metadata(committed[-1])
+        plots: dict[str, bytes] = {}
+        for relative in latest.get("plots", []):
+            content = self._read_bytes(committed[-1], *relative.split("/"))
+            if content is not None:
+                plots[PurePosixPath(relative).name] = content
+        return {"algorithm": self._algorithm, "latest": latest, "versions": versions, "plots": plots}
+
+    def save(self, data: None) -> None:
+        raise DatasetError(
+            f"{type(self).__name__} ({self._path}) is read-only; models are registered through "
+            f"'{self._algorithm}.model_registry@bundle'."
+        )
+
+    def _exists(self) -> bool:
+        return True  # an empty registry is a valid, empty history
+
+
+def _png_bytes(plot: Any) -> bytes:
+    if isinstance(plot, bytes | bytearray):
+        return bytes(plot)
+    if not hasattr(plot, "savefig"):
+        raise DatasetError(
+            f"A plot to register must be a matplotlib Figure or PNG bytes, got {type(plot).__name__}."
+        )
+    buffer = io.BytesIO()
+    plot.savefig(buffer, format="png")
+    return buffer.getvalue()

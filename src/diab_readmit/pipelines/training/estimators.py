@@ -1,0 +1,175 @@
+"""The estimators the training template can fit, chosen by name from ``params:estimator``.
+
+One table (``_FACTORIES``) maps an estimator name to its class and the defaults every
+training run needs whatever the YAML says: a seed, one thread per cross-validation fit (the
+search spreads fits over the cores), and class-imbalance handling from the training window
+(``class_weight="balanced"`` for the linear model and the forest, ``scale_pos_weight`` =
+negatives / positives for XGBoost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.base import BaseEstimator, clone
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from xgboost import XGBClassifier
+
+EstimatorName = Literal["logistic_regression", "random_forest", "xgboost"]
+
+
+class EstimatorSettings(BaseModel):
+    """``<algorithm>.estimator`` in parameters_training.yml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Which estimator the template fits; the namespace is only a name.
+    name: EstimatorName
+    #: Constructor arguments held fixed during the search (the search space overrides them).
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class EarlyStoppingXGBClassifier(XGBClassifier):
+    """XGBoost that early-stops on a stratified holdout of whatever data ``fit`` receives.
+
+    Inside cross-validation each fold's fit holds out part of that fold's training rows, so
+    no validation fold and no other window ever chooses the number of boosting rounds.
+    ``n_estimators`` is the ceiling; ``early_stopping_rounds`` without improvement stops it.
+    Only used during the search: the registered model is a plain ``XGBClassifier``
+    (``plain_fit``), so unpickling it needs xgboost, not this project.
+    """
+
+    def __init__(self, *, validation_fraction: float | None = 0.1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validation_fraction = validation_fraction
+
+    def get_xgb_params(self) -> dict[str, Any]:
+        params = super().get_xgb_params()
+        params.pop("validation_fraction", None)  # ours, not a booster parameter
+        return params
+
+    def fit(self, X: Any, y: Any, **fit_params: Any) -> EarlyStoppingXGBClassifier:
+        _fit_with_holdout(super().fit, self, X, y, fit_params)
+        return self
+
+    def plain_fit(self, X: Any, y: Any) -> XGBClassifier:
+        """Fit a plain ``XGBClassifier`` with these parameters and the same holdout rule."""
+        params = {k: v for k, v in self.get_params().items() if k != "validation_fraction"}
+        plain = XGBClassifier(**params)
+        _fit_with_holdout(plain.fit, self, X, y, {})
+        return plain
+
+
+def _fit_with_holdout(
+    fit: Callable[..., Any],
+    settings: EarlyStoppingXGBClassifier,
+    X: Any,
+    y: Any,
+    fit_params: dict[str, Any],
+) -> None:
+    fraction = settings.validation_fraction
+    if not fraction or settings.early_stopping_rounds is None:
+        fit(X, y, verbose=False, **fit_params)
+        return
+    X_fit, X_holdout, y_fit, y_holdout = train_test_split(
+        X, y, test_size=fraction, stratify=y, random_state=settings.random_state
+    )
+    fit(X_fit, y_fit, eval_set=[(X_holdout, y_holdout)], verbose=False, **fit_params)
+
+
+def _balanced_weight(y: np.ndarray) -> float:
+    positives = int(np.sum(y == 1))
+    return float((len(y) - positives) / max(positives, 1))
+
+
+_FACTORIES: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
+    "logistic_regression": (
+        LogisticRegression,
+        {"class_weight": "balanced", "solver": "liblinear", "max_iter": 1000},
+    ),
+    "random_forest": (
+        RandomForestClassifier,
+        {"class_weight": "balanced", "n_jobs": 1},
+    ),
+    "xgboost": (
+        EarlyStoppingXGBClassifier,
+        {"tree_method": "hist", "n_jobs": 1, "eval_metric": "logloss", "scale_pos_weight": "auto"},
+    ),
+}
+
+
+def build_estimator(settings: EstimatorSettings, y_train: np.ndarray, seed: int) -> BaseEstimator:
+    """An unfitted estimator: project defaults, then ``settings.params``, then the seed.
+
+    ``scale_pos_weight: auto`` (the XGBoost default here) becomes negatives / positives of
+    ``y_train``, the training window's labels.
+    """
+    cls, defaults = _FACTORIES[settings.name]
+    params = {**defaults, **settings.params, "random_state": seed}
+    if params.get("scale_pos_weight") == "auto":
+        params["scale_pos_weight"] = _balanced_weight(y_train)
+    estimator = cls()
+    check_params(settings.name, estimator, params, where=f"{settings.name}.estimator.params")
+    return estimator.set_params(**params)
+
+
+def check_params(name: str, estimator: BaseEstimator, params: dict[str, Any], where: str) -> None:
+    """Refuse parameter names the estimator does not have, naming the YAML key."""
+    valid = set(estimator.get_params(deep=False))
+    unknown = sorted(set(params) - valid)
+    if unknown:
+        raise ValueError(
+            f"{where} in parameters_training.yml: {unknown} is not a parameter of "
+            f"{type(estimator).__name__} ({name}). Valid names: {sorted(valid)}"
+        )
+
+
+def with_threads(name: str, estimator: BaseEstimator, n_jobs: int) -> BaseEstimator:
+    """Let the final refit use ``n_jobs`` threads, for the estimators that can use them.
+
+    During the search each fit is single-threaded because the fits themselves run in
+    parallel; the refit runs alone.
+    """
+    if "n_jobs" in _FACTORIES[name][1]:
+        estimator.set_params(n_jobs=n_jobs)
+    return estimator
+
+
+def fit_final(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray) -> BaseEstimator:
+    """Refit the chosen configuration on the whole training window.
+
+    Fitting on the DataFrame records the feature names, so the registered pipeline refuses
+    rows whose columns do not match.
+    """
+    if isinstance(estimator, EarlyStoppingXGBClassifier):
+        return estimator.plain_fit(X, y)
+    return clone(estimator).fit(X, y)
+
+
+def feature_importances(estimator: BaseEstimator, feature_names: list[str]) -> pd.Series:
+    """Signed coefficients for linear models, impurity or gain importances for trees.
+
+    Sorted by magnitude, largest first; the index holds the feature names. The series name
+    says which kind it is, for plot titles and metadata.
+    """
+    if hasattr(estimator, "coef_"):
+        values, kind = np.ravel(estimator.coef_), "coefficient (scaled inputs)"
+    elif isinstance(estimator, XGBClassifier):
+        values, kind = estimator.feature_importances_, f"{estimator.importance_type or 'gain'} importance"
+    elif hasattr(estimator, "feature_importances_"):
+        values, kind = estimator.feature_importances_, "impurity importance"
+    else:
+        raise TypeError(f"{type(estimator).__name__} exposes neither coef_ nor feature_importances_")
+    if len(values) != len(feature_names):
+        raise ValueError(
+            f"{type(estimator).__name__} has {len(values)} importances for "
+            f"{len(feature_names)} feature columns; the model and the snapshot disagree"
+        )
+    series = pd.Series(np.asarray(values, dtype=float), index=feature_names, name=kind)
+    return series.reindex(series.abs().sort_values(ascending=False, kind="stable").index)

@@ -1,0 +1,99 @@
+"""Evaluation figures of one trained model: test and OOT side by side.
+
+Figures are built with ``matplotlib.figure.Figure`` rather than ``pyplot``: no global figure
+registry to leak into or to close, and safe to build in any thread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_auc_score, roc_curve
+
+WINDOW_STYLE = {"test": {"color": "#1f77b4", "label": "test"}, "oot": {"color": "#d62728", "label": "OOT"}}
+
+
+def roc_curves(scores: dict[str, dict[str, np.ndarray]], title: str) -> Figure:
+    figure = Figure(figsize=(5.5, 5), dpi=100)
+    axis = figure.subplots()
+    for window, window_scores in scores.items():
+        y_true, y_score = window_scores["y_true"], window_scores["y_score"]
+        fpr, tpr, _ = roc_curve(y_true, y_score)
+        auc = roc_auc_score(y_true, y_score)
+        style = WINDOW_STYLE[window]
+        axis.plot(fpr, tpr, color=style["color"], label=f"{style['label']} (AUC {auc:.3f})")
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    axis.set(xlabel="false positive rate", ylabel="true positive rate", title=f"{title}: ROC")
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def precision_recall_curves(scores: dict[str, dict[str, np.ndarray]], title: str) -> Figure:
+    figure = Figure(figsize=(5.5, 5), dpi=100)
+    axis = figure.subplots()
+    for window, window_scores in scores.items():
+        y_true, y_score = window_scores["y_true"], window_scores["y_score"]
+        precision, recall, _ = precision_recall_curve(y_true, y_score)
+        style = WINDOW_STYLE[window]
+        axis.plot(recall, precision, color=style["color"], label=style["label"])
+        axis.axhline(np.mean(y_true), color=style["color"], linestyle=":", linewidth=1,
+                     label=f"{style['label']} positive rate {np.mean(y_true):.3f}")
+    axis.set(xlabel="recall", ylabel="precision", title=f"{title}: precision-recall",
+             xlim=(0, 1), ylim=(0, 1))
+    axis.legend(loc="upper right")
+    figure.tight_layout()
+    return figure
+
+
+def calibration(scores: dict[str, dict[str, np.ndarray]], title: str, n_bins: int = 10) -> Figure:
+    figure = Figure(figsize=(5.5, 5), dpi=100)
+    axis = figure.subplots()
+    for window, window_scores in scores.items():
+        # Quantile bins: the scores of a balanced-weight model crowd into part of [0, 1].
+        observed, predicted = calibration_curve(
+            window_scores["y_true"], window_scores["y_score"], n_bins=n_bins, strategy="quantile"
+        )
+        style = WINDOW_STYLE[window]
+        axis.plot(predicted, observed, marker="o", color=style["color"], label=style["label"])
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    axis.set(xlabel="mean predicted probability", ylabel="observed readmission rate",
+             title=f"{title}: calibration", xlim=(0, 1), ylim=(0, 1))
+    axis.legend(loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def confusion_matrices(
+    scores: dict[str, dict[str, np.ndarray]], threshold: float, title: str
+) -> Figure:
+    figure = Figure(figsize=(4.5 * len(scores), 4.2), dpi=100)
+    axes = figure.subplots(1, len(scores), squeeze=False)[0]
+    for axis, (window, window_scores) in zip(axes, scores.items(), strict=True):
+        y_pred = (window_scores["y_score"] >= threshold).astype(int)
+        matrix = confusion_matrix(window_scores["y_true"], y_pred, labels=[0, 1])
+        axis.imshow(matrix, cmap="Blues")
+        for (row, column), count in np.ndenumerate(matrix):
+            share = count / max(matrix.sum(), 1)
+            colour = "white" if count > matrix.max() / 2 else "black"
+            axis.text(column, row, f"{count:,}\n{share:.1%}", ha="center", va="center", color=colour)
+        axis.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["no", "yes"], yticklabels=["no", "yes"],
+                 xlabel="predicted readmission", ylabel="actual readmission",
+                 title=WINDOW_STYLE[window]["label"])
+    figure.suptitle(f"{title}: confusion matrix at threshold {threshold:.3f}")
+    figure.tight_layout()
+    return figure
+
+
+def importances(values: pd.Series, title: str, top: int = 20) -> Figure:
+    shown = values.head(top).iloc[::-1]
+    figure = Figure(figsize=(7, 0.3 * len(shown) + 1.5), dpi=100)
+    axis = figure.subplots()
+    colours = ["#d62728" if value < 0 else "#1f77b4" for value in shown]
+    axis.barh(list(map(str, shown.index)), shown.to_numpy(), color=colours)
+    axis.axvline(0, color="grey", linewidth=0.8)
+    axis.set(xlabel=str(values.name), title=f"{title}: top {len(shown)} features by {values.name}")
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,346 @@
+"""Nodes of the training template: search, score, threshold, evaluate, plot, package.
+
+Every node serves every algorithm: which estimator is fitted comes from ``params:estimator``
+(``name`` picks it), never from the namespace or from copies of this code. The windows have
+fixed roles: the search sees only the TRAIN window (cross-validation), the decision threshold
+only the TEST window's scores, and the OOT window is scored and reported, never used to
+choose anything (``choose_decision_threshold`` does not even receive it).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import kedro
+import numpy as np
+import pandas as pd
+import sklearn
+import xgboost
+from matplotlib.figure import Figure
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline as SklearnPipeline
+
+from diab_readmit.errors import UserFixableError
+from diab_readmit.parameter_models import TrainingConfig
+
+from . import evaluation, figures
+from .estimators import (
+    EstimatorSettings,
+    build_estimator,
+    feature_importances,
+    fit_final,
+    with_threads,
+)
+from .search import SearchSettings, make_search
+
+logger = logging.getLogger(__name__)
+
+LABEL = "readmitted_30d"
+#: Columns of a snapshot window that are never model inputs, whatever the metadata says.
+NOT_FEATURES = frozenset({LABEL, "encounter_id", "patient_nbr", "encounter_date", "partition_date"})
+
+
+class SnapshotContractError(UserFixableError, ValueError):
+    """The preprocessed snapshot does not look like the preprocessing pipeline's output."""
+
+
+def _feature_columns(snapshot: dict[str, Any]) -> list[str]:
+    """``metadata["feature_columns"]``, checked against every window and the identity columns."""
+    try:
+        features = list(snapshot["metadata"]["feature_columns"])
+    except (KeyError, TypeError) as exc:
+        raise SnapshotContractError(
+            f"preprocessed_snapshot {snapshot.get('snapshot_id', '?')} has no "
+            f"metadata['feature_columns'] ({exc!r}); re-create it with "
+            f"`kedro run --pipelines preprocessing`."
+        ) from exc
+    forbidden = sorted(NOT_FEATURES.intersection(features))
+    if forbidden:
+        raise SnapshotContractError(
+            f"preprocessed_snapshot {snapshot.get('snapshot_id', '?')} lists {forbidden} as "
+            f"feature columns: identifiers, dates and the label are never model inputs. Fix "
+            f"preprocessing.excluded_columns and re-run `kedro run --pipelines preprocessing`."
+        )
+    for window in ("train", "test", "oot"):
+        missing = [c for c in (*features, LABEL) if c not in snapshot[window].columns]
+        if missing:
+            raise SnapshotContractError(
+                f"preprocessed_snapshot {snapshot.get('snapshot_id', '?')}: the {window} window "
+                f"lacks columns {missing[:10]}{'...' if len(missing) > 10 else ''}; re-create "
+                f"the snapshot with `kedro run --pipelines preprocessing`."
+            )
+    return features
+
+
+def tune_hyperparameters(
+    preprocessed_snapshot: dict[str, Any],
+    training_config: TrainingConfig,
+    estimator: EstimatorSettings,
+    search: SearchSettings,
+) -> dict[str, Any]:
+    """Search hyperparameters by cross-validation on the TRAIN window, then refit the best.
+
+    Returns:
+        ``classifier`` (the best configuration refitted on the whole train window),
+        ``best_params``, ``cv_score``, the search description (``search``: method,
+        candidates, folds, stages with their best scores and seconds), ``feature_columns``,
+        ``train_positive_rate`` and ``training_seconds`` (search + refit).
+    """
+    started = time.perf_counter()
+    features = _feature_columns(preprocessed_snapshot)
+    train = preprocessed_snapshot["train"]
+    y = train[LABEL].to_numpy(dtype=np.int8)
+    if len(np.unique(y)) < 2:
+        raise SnapshotContractError(
+            f"The train window of snapshot {preprocessed_snapshot.get('snapshot_id', '?')} has "
+            f"only one class ({np.unique(y).tolist()}): nothing to learn. Widen "
+            f"temporal_splits.train or check the label store."
+        )
+    base = build_estimator(estimator, y, seed=training_config.seed)
+    n_candidates = search.n_candidates or training_config.n_candidates
+    searcher = make_search(
+        base,
+        search,
+        n_candidates=n_candidates,
+        cv_folds=training_config.cv_folds,
+        scoring=training_config.scoring,
+        n_jobs=training_config.n_jobs,
+        seed=training_config.seed,
+        label=estimator.name,
+    )
+    _check_space(estimator, base, search)
+    # One contiguous float32 matrix: joblib memory-maps it once for all worker processes
+    # instead of pickling a DataFrame per fit.
+    X = np.ascontiguousarray(train[features].to_numpy(dtype=np.float32))
+    searcher.fit(X, y)
+    del X
+    search_seconds = time.perf_counter() - started
+
+    best_params = _plain(searcher.best_params_)
+    chosen = with_threads(estimator.name, base.set_params(**best_params), training_config.n_jobs)
+    classifier = fit_final(chosen, train[features], y)
+    training_seconds = time.perf_counter() - started
+    logger.info(
+        "%s: best CV %s %.4f with %s; refit on %d train rows; %.1f s search + %.1f s refit",
+        estimator.name, training_config.scoring, searcher.best_score_, best_params, len(train),
+        search_seconds, training_seconds - search_seconds,
+    )
+    return {
+        "classifier": classifier,
+        "best_params": best_params,
+        "cv_score": float(searcher.best_score_),
+        "search": {
+            "method": search.method,
+            "n_candidates": n_candidates,
+            "cv_folds": training_config.cv_folds,
+            "scoring": training_config.scoring,
+            "stages": searcher.stages_,
+            "seconds": round(search_seconds, 2),
+        },
+        "feature_columns": features,
+        "train_positive_rate": float(np.mean(y)),
+        "training_seconds": round(training_seconds, 2),
+    }
+
+
+def _check_space(estimator: EstimatorSettings, base: Any, search: SearchSettings) -> None:
+    valid = set(base.get_params(deep=False))
+    unknown = sorted(set(search.space) - valid)
+    if unknown:
+        raise ValueError(
+            f"{estimator.name}.search.space in parameters_training.yml: {unknown} is not a "
+            f"parameter of {type(base).__name__}. Valid names: {sorted(valid)}"
+        )
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    """numpy scalars from the search space as plain Python values, for JSON and set_params."""
+    return {key: value.item() if isinstance(value, np.generic) else value for key, value in params.items()}
+
+
+def score_evaluation_windows(
+    tuned_model: dict[str, Any], preprocessed_snapshot: dict[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Predicted readmission probabilities of the TEST and the OOT window.
+
+    Returned separately so the threshold node can take the test scores alone.
+    """
+    classifier, features = tuned_model["classifier"], tuned_model["feature_columns"]
+    scored = []
+    for window in ("test", "oot"):
+        rows = preprocessed_snapshot[window]
+        if rows.empty:
+            raise SnapshotContractError(
+                f"The {window} window of snapshot {preprocessed_snapshot.get('snapshot_id', '?')} "
+                f"is empty: check temporal_splits.{window} against the data's dates."
+            )
+        scored.append(
+            {
+                "y_true": rows[LABEL].to_numpy(dtype=np.int8),
+                "y_score": classifier.predict_proba(rows[features])[:, 1].astype(np.float64),
+            }
+        )
+    return scored[0], scored[1]
+
+
+def choose_decision_threshold(
+    test_scores: dict[str, np.ndarray], training_config: TrainingConfig
+) -> dict[str, Any]:
+    """The decision threshold, chosen on the TEST window by ``training_config.threshold_rule``.
+
+    ``max_f1`` (default) maximises F1; ``max_youden`` maximises sensitivity + specificity - 1;
+    ``fixed`` takes ``training_config.fixed_threshold``.
+    """
+    rule = training_config.threshold_rule
+    y_true, y_score = test_scores["y_true"], test_scores["y_score"]
+    if rule == "fixed":
+        threshold, value = training_config.fixed_threshold, None
+    elif len(np.unique(y_true)) < 2:
+        raise SnapshotContractError(
+            f"The test window has only one class, so threshold_rule {rule!r} cannot choose a "
+            f"threshold. Widen temporal_splits.test or set threshold_rule: fixed."
+        )
+    elif rule == "max_youden":
+        threshold, value = evaluation.max_youden_threshold(y_true, y_score)
+    else:
+        threshold, value = evaluation.max_f1_threshold(y_true, y_score)
+    logger.info("Decision threshold %.4f (%s on the test window)", threshold, rule)
+    return {"threshold": float(threshold), "rule": rule, "window": "test", "criterion_value": value}
+
+
+def evaluate_windows(
+    test_scores: dict[str, np.ndarray],
+    oot_scores: dict[str, np.ndarray],
+    decision_threshold: dict[str, Any],
+) -> dict[str, dict[str, float]]:
+    """Accuracy, precision, recall, F1 (at the threshold), ROC-AUC, PR-AUC, Brier; test and OOT."""
+    threshold = decision_threshold["threshold"]
+    performance = {}
+    for window, scores in (("test", test_scores), ("oot", oot_scores)):
+        performance[window] = {
+            **evaluation.window_metrics(scores["y_true"], scores["y_score"], threshold),
+            **evaluation.window_summary(scores["y_true"]),
+        }
+        logger.info(
+            "%s: ROC-AUC %.4f, PR-AUC %.4f, F1 %.4f, recall %.4f, Brier %.4f",
+            window, performance[window]["auc_roc"], performance[window]["pr_auc"],
+            performance[window]["f1"], performance[window]["recall"], performance[window]["brier"],
+        )
+    return performance
+
+
+def draw_evaluation_plots(
+    test_scores: dict[str, np.ndarray],
+    oot_scores: dict[str, np.ndarray],
+    decision_threshold: dict[str, Any],
+    tuned_model: dict[str, Any],
+    estimator: EstimatorSettings,
+) -> dict[str, Figure]:
+    """ROC and precision-recall curves, calibration, confusion matrices, feature importances.
+
+    Keys are file names, as the plots are saved under ``<paths.reporting>/<algorithm>/`` and in
+    the registered version's ``plots/`` folder.
+    """
+    scores = {"test": test_scores, "oot": oot_scores}
+    title = estimator.name.replace("_", " ")
+    importances = feature_importances(tuned_model["classifier"], tuned_model["feature_columns"])
+    return {
+        "roc_curves.png": figures.roc_curves(scores, title),
+        "precision_recall_curves.png": figures.precision_recall_curves(scores, title),
+        "calibration.png": figures.calibration(scores, title),
+        "confusion_matrices.png": figures.confusion_matrices(
+            scores, decision_threshold["threshold"], title
+        ),
+        "importances.png": figures.importances(importances, title),
+    }
+
+
+def package_model(
+    tuned_model: dict[str, Any],
+    preprocessed_snapshot: dict[str, Any],
+    decision_threshold: dict[str, Any],
+    evaluation_metrics: dict[str, dict[str, float]],
+    evaluation_plots: dict[str, Figure],
+    training_config: TrainingConfig,
+    estimator: EstimatorSettings,
+    search: SearchSettings,
+) -> dict[str, Any]:
+    """The registry bundle: the model that scores gold rows, its metadata, its plots.
+
+    The model is ``Pipeline([("preprocess", snapshot scaler), ("classifier", classifier)])``,
+    so a batch-scoring step needs nothing else. The registry adds the version id, creation
+    time and the sha256 of model.pkl to the metadata.
+    """
+    scaler = preprocessed_snapshot["scaler"]
+    features = tuned_model["feature_columns"]
+    _check_scaler_output(scaler, features, preprocessed_snapshot.get("snapshot_id", "?"))
+    model = SklearnPipeline([("preprocess", scaler), ("classifier", tuned_model["classifier"])])
+    snapshot_metadata = preprocessed_snapshot.get("metadata", {})
+    importances = feature_importances(tuned_model["classifier"], features)
+    metadata = {
+        "model_name": estimator.name,
+        "training_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "temporal_splits": snapshot_metadata.get("temporal_splits")
+        or _observed_windows(preprocessed_snapshot),
+        "feature_count": len(features),
+        "training_samples": int(len(preprocessed_snapshot["train"])),
+        "test_samples": int(len(preprocessed_snapshot["test"])),
+        "oot_samples": int(len(preprocessed_snapshot["oot"])),
+        "performance": evaluation_metrics,
+        "config": {
+            "training_config": training_config.model_dump(mode="json"),
+            "estimator": estimator.model_dump(mode="json"),
+            "search": search.model_dump(mode="json"),
+        },
+        "best_params": tuned_model["best_params"],
+        "cv_score": tuned_model["cv_score"],
+        "cv_scoring": training_config.scoring,
+        "search": tuned_model["search"],
+        "threshold": decision_threshold["threshold"],
+        "threshold_rule": decision_threshold["rule"],
+        "threshold_window": decision_threshold["window"],
+        "snapshot_id": preprocessed_snapshot.get("snapshot_id"),
+        "feature_columns": features,
+        "feature_importances": {
+            "kind": importances.name,
+            "values": {str(k): float(v) for k, v in importances.items()},
+        },
+        "train_positive_rate": tuned_model["train_positive_rate"],
+        "library_versions": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "xgboost": xgboost.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "kedro": kedro.__version__,
+        },
+        "training_seconds": tuned_model["training_seconds"],
+    }
+    return {"model": model, "metadata": metadata, "plots": evaluation_plots}
+
+
+def _check_scaler_output(scaler: ColumnTransformer, features: list[str], snapshot_id: str) -> None:
+    produced = [str(c) for c in scaler.get_feature_names_out()]
+    if produced != features:
+        raise SnapshotContractError(
+            f"The scaler of snapshot {snapshot_id} produces columns {produced[:5]}... which are "
+            f"not metadata['feature_columns'] {features[:5]}... in the same order, so the "
+            f"registered pipeline would feed the classifier the wrong inputs. Re-create the "
+            f"snapshot with `kedro run --pipelines preprocessing`."
+        )
+
+
+def _observed_windows(snapshot: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+    """First and last partition of each window, for snapshots without temporal_splits."""
+    observed = {}
+    for window in ("train", "test", "oot"):
+        dates = pd.to_datetime(snapshot[window].get("partition_date", pd.Series(dtype="datetime64[ns]")))
+        observed[window] = {
+            "start_date": None if dates.empty else str(dates.min().date()),
+            "end_date": None if dates.empty else str(dates.max().date()),
+        }
+    return observed

@@ -1,0 +1,198 @@
+"""Hyperparameter search: the space from ``params:search``, the method, and progress logging.
+
+Two methods, both seeded and both scored by cross-validation on the training window only:
+
+- ``random``: ``RandomizedSearchCV``, every candidate on all training rows (the seed's method);
+- ``successive_halving``: ``HalvingRandomSearchCV``. All candidates start on a random
+  ``1/factor**k`` of the training rows; each stage keeps the best ``1/factor`` of them and
+  gives them ``factor`` times more rows; the last stage uses every training row. Same
+  number of candidates, about a third of the work at ``factor: 3``.
+
+Search spaces are YAML: a list is a set of choices; ``{loguniform: [low, high]}``,
+``{uniform: [low, high]}`` and ``{randint: [low, high]}`` (both ends inclusive) are
+distributions sampled per candidate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from scipy import stats
+from sklearn.base import BaseEstimator
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (registers the class)
+from sklearn.model_selection import (
+    HalvingRandomSearchCV,
+    ParameterSampler,
+    RandomizedSearchCV,
+    StratifiedKFold,
+)
+
+logger = logging.getLogger(__name__)
+
+SearchMethod = Literal["random", "successive_halving"]
+_DISTRIBUTIONS = ("loguniform", "uniform", "randint")
+
+
+class SearchSettings(BaseModel):
+    """``<algorithm>.search`` in parameters_training.yml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: SearchMethod = "successive_halving"
+    #: Candidates drawn from the space; ``null`` takes ``training_config.n_candidates``.
+    n_candidates: int | None = Field(default=None, ge=1)
+    #: Successive halving: keep 1/factor of the candidates per stage, with factor x the rows.
+    factor: int = Field(default=3, ge=2)
+    #: Estimator parameter name -> list of choices, or {distribution: [low, high]}.
+    space: dict[str, list[Any] | dict[str, list[float]]] = Field(min_length=1)
+
+    @field_validator("space")
+    @classmethod
+    def _valid_space(cls, space: dict[str, Any]) -> dict[str, Any]:
+        for name, spec in space.items():
+            if isinstance(spec, list):
+                if not spec:
+                    raise ValueError(f"space.{name} is an empty list; give at least one choice")
+                continue
+            if len(spec) != 1 or next(iter(spec)) not in _DISTRIBUTIONS:
+                raise ValueError(
+                    f"space.{name} = {spec!r}: write a list of choices or exactly one of "
+                    f"{list(_DISTRIBUTIONS)} with [low, high], e.g. {{loguniform: [0.001, 10]}}"
+                )
+            kind, bounds = next(iter(spec.items()))
+            if len(bounds) != 2 or not bounds[0] < bounds[1]:
+                raise ValueError(f"space.{name}.{kind} = {bounds!r}: need [low, high] with low < high")
+            if kind == "loguniform" and bounds[0] <= 0:
+                raise ValueError(f"space.{name}.loguniform = {bounds!r}: low must be > 0")
+        return space
+
+
+def parameter_distributions(space: dict[str, Any]) -> dict[str, Any]:
+    """scikit-learn ``param_distributions`` from a validated YAML space."""
+    distributions: dict[str, Any] = {}
+    for name, spec in space.items():
+        if isinstance(spec, list):
+            distributions[name] = list(spec)
+            continue
+        kind, (low, high) = next(iter(spec.items()))
+        if kind == "loguniform":
+            distributions[name] = stats.loguniform(low, high)
+        elif kind == "uniform":
+            distributions[name] = stats.uniform(low, high - low)
+        else:
+            distributions[name] = stats.randint(int(low), int(high) + 1)
+    return distributions
+
+
+class _StageLogging:
+    """Logs one line per search stage: candidates, rows, best score, seconds.
+
+    Wraps the ``evaluate_candidates`` callback scikit-learn hands to ``_run_search``, which
+    every search class calls once per batch of candidates (once per halving stage). ``label``
+    (for the log) is a plain attribute, not a constructor parameter, so scikit-learn's
+    parameter handling of the search classes stays untouched.
+    """
+
+    label = "search"
+    stages_: list[dict[str, Any]]
+
+    def _logged(self, evaluate_candidates: Any, n_rows: int) -> Any:
+        self.stages_ = []
+
+        def evaluate(candidate_params, cv=None, more_results=None, callback_ctx=None):
+            candidate_params = list(candidate_params)
+            started = time.perf_counter()
+            results = evaluate_candidates(
+                candidate_params, cv, more_results=more_results, callback_ctx=callback_ctx
+            )
+            rows = (more_results or {}).get("n_resources", [n_rows])[0]
+            stage_scores = results["mean_test_score"][-len(candidate_params):]
+            stage = {
+                "stage": len(self.stages_) + 1,
+                "candidates": len(candidate_params),
+                "rows": int(rows),
+                "best_stage_score": float(np.nanmax(stage_scores)),
+                "best_score_so_far": float(np.nanmax(results["mean_test_score"])),
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+            self.stages_.append(stage)
+            logger.info(
+                "%s search stage %d: %d candidates x %d folds on %d rows, best %s this stage "
+                "%.4f (best so far %.4f), %.1f s",
+                self.label, stage["stage"], stage["candidates"], self.n_splits_, stage["rows"],
+                self.scoring, stage["best_stage_score"], stage["best_score_so_far"],
+                stage["seconds"],
+            )
+            return results
+
+        return evaluate
+
+
+class LoggedRandomizedSearchCV(_StageLogging, RandomizedSearchCV):
+    """``RandomizedSearchCV`` evaluating its candidates in logged batches of ``batch_size``.
+
+    The candidates are the same ``ParameterSampler`` draw as ``RandomizedSearchCV``'s.
+    """
+
+    batch_size = 5
+
+    def fit(self, X, y=None, **params):
+        self._n_rows = len(X)
+        return super().fit(X, y, **params)
+
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        evaluate = self._logged(evaluate_candidates, self._n_rows)
+        candidates = list(
+            ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state)
+        )
+        for start in range(0, len(candidates), self.batch_size):
+            evaluate(candidates[start : start + self.batch_size])
+
+
+class LoggedHalvingRandomSearchCV(_StageLogging, HalvingRandomSearchCV):
+    """``HalvingRandomSearchCV`` with a log line per halving stage."""
+
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        super()._run_search(self._logged(evaluate_candidates, -1), callback_ctx=callback_ctx)
+
+
+def make_search(
+    estimator: BaseEstimator,
+    settings: SearchSettings,
+    *,
+    n_candidates: int,
+    cv_folds: int,
+    scoring: str,
+    n_jobs: int,
+    seed: int,
+    label: str,
+) -> BaseEstimator:
+    """An unfitted search over ``settings.space``; ``refit=False``, the caller refits."""
+    common = dict(
+        scoring=scoring,
+        cv=StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed),
+        n_jobs=n_jobs,
+        random_state=seed,
+        refit=False,
+        error_score="raise",
+    )
+    distributions = parameter_distributions(settings.space)
+    search: _StageLogging
+    if settings.method == "random":
+        search = LoggedRandomizedSearchCV(estimator, distributions, n_iter=n_candidates, **common)
+    else:
+        search = LoggedHalvingRandomSearchCV(
+            estimator,
+            distributions,
+            n_candidates=n_candidates,
+            factor=settings.factor,
+            resource="n_samples",
+            min_resources="exhaust",
+            **common,
+        )
+    search.label = label
+    return search

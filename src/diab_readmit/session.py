@@ -1,0 +1,181 @@
+"""The project's Kedro session: which algorithms a run trains, and failure isolation.
+
+``settings.SESSION_CLASS`` makes ``kedro run`` use ``DiabReadmitSession``. It adds two things
+to ``KedroSession.run``:
+
+1. **Algorithm selection** (the seed's execution modes). ``__default__`` and ``training``
+   contain all three training namespaces; the session drops the ones not selected:
+
+   - ``ALGORITHM=<name>`` (the seed's single-algorithm mode): only that one;
+   - otherwise ``training_config.enabled_algorithms``: the ones set to true.
+
+   A pipeline named after an algorithm (``kedro run --pipelines xgboost``, what each ECS
+   task runs) always trains it, whatever ``enabled_algorithms`` says; combined with a
+   different ``ALGORITHM`` it is an error. An unknown name is an error listing the valid ones.
+
+2. **Failure isolation.** The CLI's default ``SequentialRunner`` is replaced by
+   ``FailureIsolatingRunner``: a failing algorithm does not stop the others, the run ends with
+   a summary and exits non-zero. An explicitly chosen other runner (``--runner
+   ThreadRunner``) is kept as it is.
+
+Why a session and not the pipeline registry: the registry is built before configuration is
+read, while the selection depends on parameters (including ``--params``) and the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from kedro.framework.context import KedroContext
+from kedro.framework.project import pipelines
+from kedro.framework.session import KedroSession
+from kedro.pipeline import Pipeline
+from kedro.runner import AbstractRunner, SequentialRunner
+from pydantic import ValidationError
+
+from diab_readmit.errors import UserFixableError
+from diab_readmit.parameter_models import ALGORITHMS, TrainingConfig
+from diab_readmit.runner import FailureIsolatingRunner
+
+logger = logging.getLogger(__name__)
+
+ALGORITHM_VARIABLE = "ALGORITHM"
+#: Pipelines whose training namespaces follow enabled_algorithms / ALGORITHM.
+MULTI_ALGORITHM_PIPELINES = ("__default__", "training")
+
+
+class AlgorithmSelectionError(UserFixableError, ValueError):
+    """ALGORITHM or enabled_algorithms names nothing valid to train."""
+
+
+def select_algorithms(
+    pipeline_names: list[str], training_config: dict[str, Any] | TrainingConfig, algorithm: str | None
+) -> list[str] | None:
+    """The algorithms a run of ``pipeline_names`` trains, or None when nothing is filtered.
+
+    Args:
+        pipeline_names: the requested pipelines (``["__default__"]`` for a bare ``kedro run``).
+        training_config: the ``training_config`` parameters, raw or validated.
+        algorithm: the value of the ``ALGORITHM`` environment variable, if set.
+
+    Raises:
+        AlgorithmSelectionError: unknown ALGORITHM, ALGORITHM conflicting with an explicitly
+            requested algorithm pipeline, or no algorithm left to train.
+    """
+    algorithm = (algorithm or "").strip() or None
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        raise AlgorithmSelectionError(
+            f"{ALGORITHM_VARIABLE}={algorithm!r} is not an algorithm of this project; valid "
+            f"names are {list(ALGORITHMS)}. Unset {ALGORITHM_VARIABLE} to train the ones "
+            f"enabled in training_config.enabled_algorithms."
+        )
+    explicit = [name for name in pipeline_names if name in ALGORITHMS]
+    conflicting = [name for name in explicit if algorithm and name != algorithm]
+    if conflicting:
+        raise AlgorithmSelectionError(
+            f"{ALGORITHM_VARIABLE}={algorithm} conflicts with --pipelines {','.join(conflicting)}: "
+            f"run `kedro run --pipelines {algorithm}`, or unset {ALGORITHM_VARIABLE}."
+        )
+    if not any(name in MULTI_ALGORITHM_PIPELINES for name in pipeline_names):
+        return None
+    if isinstance(training_config, TrainingConfig):
+        config = training_config
+    else:
+        try:
+            config = TrainingConfig.model_validate(training_config or {})
+        except ValidationError as exc:
+            raise AlgorithmSelectionError(
+                f"training_config in conf/base/parameters_training.yml (or --params) is "
+                f"invalid:\n{exc}"
+            ) from exc
+    selected = {algorithm} if algorithm else set(config.enabled())
+    selected |= set(explicit)
+    if not selected:
+        raise AlgorithmSelectionError(
+            f"No algorithm to train: every training_config.enabled_algorithms entry is false. "
+            f"Enable one in conf/base/parameters_training.yml, pass e.g. --params "
+            f"training_config.enabled_algorithms.xgboost=true, or set {ALGORITHM_VARIABLE}=<name> "
+            f"(valid names: {list(ALGORITHMS)})."
+        )
+    return [name for name in ALGORITHMS if name in selected]
+
+
+class DiabReadmitSession(KedroSession):
+    """``KedroSession`` with algorithm selection and a failure-isolating default runner."""
+
+    def run(  # noqa: PLR0913 - KedroSession.run's signature
+        self,
+        pipeline_name: str | None = None,
+        pipeline_names: list[str] | None = None,
+        tags: Iterable[str] | None = None,
+        runner: AbstractRunner | None = None,
+        node_names: Iterable[str] | None = None,
+        from_nodes: Iterable[str] | None = None,
+        to_nodes: Iterable[str] | None = None,
+        from_inputs: Iterable[str] | None = None,
+        to_outputs: Iterable[str] | None = None,
+        load_versions: dict[str, str] | None = None,
+        namespaces: Iterable[str] | None = None,
+        only_missing_outputs: bool = False,
+    ) -> dict[str, Any]:
+        names = list(pipeline_names or ([pipeline_name] if pipeline_name else ["__default__"]))
+        requested = pipeline_names or ([pipeline_name] if pipeline_name else None)
+        # The context is built once per run: here (so the project's hooks, e.g. concise
+        # user errors, are active for selection errors too) and reused by KedroSession.run.
+        pipelines.set_requested(requested)
+        self._run_context = super().load_context()
+        try:
+            parameters = self._run_context.config_loader["parameters"]
+            selected = select_algorithms(
+                names, parameters.get("training_config"), os.environ.get(ALGORITHM_VARIABLE)
+            )
+            if selected is not None:
+                node_names = self._without_unselected(requested, selected, node_names)
+            if runner is None or type(runner) is SequentialRunner:
+                runner = FailureIsolatingRunner(is_async=getattr(runner, "_is_async", False))
+            return super().run(
+                pipeline_name=pipeline_name,
+                pipeline_names=pipeline_names,
+                tags=tags,
+                runner=runner,
+                node_names=node_names,
+                from_nodes=from_nodes,
+                to_nodes=to_nodes,
+                from_inputs=from_inputs,
+                to_outputs=to_outputs,
+                load_versions=load_versions,
+                namespaces=namespaces,
+                only_missing_outputs=only_missing_outputs,
+            )
+        finally:
+            self._run_context = None
+
+    def load_context(self) -> KedroContext:
+        return getattr(self, "_run_context", None) or super().load_context()
+
+    @staticmethod
+    def _without_unselected(
+        requested: list[str] | None, selected: list[str], node_names: Iterable[str] | None
+    ) -> Iterable[str] | None:
+        """Node names of the requested pipelines minus the unselected training namespaces."""
+        dropped = set(ALGORITHMS) - set(selected)
+        logger.info("Training %s%s", ", ".join(selected),
+                    f" (not {', '.join(sorted(dropped))})" if dropped else "")  # fmt: skip
+        if not dropped:
+            return node_names
+        names = requested or ["__default__"]
+        combined = sum((pipelines[name] for name in names if name in pipelines), Pipeline([]))
+        kept = [n.name for n in combined.nodes if (n.namespace or "").split(".")[0] not in dropped]
+        if node_names:
+            wanted = set(node_names)
+            kept = [name for name in kept if name in wanted]
+        if not kept:
+            raise AlgorithmSelectionError(
+                f"Nothing to run: the requested nodes all belong to algorithms that are not "
+                f"selected ({', '.join(sorted(dropped))}). Check --nodes, "
+                f"training_config.enabled_algorithms and {ALGORITHM_VARIABLE}."
+            )
+        return kept
