@@ -5,7 +5,7 @@ Each input is one algorithm's ``<algorithm>.model_registry@history`` view::
     {"algorithm": "xgboost",
      "latest": <metadata.json of the newest version, or None if never registered>,
      "versions": [<versions.json entries, oldest first>],
-     "plots": {"roc_curve.png": b"\\x89PNG...", ...}}   # optional: the latest version's plots
+     "plots": {"roc_curves.png": b"\\x89PNG...", ...}}   # the latest version's plots
 
 The best model is chosen on the TEST window only. OOT metrics are shown beside the test
 metrics so a reader sees how each model holds up on later data, but they never choose
@@ -40,7 +40,7 @@ LOWER_IS_BETTER = frozenset({"brier"})
 WINDOWS = ("test", "oot")
 
 #: The order the training template's evaluation plots read best in; others follow by name.
-PLOT_ORDER = ("roc", "pr", "precision_recall", "calibration", "confusion", "importance")
+PLOT_ORDER = ("roc", "precision_recall", "calibration", "confusion", "importance")
 
 _MISSING = "—"
 
@@ -88,7 +88,7 @@ def tabulate_latest_versions(settings: ReportSettings, *histories: dict[str, Any
             performance = _performance_of(algorithm, latest, metrics)
             _require_selection_metric(algorithm, performance["test"], settings.selection_metric)
             row.update(
-                version_id=_version_id_of(latest, history),
+                version_id=latest.get("version_id"),
                 training_date=latest.get("training_date"),
                 snapshot_id=latest.get("snapshot_id"),
                 threshold=_float_or_nan(latest.get("threshold")),
@@ -119,7 +119,7 @@ def tabulate_version_history(*histories: dict[str, Any]) -> pd.DataFrame:
     for history in histories:
         algorithm = _algorithm_of(history)
         versions = history.get("versions") or []
-        latest_id = _version_id_of(history["latest"], history) if history.get("latest") else None
+        latest_id = (history.get("latest") or {}).get("version_id")
         for position, entry in enumerate(versions):
             if "id" not in entry:
                 raise ValueError(
@@ -201,16 +201,18 @@ def _draw_auc_over_versions(version_history: pd.DataFrame) -> Figure:
     colours = ["#3b6ea8", "#e08a2c", "#4c9a52", "#a8433b", "#7a5aa8"]
     for index, (algorithm, versions) in enumerate(version_history.groupby("algorithm", sort=False)):
         colour = colours[index % len(colours)]
-        number = range(1, len(versions) + 1)
-        axis.plot(number, versions["oot_auc_roc"], marker="o", color=colour, label=f"{algorithm} OOT")
-        axis.plot(number, versions["test_auc_roc"], marker="s", linestyle="--", color=colour,
+        # Registration time, not version number, on x: algorithms are retrained on their own
+        # schedules, and a shared time axis shows which models saw which snapshot.
+        when = pd.to_datetime(versions["created_at"], utc=True, errors="coerce").dt.tz_localize(None)
+        axis.plot(when, versions["oot_auc_roc"], marker="o", color=colour, label=f"{algorithm} OOT")
+        axis.plot(when, versions["test_auc_roc"], marker="s", linestyle="--", color=colour,
                   alpha=0.6, label=f"{algorithm} test")  # fmt: skip
-    axis.set_xlabel("registered version (1 = oldest)")
+    axis.set_xlabel("registered at (UTC)")
     axis.set_ylabel("ROC-AUC")
-    axis.set_title("ROC-AUC over registered versions (from versions.json)")
-    axis.xaxis.get_major_locator().set_params(integer=True)
+    axis.set_title("ROC-AUC of every registered version (from versions.json)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, ncol=2)
+    figure.autofmt_xdate()
     return figure
 
 
@@ -246,7 +248,7 @@ def render_markdown_report(
         if not row.registered:
             lines.append(_md_row([name, "not registered", _MISSING] + [_MISSING] * (len(header) - 3)))
             continue
-        cells = [name, _text(row.version_id), _text(row.training_date)]
+        cells = [name, _text(row.version_id), _timestamp(row.training_date)]
         for metric in metrics:
             cells += [_number(getattr(row, f"test_{metric}")), _number(getattr(row, f"oot_{metric}"))]
         cells.append(_number(row.threshold))
@@ -262,7 +264,7 @@ def render_markdown_report(
         for entry in version_history.itertuples(index=False):
             lines.append(
                 _md_row([
-                    entry.algorithm, _text(entry.version_id), _text(entry.created_at),
+                    entry.algorithm, _text(entry.version_id), _timestamp(entry.created_at),
                     _number(entry.test_auc_roc), _number(entry.oot_auc_roc),
                     _text(entry.snapshot_id), "yes" if entry.latest else "",
                 ])  # fmt: skip
@@ -323,7 +325,7 @@ def _html_comparison_table(comparison: pd.DataFrame, metrics: list[str]) -> str:
             )
             continue
         cells = [f"<td>{name}</td>", f"<td>{esc(_text(row.version_id))}</td>",
-                 f"<td>{esc(_text(row.training_date))}</td>"]  # fmt: skip
+                 f"<td>{esc(_timestamp(row.training_date))}</td>"]  # fmt: skip
         for metric in metrics:
             cells.append(f'<td class="num">{_number(getattr(row, f"test_{metric}"))}</td>')
             cells.append(f'<td class="num oot">{_number(getattr(row, f"oot_{metric}"))}</td>')
@@ -338,7 +340,7 @@ def _html_model_details(comparison: pd.DataFrame, histories: tuple[dict[str, Any
     rows = []
     for row in comparison[comparison["registered"].astype(bool)].itertuples(index=False):
         latest = latest_by_algorithm.get(row.algorithm) or {}
-        params = latest.get("best_params", latest.get("best_hyperparameters"))
+        params = latest.get("best_params")
         rows.append(
             "<tr>"
             f"<td>{esc(row.algorithm)}</td>"
@@ -391,7 +393,7 @@ def _html_version_history(version_history: pd.DataFrame) -> str:
         sha = _text(entry.sha256)
         rows.append(
             f"<tr{css}><td>{esc(entry.algorithm)}</td><td>{esc(_text(entry.version_id))}"
-            f"{' (latest)' if entry.latest else ''}</td><td>{esc(_text(entry.created_at))}</td>"
+            f"{' (latest)' if entry.latest else ''}</td><td>{esc(_timestamp(entry.created_at))}</td>"
             f'<td class="num">{_number(entry.test_auc_roc)}</td>'
             f'<td class="num oot">{_number(entry.oot_auc_roc)}</td>'
             f"<td>{esc(_text(entry.snapshot_id))}</td>"
@@ -520,15 +522,6 @@ def _require_selection_metric(algorithm: str, scores: dict[str, float], metric: 
         )
 
 
-def _version_id_of(latest: dict[str, Any], history: dict[str, Any]) -> str | None:
-    """The latest version's id; metadata written before ids were recorded falls back to
-    the newest versions.json entry."""
-    if latest.get("version_id"):
-        return str(latest["version_id"])
-    versions = history.get("versions") or []
-    return str(versions[-1]["id"]) if versions and "id" in versions[-1] else None
-
-
 def _float_or_nan(value: Any) -> float:
     try:
         return float(value)
@@ -545,6 +538,18 @@ def _text(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return _MISSING
     return str(value)
+
+
+def _timestamp(value: Any) -> str:
+    """ISO timestamps as ``2026-01-03 12:00 UTC``; anything unparseable as it is."""
+    text = _text(value)
+    try:
+        moment = pd.Timestamp(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is not None:
+        return f"{moment.tz_convert('UTC'):%Y-%m-%d %H:%M} UTC"
+    return f"{moment:%Y-%m-%d %H:%M}"
 
 
 def _samples(latest: dict[str, Any]) -> str:
