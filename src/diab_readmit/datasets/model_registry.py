@@ -107,9 +107,10 @@ class _RegistryFolder:
         return "/".join([self._path, *parts])
 
     def _read_bytes(self, *parts: str) -> bytes | None:
+        # One whole-object read (a single GET on S3): a file replaced by a concurrent writer
+        # is read entirely before or entirely after, never half of each.
         try:
-            with self._fs.open(self._join(*parts), "rb") as handle:
-                return handle.read()
+            return self._fs.cat_file(self._join(*parts))
         except FileNotFoundError:
             return None
 
@@ -234,7 +235,7 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
             return self._load_verified(self._pinned_version, retries=0)
         # latest/ is rewritten file by file; a concurrent registration can be caught between
         # its model.pkl and its metadata.json, so a mismatch there is retried briefly.
-        return self._load_verified(LATEST, retries=5)
+        return self._load_verified(LATEST, retries=3)
 
     def _load_verified(self, folder: str, retries: int) -> dict[str, Any]:
         for attempt in range(retries + 1):
@@ -256,7 +257,7 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
                     "version_id": metadata.get("version_id", folder),
                 }
             if attempt < retries:
-                time.sleep(0.2 + _jitter.random() * 0.3)
+                time.sleep(0.1 + _jitter.random() * 0.2)
         problem = (
             "is missing" if content is None
             else "has no sha256 in its metadata.json" if not expected

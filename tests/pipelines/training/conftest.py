@@ -132,3 +132,24 @@ def small_settings(algorithm: str, **config: Any) -> tuple[TrainingConfig, Estim
 @pytest.fixture(scope="session")
 def snapshot() -> dict[str, Any]:
     return make_snapshot()
+
+
+@pytest.fixture
+def training_project(tmp_path):
+    """A scratch copy of the project holding one preprocessed snapshot and small settings.
+
+    The snapshot is written with the project's own PreprocessedSnapshotDataset, so the runs
+    load it exactly as they load one made by the preprocessing pipeline.
+    """
+    import yaml
+
+    from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
+    from tests.conftest import make_scratch_project
+
+    scratch = make_scratch_project(tmp_path / "project")
+    snapshots = PreprocessedSnapshotDataset(str(scratch.data / "05_model_input" / "preprocessed"))
+    snapshots.save(snapshot_for_dataset(make_snapshot()))
+    (scratch.path / "conf" / "local" / "parameters_training.yml").write_text(
+        yaml.safe_dump({"training_config": SMALL_TRAINING_CONFIG, **SMALL_ALGORITHMS})
+    )
+    return scratch

@@ -1,0 +1,190 @@
+"""DiabReadmitSession's algorithm selection and FailureIsolatingRunner, on small pipelines,
+and the whole default pipeline end to end on small synthetic data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+import yaml
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+from kedro.runner import SequentialRunner
+
+from diab_readmit.parameter_models import ALGORITHMS
+from diab_readmit.runner import RUNS_AFTER_UPSTREAM_FAILURE, FailureIsolatingRunner, NodeFailuresError
+from diab_readmit.session import AlgorithmSelectionError, DiabReadmitSession, select_algorithms
+from diab_readmit.settings import SESSION_CLASS
+
+ALL = list(ALGORITHMS)
+
+
+def test_the_project_runs_with_the_selecting_session():
+    assert SESSION_CLASS is DiabReadmitSession
+
+
+@pytest.mark.parametrize(
+    ("pipelines", "config", "algorithm", "expected"),
+    [
+        (["__default__"], {}, None, ALL),
+        (["training"], {"enabled_algorithms": {"xgboost": False}}, None, ["logistic_regression", "random_forest"]),
+        (["__default__"], {"enabled_algorithms": {"xgboost": False}}, "xgboost", ["xgboost"]),
+        (["training"], {}, "random_forest", ["random_forest"]),
+        (["training"], {}, " ", ALL),  # blank ALGORITHM counts as unset
+        # A pipeline named after an algorithm always trains it: nothing to filter.
+        (["xgboost"], {"enabled_algorithms": {"xgboost": False}}, None, None),
+        (["xgboost"], {}, "xgboost", None),
+        (["data_processing"], {}, None, None),
+        (["training", "xgboost"], {"enabled_algorithms": {"xgboost": False}}, None, ALL),
+    ],
+)  # fmt: skip
+def test_which_algorithms_a_run_trains(pipelines, config, algorithm, expected):
+    assert select_algorithms(pipelines, config, algorithm) == expected
+
+
+def test_selection_errors_name_the_problem_and_the_valid_names():
+    with pytest.raises(AlgorithmSelectionError, match=r"ALGORITHM='svm' is not an algorithm .* \['logistic_regression', 'random_forest', 'xgboost'\]"):
+        select_algorithms(["__default__"], {}, "svm")
+    with pytest.raises(AlgorithmSelectionError, match=r"ALGORITHM='svm'"):
+        select_algorithms(["data_processing"], {}, "svm")  # validated even when unused
+    with pytest.raises(AlgorithmSelectionError, match="ALGORITHM=xgboost conflicts with --pipelines random_forest"):
+        select_algorithms(["random_forest"], {}, "xgboost")
+    with pytest.raises(AlgorithmSelectionError, match=r"unknown algorithm\(s\) \['svm'\]; valid names are"):
+        select_algorithms(["training"], {"enabled_algorithms": {"svm": True}}, None)
+    disabled = {"enabled_algorithms": {name: False for name in ALGORITHMS}}
+    with pytest.raises(AlgorithmSelectionError, match="No algorithm to train"):
+        select_algorithms(["__default__"], disabled, None)
+
+
+# ------------------------------------------------------------------------------------ the runner
+def _identity(value):
+    return value
+
+
+def _fail(value):
+    raise ValueError(f"bad value {value}")
+
+
+def _collect(*values):
+    return list(values)
+
+
+def _branches(fail_in: set[str], tagged_report: bool = True) -> Pipeline:
+    """Three namespaced branches a, b, c from one shared input, and a report over all."""
+    branches = []
+    for name in ("a", "b", "c"):
+        template = Pipeline(
+            [
+                Node(_fail if name in fail_in else _identity, "source", "fitted", name="fit"),
+                Node(_identity, "fitted", "registered", name="register"),
+            ]
+        )
+        branches.append(Pipeline(template, namespace=name, inputs={"source"}))
+    report = Node(
+        _collect, ["a.registered", "b.registered", "c.registered"], "report", name="report",
+        tags=[RUNS_AFTER_UPSTREAM_FAILURE] if tagged_report else None,
+    )  # fmt: skip
+    return sum(branches, Pipeline([])) + Pipeline([report])
+
+
+def _catalog(names=("a", "b", "c")) -> DataCatalog:
+    datasets = {"source": MemoryDataset(1)}
+    for name in names:
+        # Like a registry: persisted outside the run, so a report can read earlier versions.
+        datasets[f"{name}.registered"] = MemoryDataset(f"earlier {name}")
+    return DataCatalog(datasets)
+
+
+def test_runner_finishes_one_branch_before_the_next(caplog):
+    caplog.set_level(logging.INFO)
+    FailureIsolatingRunner().run(_branches(set()), _catalog())
+    outputs = [re.search(r"-> \[([^\]]+)\]", r.getMessage()).group(1) for r in caplog.records
+               if r.getMessage().startswith("Running node:")]  # fmt: skip
+    assert outputs == ["a.fitted", "a.registered", "b.fitted", "b.registered", "c.fitted",
+                       "c.registered", "report"]  # fmt: skip
+
+
+def test_one_failure_skips_only_its_dependants_and_is_reraised(caplog):
+    caplog.set_level(logging.INFO)
+    catalog = _catalog()
+    with pytest.raises(ValueError, match="bad value 1"):
+        FailureIsolatingRunner().run(_branches({"b"}), catalog)
+    # a and c registered; b.register was skipped; the tagged report still ran, over what the
+    # registries hold: b's earlier version.
+    assert catalog.load("report") == [1, "earlier b", 1]
+    summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Run summary"))
+    assert "a: succeeded" in summary and "c: succeeded" in summary
+    assert "b: FAILED (b.fit: ValueError: bad value 1)" in summary
+
+
+def test_untagged_dependants_of_a_failure_are_skipped(caplog):
+    caplog.set_level(logging.INFO)
+    catalog = _catalog()
+    with pytest.raises(ValueError):
+        FailureIsolatingRunner().run(_branches({"a"}, tagged_report=False), catalog)
+    assert "report" not in catalog or not catalog.exists("report")
+    summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Run summary"))
+    assert "(no namespace): SKIPPED (depends on failed a.fit)" in summary
+
+
+def test_several_failures_are_reported_together():
+    with pytest.raises(NodeFailuresError, match=r"2 node\(s\) failed") as raised:
+        FailureIsolatingRunner().run(_branches({"a", "c"}), _catalog())
+    message = str(raised.value)
+    assert "a: FAILED" in message and "c: FAILED" in message and "b: succeeded" in message
+    assert isinstance(raised.value.__cause__, ValueError)
+
+
+def test_the_session_swaps_only_the_default_runner(monkeypatch, tmp_path):
+    """KedroSession.run receives a FailureIsolatingRunner instead of the CLI's SequentialRunner."""
+    seen = {}
+
+    def fake_run(self, **kwargs):
+        seen.update(kwargs)
+        return {}
+
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    from tests.conftest import make_scratch_project
+
+    monkeypatch.setattr(KedroSession, "run", fake_run)
+    project = make_scratch_project(tmp_path / "project")
+    bootstrap_project(project.path)
+    with DiabReadmitSession.create(project.path) as session:
+        session.run(pipeline_names=["data_processing"], runner=SequentialRunner())
+    assert type(seen["runner"]) is FailureIsolatingRunner
+    from kedro.runner import ThreadRunner
+
+    with DiabReadmitSession.create(project.path) as session:
+        session.run(pipeline_names=["data_processing"], runner=ThreadRunner())
+    assert type(seen["runner"]) is ThreadRunner
+    with DiabReadmitSession.create(project.path, runtime_params={
+            "training_config": {"enabled_algorithms": {"random_forest": False}}}) as session:  # fmt: skip
+        session.run(pipeline_names=["training"])
+    assert seen["node_names"] and all(not name.startswith("random_forest.") for name in seen["node_names"])
+    assert any(name.startswith("xgboost.") for name in seen["node_names"])
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
+    """raw (synthetic) -> gold -> snapshot -> three algorithms -> registry -> report."""
+    from tests.conftest import make_scratch_project
+    from tests.pipelines.training.conftest import SMALL_ALGORITHMS, SMALL_TRAINING_CONFIG
+
+    project = make_scratch_project(tmp_path / "project")
+    (project.path / "conf" / "local" / "parameters_training.yml").write_text(
+        yaml.safe_dump({"training_config": SMALL_TRAINING_CONFIG, **SMALL_ALGORITHMS})
+    )
+    project.run("--pipelines", "synthetic", "--params", "synthetic.n_encounters=4000")
+    project.run()
+    registry = project.data / "06_models" / "model_registry"
+    for algorithm in ALGORITHMS:
+        index = json.loads((registry / algorithm / "versions.json").read_text())
+        assert len(index["versions"]) == 1
+        assert (project.data / "08_reporting" / algorithm / "roc_curves.png").exists()
+    report = (project.data / "08_reporting" / "model_comparison.md").read_text()
+    assert all(algorithm in report for algorithm in ALGORITHMS)
