@@ -142,7 +142,8 @@ def check_model_config(project_path: str, environment: dict[str, str]) -> bool:
     """``temporal_splits``, ``training_config`` and ``preprocessing`` parameters are valid."""
 
     def check(prerequisites: Any, context: Any) -> Any:
-        params = context.params
+        # The raw parameters: the project's check validates them and names what is wrong.
+        params = context.config_loader["parameters"]
         return prerequisites.check_model_config(
             params.get("temporal_splits"), params.get("training_config"), params.get("preprocessing")
         )
@@ -155,7 +156,7 @@ def check_gold_data_exists(project_path: str, environment: dict[str, str]) -> bo
 
     def check(prerequisites: Any, context: Any) -> Any:
         return prerequisites.check_gold_data_exists(
-            context.catalog.load("feature_store_index"), context.catalog.load("label_store_index")
+            context.catalog.load("feature_store@index"), context.catalog.load("label_store@index")
         )
 
     return _run_check("check_gold_data_exists", project_path, environment, check)
@@ -165,11 +166,11 @@ def check_sufficient_training_data(project_path: str, environment: dict[str, str
     """The feature store has at least ``preprocessing.min_partitions`` monthly partitions."""
 
     def check(prerequisites: Any, context: Any) -> Any:
-        # The same parameter the preprocessing pipeline passes (params:preprocessing.min_partitions);
+        # What the preprocessing pipeline passes as params:preprocessing.min_partitions;
         # check_model_config ran first, so it is known to be valid here.
-        min_partitions = context.params["preprocessing"]["min_partitions"]
+        min_partitions = context.config_loader["parameters"]["preprocessing"]["min_partitions"]
         return prerequisites.check_sufficient_training_data(
-            context.catalog.load("feature_store_index"), min_partitions
+            context.catalog.load("feature_store@index"), min_partitions
         )
 
     return _run_check("check_sufficient_training_data", project_path, environment, check)

@@ -146,7 +146,7 @@ def test_three_concurrent_trainings_each_register_a_version_from_that_snapshot(
                 "latest/metadata.json", "versions.json"} <= set(mine), (algorithm, mine)  # fmt: skip
 
         metadata = json.loads(aws.read(REGISTRY, f"{algorithm}/{version}/metadata.json"))
-        assert metadata["model_name"] == algorithm
+        assert metadata["version_id"] == version
         assert metadata["snapshot_id"] == snapshot_id, "the model must name the snapshot latest.txt pointed at"
         for window in ("test", "oot"):
             assert 0.0 <= metadata["performance"][window]["auc_roc"] <= 1.0
@@ -158,8 +158,9 @@ def test_three_concurrent_trainings_each_register_a_version_from_that_snapshot(
         )
 
         history = json.loads(aws.read(REGISTRY, f"{algorithm}/versions.json"))
-        listed = [entry["version"] for entry in history["versions"]]
-        assert listed == [version], history
+        assert [entry["id"] for entry in history["versions"]] == [version], history
+        assert history["latest"] == version
+        assert history["versions"][0]["snapshot_id"] == snapshot_id
 
 
 def test_reporting_reads_the_registries_on_s3(project, aws, trained):
