@@ -66,7 +66,67 @@ def test_every_dataset_sits_on_a_layer(viz_api):
         "datasets without `metadata: {kedro-viz: {layer: ...}}` in the catalog: " + ", ".join(without_layer)
     )
     assert not unknown, f"layers outside {LAYERS}: {unknown}"
-    assert [layer for layer in LAYERS if layer in viz_api["layers"]] == viz_api["layers"]
+
+
+def test_layers_are_drawn_in_data_flow_order(viz_api):
+    # kedro-viz draws layer bands only if data flows one way between layers; one dataset
+    # whose layer points back upstream makes it silently drop every band.
+    used = {node["layer"] for node in viz_api["nodes"] if node["type"] == "data" and node.get("layer")}
+    backwards = _layer_cycle_edges(viz_api)
+
+    assert not backwards, (
+        "kedro-viz shows no layers because data flows back and forth between them; move one side "
+        "of each pair to another layer:\n" + "\n".join(backwards)
+    )
+    assert set(viz_api["layers"]) == used
+    assert [layer for layer in LAYERS if layer in used] == viz_api["layers"], "layers out of the usual Kedro order"
+
+
+def _layer_cycle_edges(viz_api: dict) -> list[str]:
+    """Dataset -> dataset hops between layers that lie on a cycle of layers, as readable lines."""
+    nodes = {node["id"]: node for node in viz_api["nodes"]}
+    children: dict[str, set[str]] = {}
+    for edge in viz_api["edges"]:
+        children.setdefault(edge["source"], set()).add(edge["target"])
+
+    def next_layered(node_id: str, seen: set[str]) -> set[str]:
+        found = set()
+        for child in children.get(node_id, ()):
+            if child in seen:
+                continue
+            seen.add(child)
+            if nodes[child]["type"] == "data" and nodes[child].get("layer"):
+                found.add(child)
+            else:
+                found |= next_layered(child, seen)
+        return found
+
+    hops: dict[tuple[str, str], list[str]] = {}
+    for node_id, node in nodes.items():
+        if node["type"] != "data" or not node.get("layer"):
+            continue
+        for target in next_layered(node_id, set()):
+            pair = (node["layer"], nodes[target]["layer"])
+            if pair[0] != pair[1]:
+                hops.setdefault(pair, []).append(f"{node['name']} -> {nodes[target]['name']}")
+
+    def reaches(start: str, goal: str) -> bool:
+        frontier, seen = [start], {start}
+        while frontier:
+            layer = frontier.pop()
+            if layer == goal:
+                return True
+            for source, target in hops:
+                if source == layer and target not in seen:
+                    seen.add(target)
+                    frontier.append(target)
+        return False
+
+    return [
+        f"  {source} -> {target}: {', '.join(sorted(examples)[:3])}"
+        for (source, target), examples in sorted(hops.items())
+        if reaches(target, source)
+    ]
 
 
 def test_every_node_has_a_readable_name(viz_api):
