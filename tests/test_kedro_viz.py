@@ -190,6 +190,11 @@ def test_browser_renders_the_algorithm_namespaces(chromium, served_build, tmp_pa
             f"the kedro-viz flowchart does not show modular pipeline '{name}'; it shows {sorted(rendered)}"
         )
 
+    # With the modular pipelines collapsed, the shared datasets show these layer bands.
+    bands = set(re.findall(r'class="pipeline-layer-name" data-id="layer-label--([^"]+)"', dom.stdout))
+    expected_bands = {"raw", "feature", "model_input", "models", "reporting"}
+    assert expected_bands <= bands, f"layer bands drawn: {sorted(bands)}; expected at least {sorted(expected_bands)}"
+
     screenshot = tmp_path / "viz.png"
     shot = _headless(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", served_build)
     assert shot.returncode == 0 and screenshot.is_file(), f"chromium --screenshot failed:\n{shot.stderr[-3000:]}"
