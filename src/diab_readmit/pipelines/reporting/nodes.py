@@ -124,8 +124,9 @@ def tabulate_version_history(*histories: dict[str, Any]) -> pd.DataFrame:
             if "id" not in entry:
                 raise ValueError(
                     f"versions.json of algorithm '{algorithm}' has an entry without 'id' at "
-                    f"position {position}: {entry!r}. The registry writes every entry with an id; "
-                    f"restore versions.json from the version folders or re-register the model."
+                    f"position {position}: {entry!r}. The registry writes every entry with an id, "
+                    f"so the file was edited by hand: delete versions.json and the next "
+                    f"`kedro run --pipelines {algorithm}` rebuilds it from the version folders."
                 )
             rows.append(
                 {
