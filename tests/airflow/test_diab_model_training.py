@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from diab_readmit.datasets.gold_store import PartitionedParquetStore
 from diab_readmit.pipeline_registry import register_pipelines
@@ -143,13 +144,6 @@ def test_every_ecs_command_names_a_registered_pipeline_and_matches_stage_command
         assert command[command.index("--env") + 1] == "aws"
 
 
-def test_stage_commands_name_registered_pipelines():
-    registered = set(register_pipelines())
-    for stage, spec in STAGES["stages"].items():
-        assert stage in registered
-        assert spec["command"] == ["--pipelines", stage, "--env", "aws"]
-
-
 def test_ecs_tasks_read_logs_where_the_task_definition_writes_them(dag_structure):
     definition = json.loads((ECS_DIR / "diab-readmit-demo-model-training.json").read_text())
     (container,) = definition["containerDefinitions"]
@@ -226,6 +220,12 @@ def dag_runs(tmp_path_factory):
         register_task_definitions(aws)
 
         project = make_scratch_project(tmp_path_factory.mktemp("airflow-project") / "project")
+        # the same project with a test window cut mid-month, set in conf/aws as an operator might
+        misconfigured = make_scratch_project(tmp_path_factory.mktemp("airflow-bad") / "project")
+        splits = yaml.safe_load((PROJECT / "conf/base/parameters_preprocessing.yml").read_text())
+        splits = {"temporal_splits": splits["temporal_splits"]}
+        splits["temporal_splits"]["test"]["start_date"] = "2006-01-15"
+        (misconfigured.path / "conf/aws/parameters_override.yml").write_text(yaml.safe_dump(splits))
         settings = {
             "AIRFLOW_VAR_DIAB_PROJECT_PATH": str(project.path),
             "AIRFLOW_VAR_DIAB_ECS_CLUSTER": CLUSTER,
@@ -240,6 +240,10 @@ def dag_runs(tmp_path_factory):
                 ("ready", DATAMART_READY), ("no_gold", DATAMART_EMPTY), ("short_history", DATAMART_SHORT),
             )
         ]  # fmt: skip
+        scenarios.append({"name": "bad_config", "environment": {
+            **settings, "AIRFLOW_VAR_DIAB_DATAMART_BUCKET": DATAMART_READY,
+            "AIRFLOW_VAR_DIAB_PROJECT_PATH": str(misconfigured.path),
+        }})  # fmt: skip
         home = tmp_path_factory.mktemp("airflow-home")
         environment = airflow_environment(home, aws.environment(endpoint_variable="AWS_ENDPOINT_URL"))
         results, output = run_in_airflow(
@@ -286,6 +290,8 @@ def test_ready_data_runs_preprocessing_then_the_three_trainings_on_ecs(dag_runs)
 @pytest.mark.parametrize(
     ("scenario", "failed_check", "reason"),
     [
+        ("bad_config", "check_model_config",
+         "temporal_splits.test.start_date = 2006-01-15 is not the first day of a month"),
         ("no_gold", "check_gold_data_exists",
          f"the feature store at s3://{DATAMART_EMPTY}/gold/feature_store does not exist"),
         ("short_history", "check_sufficient_training_data",
