@@ -236,8 +236,8 @@ with DAG(
             op_kwargs=CHECK_SETTINGS,
             # A failed check skips every later task, not only the next one.
             ignore_downstream_trigger_rules=True,
-            # A prerequisite that is not met is not a transient failure; retrying is pointless.
-            retries=0,
+            # Reading two manifests and the parameters takes seconds; a hung S3 call must not
+            # hold the run for hours.
             execution_timeout=timedelta(minutes=10),
         )
         for check in (check_model_config, check_gold_data_exists, check_sufficient_training_data)
