@@ -29,8 +29,9 @@ REGISTRY = "diab-test-model-registry"
 ALGORITHMS = ("logistic_regression", "random_forest", "xgboost")
 #: Small but real: ten years of monthly partitions, a few thousand encounters.
 SYNTHETIC = "synthetic.n_encounters=3000"
-#: Few candidates and folds: this test is about where things land, not about model quality.
-QUICK_TRAINING = "training_config.n_candidates=2,training_config.cv_folds=2"
+#: Few candidates and folds, one worker each (three runs share the cores): this test is about
+#: where things land, not about model quality.
+QUICK_TRAINING = "training_config.n_candidates=2,training_config.cv_folds=2,training_config.n_jobs=1"
 VERSION = re.compile(r"v\d{8}_\d{6}\w*")
 
 
