@@ -3,6 +3,7 @@ environment with documented defaults, and every S3 dataset gets the retry settin
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -26,7 +27,7 @@ def resolved_config(environment: dict[str, str]) -> dict:
         "    loader = session.load_context().config_loader\n"
         "    print('CONFIG ' + json.dumps({'globals': loader['globals'], 'catalog': loader['catalog']}))\n"
     )
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("DIAB_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIAB_")}
     env.update(environment, KEDRO_DISABLE_TELEMETRY="true")
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     lines = [line for line in result.stdout.splitlines() if line.startswith("CONFIG ")]
