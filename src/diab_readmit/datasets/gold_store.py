@@ -31,6 +31,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
+from diab_readmit.datasets.storage_errors import is_missing_bucket, storage_errors_named
+
 logger = logging.getLogger(__name__)
 
 MANIFEST = "_manifest.json"
@@ -61,11 +63,15 @@ class _PartitionedStore:
     def read_manifest(self) -> dict[str, Any] | None:
         """The committed manifest, or None when nothing was ever saved here."""
         manifest_path = self._join(MANIFEST)
-        if not self._fs.exists(manifest_path):
-            return None
         try:
             with self._fs.open(manifest_path, "r") as handle:
                 return json.load(handle)
+        except FileNotFoundError as exc:
+            if is_missing_bucket(exc):
+                raise
+            return None
+        except PermissionError:
+            raise  # named with the bucket by storage_errors_named
         except (ValueError, OSError) as exc:
             raise DatasetError(
                 f"The manifest {self._path}/{MANIFEST} is unreadable ({exc}). "
@@ -76,7 +82,8 @@ class _PartitionedStore:
         return {"path": self._path, "partition_column": self._partition_column}
 
     def _exists(self) -> bool:
-        return self.read_manifest() is not None
+        with storage_errors_named(self._path, "looking for"):
+            return self.read_manifest() is not None
 
 
 class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, pd.DataFrame]):
@@ -92,6 +99,10 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
         self._load_args = deepcopy(load_args or {})
 
     def load(self) -> pd.DataFrame:
+        with storage_errors_named(self._path, "loading"):
+            return self._load()
+
+    def _load(self) -> pd.DataFrame:
         manifest = self.read_manifest()
         if manifest is None:
             raise DatasetError(
@@ -150,6 +161,10 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
             )
 
     def save(self, data: pd.DataFrame) -> None:
+        with storage_errors_named(self._path, "saving"):
+            self._save(data)
+
+    def _save(self, data: pd.DataFrame) -> None:
         column = self._partition_column
         if column not in data.columns:
             raise DatasetError(
@@ -166,7 +181,9 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
         for value, part in data.groupby(column, sort=True, observed=True):
             name = f"{column}={pd.Timestamp(value):%Y-%m-%d}"
             relative = f"{name}/part-{token}.parquet"
-            self._fs.makedirs(self._join(name), exist_ok=True)
+            if self._protocol in ("file", "local", "memory"):
+                # Not on S3, where s3fs's makedirs would create a missing bucket.
+                self._fs.makedirs(self._join(name), exist_ok=True)
             table = pa.Table.from_pandas(part, preserve_index=False)
             with self._fs.open(self._join(relative), "wb") as handle:
                 pq.write_table(table, handle)
@@ -211,7 +228,8 @@ class PartitionedParquetIndex(_PartitionedStore, AbstractDataset[None, dict[str,
     """
 
     def load(self) -> dict[str, Any]:
-        manifest = self.read_manifest()
+        with storage_errors_named(self._path, "reading the manifest of"):
+            manifest = self.read_manifest()
         if manifest is None:
             return {"path": self._path, "exists": False, "rows": 0, "partitions": []}
         return {

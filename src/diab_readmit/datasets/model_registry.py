@@ -52,6 +52,8 @@ import fsspec
 import numpy as np
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
+from diab_readmit.datasets.storage_errors import is_missing_bucket, storage_errors_named
+
 logger = logging.getLogger(__name__)
 
 MODEL = "model.pkl"
@@ -111,7 +113,9 @@ class _RegistryFolder:
         # is read entirely before or entirely after, never half of each.
         try:
             return self._fs.cat_file(self._join(*parts))
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if is_missing_bucket(exc):
+                raise
             return None
 
     def _read_json(self, *parts: str) -> dict[str, Any] | None:
@@ -152,7 +156,9 @@ class _RegistryFolder:
         self._fs.invalidate_cache(folder)
         try:
             return sorted(PurePosixPath(p).name for p in self._fs.ls(folder, detail=False))
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if is_missing_bucket(exc):
+                raise
             return []
 
     # ---------------------------------------------------------------- committed versions
@@ -161,9 +167,21 @@ class _RegistryFolder:
         self._fs.invalidate_cache(self._root)
         try:
             found = self._fs.glob(self._join("v*", METADATA))
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if is_missing_bucket(exc):
+                raise
             return []
         return sorted(PurePosixPath(p).parent.name for p in found)
+
+    def incomplete_versions(self) -> list[str]:
+        """Version folders without metadata.json: registrations that were interrupted (or are
+        still running in another process). Readers never see them; deleting one that is
+        older than any running registration is safe."""
+        committed = set(self.committed_versions())
+        return [
+            name for name in self._listing()
+            if VERSION_ID.fullmatch(name) and name not in committed
+        ]  # fmt: skip
 
     def _version_metadata(self, version_id: str) -> dict[str, Any]:
         metadata = self._read_json(version_id, METADATA)
@@ -231,11 +249,51 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
 
     # ---------------------------------------------------------------- load
     def load(self) -> dict[str, Any]:
-        if self._pinned_version:
-            return self._load_verified(self._pinned_version, retries=0)
+        with storage_errors_named(self._path, "loading a model from"):
+            if self._pinned_version:
+                return self._load_verified(self._pinned_version, retries=0)
+            return self._load_latest()
+
+    def _load_latest(self) -> dict[str, Any]:
         # latest/ is rewritten file by file; a concurrent registration can be caught between
         # its model.pkl and its metadata.json, so a mismatch there is retried briefly.
-        return self._load_verified(LATEST, retries=3)
+        try:
+            return self._load_verified(LATEST, retries=3)
+        except DatasetError as refused:
+            version_id = self._interrupted_publication()
+            if version_id is None:
+                raise refused from None
+        # A registration killed between latest/model.pkl and latest/metadata.json leaves the
+        # two out of step until the next one repairs them: latest/model.pkl is another
+        # registered version's model, and latest/metadata.json still names the version
+        # latest/ stood for. That version's own folder is immutable: load it, verified against
+        # its own sha256, so latest/ reads as it was.
+        logger.warning(
+            "%s and %s are out of step (a registration was interrupted or is running); "
+            "loading the version %s names, %s, from its own folder. The next registration, "
+            "or ModelRegistryDataset('%s').refresh_indexes(), repairs %s/.",
+            self._shown(LATEST, MODEL), self._shown(LATEST, METADATA), METADATA, version_id,
+            self._path, LATEST,
+        )  # fmt: skip
+        return self._load_verified(version_id, retries=0)
+
+    def _interrupted_publication(self) -> str | None:
+        """The version latest/metadata.json names, if latest/model.pkl is the committed model
+        of some other version (a half-done copy into latest/); None if it is anything else,
+        which is then refused as modified or damaged."""
+        try:
+            metadata = self._read_json(LATEST, METADATA)
+        except DatasetError:
+            return None
+        version_id = (metadata or {}).get("version_id")
+        content = self._read_bytes(LATEST, MODEL)
+        if not (isinstance(version_id, str) and VERSION_ID.fullmatch(version_id)) or content is None:
+            return None
+        digest = _sha256(content)
+        for candidate in reversed(self.committed_versions()):
+            if candidate != version_id and self._version_metadata(candidate).get("sha256") == digest:
+                return version_id
+        return None
 
     def _load_verified(self, folder: str, retries: int) -> dict[str, Any]:
         for attempt in range(retries + 1):
@@ -273,6 +331,10 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
 
     # ---------------------------------------------------------------- save
     def save(self, data: dict[str, Any]) -> None:
+        with storage_errors_named(self._path, "registering a model in"):
+            self._register(data)
+
+    def _register(self, data: dict[str, Any]) -> None:
         model, metadata, plots = self._check_bundle(data)
         content = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         digest = _sha256(content)
@@ -301,6 +363,20 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
         logger.info("Registered %s %s (sha256 %s) at %s", self._algorithm, version_id,
                     digest[:12], self._shown(version_id))  # fmt: skip
         self.refresh_indexes()
+        self._report_incomplete_versions(keep=version_id)
+
+    def _report_incomplete_versions(self, keep: str) -> None:
+        # Not deleted automatically: on S3 nothing tells a folder of a registration killed
+        # an hour ago from one a concurrent ECS task is writing right now.
+        leftovers = [v for v in self.incomplete_versions() if v != keep]
+        if leftovers:
+            logger.warning(
+                "%d incomplete version folder(s) of '%s' at %s: %s. They have no %s (a "
+                "registration was killed, or one is still running); nothing reads them. Once "
+                "no registration of '%s' is running, delete them.",
+                len(leftovers), self._algorithm, self._path, ", ".join(leftovers), METADATA,
+                self._algorithm,
+            )  # fmt: skip
 
     def _check_bundle(self, data: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         if not isinstance(data, dict) or not {"model", "metadata"} <= set(data):
@@ -404,12 +480,24 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
                 f"Version {version_id} at {self._shown(version_id)} lost its {MODEL} or "
                 f"{METADATA} after it was committed; restore the files or delete the folder."
             )
+        expected = json.loads(metadata).get("sha256")
+        if _sha256(model) != expected:
+            # latest/ must never point at a model that would be refused on load.
+            raise DatasetError(
+                f"Not publishing {version_id} as {LATEST}/: {self._shown(version_id, MODEL)} "
+                f"has sha256 {_sha256(model)[:12]}..., not {str(expected)[:12]}... as its "
+                f"{METADATA} records; it was modified or damaged after registration. "
+                f"{LATEST}/ is unchanged. Delete the folder {self._shown(version_id)} (or "
+                f"restore its {MODEL}) and register again with `kedro run --pipelines "
+                f"{self._algorithm}`."
+            )
         self._write_bytes(model, LATEST, MODEL)
         self._write_bytes(metadata, LATEST, METADATA)
 
     def _exists(self) -> bool:
         folder = self._pinned_version or LATEST
-        return self._fs.exists(self._join(folder, METADATA))
+        with storage_errors_named(self._path, "looking for a model in"):
+            return self._read_bytes(folder, METADATA) is not None
 
     def _describe(self) -> dict[str, Any]:
         return {**super()._describe(), "pinned_version": self._pinned_version}
@@ -425,6 +513,10 @@ class ModelRegistryHistoryDataset(_RegistryFolder, AbstractDataset[None, dict[st
     """
 
     def load(self) -> dict[str, Any]:
+        with storage_errors_named(self._path, "reading the model history in"):
+            return self._load_history()
+
+    def _load_history(self) -> dict[str, Any]:
         committed = self.committed_versions()
         if not committed:
             return {"algorithm": self._algorithm, "latest": None, "versions": [], "plots": {}}

@@ -37,6 +37,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
+from diab_readmit.datasets.storage_errors import is_missing_bucket, storage_errors_named
+
 logger = logging.getLogger(__name__)
 
 WINDOWS = ("train", "test", "oot")
@@ -44,6 +46,8 @@ LATEST = "latest.txt"
 METADATA = "metadata.json"
 SCALER = "scaler.pkl"
 SNAPSHOT_ID = re.compile(r"train_data_\d{8}_\d{6}(_\d+)?")
+#: Filesystems where creating a directory is a real, atomic claim (S3 has no directories).
+_DIRECTORY_PROTOCOLS = ("file", "local", "memory")
 
 
 def window_file(window: str) -> str:
@@ -88,6 +92,10 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
         self.metadata = metadata
 
     def load(self) -> dict[str, Any]:
+        with storage_errors_named(self._path, "loading a preprocessed snapshot from"):
+            return self._load()
+
+    def _load(self) -> dict[str, Any]:
         snapshot_id = self._snapshot_id or self._latest_id()
         metadata = self._complete_metadata(snapshot_id)
         loaded: dict[str, Any] = {"snapshot_id": snapshot_id}
@@ -100,6 +108,10 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
         return loaded
 
     def save(self, data: dict[str, Any]) -> None:
+        with storage_errors_named(self._path, "saving a preprocessed snapshot to"):
+            self._save(data)
+
+    def _save(self, data: dict[str, Any]) -> None:
         self._check_savable(data)
         snapshot_id = self._claim_snapshot_id()
         files = {}
@@ -121,7 +133,7 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
                 f"Cannot save snapshot {snapshot_id}: its metadata is not JSON-serialisable "
                 f"({exc}). Convert dates and numpy values to str / int / float."
             ) from exc
-        self._write(snapshot_id, METADATA, encoded)
+        self._write(snapshot_id, METADATA, encoded)  # the completion marker
         self._point_latest_at(snapshot_id)
         if self._snapshot_id:
             logger.warning(
@@ -130,6 +142,28 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
                 self._snapshot_id,
             )  # fmt: skip
         logger.info("Saved preprocessed snapshot %s to %s; %s names it", snapshot_id, self._path, LATEST)
+        self._report_incomplete_snapshots(keep=snapshot_id)
+
+    def incomplete_snapshots(self) -> list[str]:
+        """Snapshot folders without metadata.json: saves that were interrupted (or are still
+        running). Loading never reads them."""
+        if not self._fs.exists(self._root):
+            return []
+        self._fs.invalidate_cache(self._root)
+        names = sorted(PurePosixPath(p).name for p in self._fs.ls(self._root, detail=False))
+        complete = set(self.snapshot_ids())
+        return [name for name in names if SNAPSHOT_ID.fullmatch(name) and name not in complete]
+
+    def _report_incomplete_snapshots(self, keep: str) -> None:
+        # Reported, not deleted: a concurrent preprocessing run may be writing one right now.
+        leftovers = [s for s in self.incomplete_snapshots() if s != keep]
+        if leftovers:
+            logger.warning(
+                "%d incomplete snapshot folder(s) at %s: %s. They have no %s (a save was "
+                "killed, or one is still running) and are never loaded; once no "
+                "preprocessing run is running, delete them.",
+                len(leftovers), self._path, ", ".join(leftovers), METADATA,
+            )  # fmt: skip
 
     def snapshot_ids(self) -> list[str]:
         """Ids of the complete snapshots, oldest first."""
@@ -146,9 +180,15 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
         return {"path": self._path, "snapshot_id": self._snapshot_id}
 
     def _exists(self) -> bool:
-        if self._snapshot_id:
-            return self._fs.exists(self._join(self._snapshot_id, METADATA))
-        return self._fs.exists(self._join(LATEST))
+        with storage_errors_named(self._path, "looking for a preprocessed snapshot in"):
+            target = self._join(self._snapshot_id, METADATA) if self._snapshot_id else self._join(LATEST)
+            try:
+                with self._fs.open(target, "rb"):
+                    return True
+            except FileNotFoundError as exc:
+                if is_missing_bucket(exc):
+                    raise
+                return False
 
     def _join(self, *parts: str) -> str:
         return str(PurePosixPath(self._root, *parts))
@@ -157,13 +197,16 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
         return "/".join([self._path, *parts])
 
     def _latest_id(self) -> str:
-        if not self._fs.exists(self._join(LATEST)):
+        try:
+            with self._fs.open(self._join(LATEST), "r") as handle:
+                snapshot_id = handle.read().strip()
+        except FileNotFoundError as exc:
+            if is_missing_bucket(exc):
+                raise
             raise DatasetError(
                 f"no preprocessed snapshot at {self._path}: run "
                 f"`kedro run --pipelines preprocessing` first."
-            )
-        with self._fs.open(self._join(LATEST), "r") as handle:
-            snapshot_id = handle.read().strip()
+            ) from None
         if not SNAPSHOT_ID.fullmatch(snapshot_id):
             raise DatasetError(
                 f"{self._shown(LATEST)} holds '{snapshot_id[:80]}', not a snapshot id. It was "
@@ -227,9 +270,12 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
             directory = self._join(snapshot_id)
             if self._fs.exists(directory):
                 continue
+            if self._protocol not in _DIRECTORY_PROTOCOLS:
+                # s3fs's makedirs would create a missing *bucket*: never do that by mistake.
+                return snapshot_id
             try:
                 # Where directories exist (local disk, memory), creating one is the atomic claim
-                # that keeps two concurrent saves apart; on S3 this is a no-op.
+                # that keeps two concurrent saves apart.
                 self._fs.makedirs(directory, exist_ok=False)
             except FileExistsError:
                 continue
@@ -237,8 +283,17 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
         raise DatasetError(f"Cannot find a free snapshot id for {base} under {self._path}.")
 
     def _write(self, snapshot_id: str, name: str, content: bytes) -> dict[str, Any]:
-        with self._fs.open(self._join(snapshot_id, name), "wb") as handle:
-            handle.write(content)
+        target = self._join(snapshot_id, name)
+        if name == METADATA and self._protocol in _DIRECTORY_PROTOCOLS:
+            # A process killed mid-write must not leave half a metadata.json, which would
+            # count as complete; an S3 PUT is whole by itself.
+            staging = self._join(snapshot_id, f".{name}-{uuid.uuid4().hex[:8]}")
+            with self._fs.open(staging, "wb") as handle:
+                handle.write(content)
+            self._fs.mv(staging, target)
+        else:
+            with self._fs.open(target, "wb") as handle:
+                handle.write(content)
         return {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
 
     def _point_latest_at(self, snapshot_id: str) -> None:

@@ -1,0 +1,58 @@
+"""Permanent storage errors, named: which bucket, which key prefix, what to check.
+
+s3fs turns S3's AccessDenied into ``PermissionError('Forbidden')`` and NoSuchBucket into
+``FileNotFoundError('The specified bucket does not exist')``, neither naming the bucket. The
+datasets raise them again as a DatasetError saying where and what to do. Transient errors
+never get here: botocore's "standard" retry mode (conf/aws/globals.yml ``fs_args``) retries
+them first (tests/aws/test_s3_retries.py).
+
+A missing *key* stays a FileNotFoundError: the datasets read it as "nothing saved yet".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from kedro.io.core import DatasetError, get_protocol_and_path
+
+#: The environment variables conf/aws/globals.yml takes the bucket names from.
+BUCKET_SETTINGS = "DIAB_DATAMART_BUCKET / DIAB_MODEL_REGISTRY_BUCKET (conf/aws/globals.yml)"
+
+
+def is_missing_bucket(error: BaseException) -> bool:
+    """True for s3fs's NoSuchBucket, which must not pass for 'this key is not there yet'."""
+    text = str(error)
+    return isinstance(error, FileNotFoundError) and (
+        "bucket does not exist" in text or "NoSuchBucket" in text
+    )
+
+
+def _where(path: str) -> str:
+    protocol, stripped = get_protocol_and_path(path)
+    bucket, _, prefix = stripped.partition("/")
+    if protocol == "file":
+        return path
+    return f"{path} (bucket '{bucket}', key prefix '{prefix.rstrip('/')}/')"
+
+
+@contextmanager
+def storage_errors_named(path: str, action: str) -> Iterator[None]:
+    """Raise access-denied and missing-bucket errors of ``action`` on ``path`` as DatasetErrors."""
+    try:
+        yield
+    except PermissionError as exc:
+        raise DatasetError(
+            f"Access denied while {action} {_where(path)}: {exc}. This does not go away by "
+            f"retrying: check that the bucket name is right ({BUCKET_SETTINGS}) and that the "
+            f"task role (or your AWS profile) may list, read, write and delete objects there "
+            f"(s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject)."
+        ) from exc
+    except FileNotFoundError as exc:
+        if not is_missing_bucket(exc):
+            raise
+        raise DatasetError(
+            f"The bucket of {_where(path)} does not exist (while {action} it). Check the "
+            f"bucket name ({BUCKET_SETTINGS}) and the region, or create the bucket; "
+            f"the pipelines never create buckets."
+        ) from exc
