@@ -50,6 +50,12 @@ SNAPSHOT_ID = re.compile(r"train_data_\d{8}_\d{6}(_\d+)?")
 _DIRECTORY_PROTOCOLS = ("file", "local", "memory")
 
 
+def _in_save_order(snapshot_id: str) -> tuple[str, int]:
+    """train_data_<time>_9 was saved before train_data_<time>_10 (names sort otherwise)."""
+    stamp = len("train_data_YYYYMMDD_HHMMSS")
+    return snapshot_id[:stamp], int(snapshot_id[stamp + 1 :] or 1)
+
+
 def window_file(window: str) -> str:
     return f"{window}_processed.parquet"
 
@@ -150,9 +156,10 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
         if not self._fs.exists(self._root):
             return []
         self._fs.invalidate_cache(self._root)
-        names = sorted(PurePosixPath(p).name for p in self._fs.ls(self._root, detail=False))
+        names = [PurePosixPath(p).name for p in self._fs.ls(self._root, detail=False)]
         complete = set(self.snapshot_ids())
-        return [name for name in names if SNAPSHOT_ID.fullmatch(name) and name not in complete]
+        partial = [name for name in names if SNAPSHOT_ID.fullmatch(name) and name not in complete]
+        return sorted(partial, key=_in_save_order)
 
     def _report_incomplete_snapshots(self, keep: str) -> None:
         # Reported, not deleted: a concurrent preprocessing run may be writing one right now.
@@ -167,14 +174,19 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
 
     def snapshot_ids(self) -> list[str]:
         """Ids of the complete snapshots, oldest first."""
+        # Fresh from the store: another process (another ECS task) may have saved one since.
+        self._fs.invalidate_cache(self._root)
         if not self._fs.exists(self._root):
             return []
-        names = sorted(PurePosixPath(p).name for p in self._fs.ls(self._root, detail=False))
-        return [
-            name
-            for name in names
-            if SNAPSHOT_ID.fullmatch(name) and self._fs.exists(self._join(name, METADATA))
-        ]
+        names = [PurePosixPath(p).name for p in self._fs.ls(self._root, detail=False)]
+        return sorted(
+            (
+                name
+                for name in names
+                if SNAPSHOT_ID.fullmatch(name) and self._fs.exists(self._join(name, METADATA))
+            ),
+            key=_in_save_order,
+        )
 
     def _describe(self) -> dict[str, Any]:
         return {"path": self._path, "snapshot_id": self._snapshot_id}
