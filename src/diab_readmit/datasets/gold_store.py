@@ -100,9 +100,9 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
 
     def load(self) -> pd.DataFrame:
         with storage_errors_named(self._path, "loading"):
-            return self._load()
+            return self._load_partitions()
 
-    def _load(self) -> pd.DataFrame:
+    def _load_partitions(self) -> pd.DataFrame:
         manifest = self.read_manifest()
         if manifest is None:
             raise DatasetError(
@@ -162,9 +162,9 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
 
     def save(self, data: pd.DataFrame) -> None:
         with storage_errors_named(self._path, "saving"):
-            self._save(data)
+            self._save_partitions(data)
 
-    def _save(self, data: pd.DataFrame) -> None:
+    def _save_partitions(self, data: pd.DataFrame) -> None:
         column = self._partition_column
         if column not in data.columns:
             raise DatasetError(

@@ -99,9 +99,9 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
 
     def load(self) -> dict[str, Any]:
         with storage_errors_named(self._path, "loading a preprocessed snapshot from"):
-            return self._load()
+            return self._load_snapshot()
 
-    def _load(self) -> dict[str, Any]:
+    def _load_snapshot(self) -> dict[str, Any]:
         snapshot_id = self._snapshot_id or self._latest_id()
         metadata = self._complete_metadata(snapshot_id)
         loaded: dict[str, Any] = {"snapshot_id": snapshot_id}
@@ -115,9 +115,9 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
 
     def save(self, data: dict[str, Any]) -> None:
         with storage_errors_named(self._path, "saving a preprocessed snapshot to"):
-            self._save(data)
+            self._save_snapshot(data)
 
-    def _save(self, data: dict[str, Any]) -> None:
+    def _save_snapshot(self, data: dict[str, Any]) -> None:
         self._check_savable(data)
         snapshot_id = self._claim_snapshot_id()
         files = {}
