@@ -64,8 +64,9 @@ class _PartitionedStore:
         """The committed manifest, or None when nothing was ever saved here."""
         manifest_path = self._join(MANIFEST)
         try:
-            with self._fs.open(manifest_path, "r") as handle:
-                return json.load(handle)
+            # One uncached GET: the manifest is replaced by every save, and s3fs's open()
+            # would check the ETag it cached from an earlier read.
+            return json.loads(self._fs.cat_file(manifest_path))
         except FileNotFoundError as exc:
             if is_missing_bucket(exc):
                 raise

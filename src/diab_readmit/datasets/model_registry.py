@@ -164,7 +164,9 @@ class _RegistryFolder:
     # ---------------------------------------------------------------- committed versions
     def committed_versions(self) -> list[str]:
         """Ids of the versions whose metadata.json exists, oldest first."""
-        self._fs.invalidate_cache(self._root)
+        # Every cached listing, not just the root's: s3fs keeps each version folder's listing,
+        # and another process may have committed or deleted one since.
+        self._fs.invalidate_cache()
         try:
             found = self._fs.glob(self._join("v*", METADATA))
         except FileNotFoundError as exc:
@@ -298,6 +300,14 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
     def _load_verified(self, folder: str, retries: int) -> dict[str, Any]:
         for attempt in range(retries + 1):
             metadata = self._read_json(folder, METADATA)
+            if metadata is not None and folder != LATEST and metadata.get("version_id") != folder:
+                raise DatasetError(
+                    f"Refusing to load {self._shown(folder)}: its {METADATA} describes version "
+                    f"{str(metadata.get('version_id'))[:40]}, not {folder}, so model and metadata "
+                    f"are not a registered pair (a file was copied or edited by hand). Restore "
+                    f"the folder or delete it, and load another version (one of "
+                    f"{', '.join(self.committed_versions()) or 'none'})."
+                )
             if metadata is None:
                 if folder == LATEST:
                     raise DatasetError(

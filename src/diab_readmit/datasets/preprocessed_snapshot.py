@@ -155,7 +155,7 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
         running). Loading never reads them."""
         if not self._fs.exists(self._root):
             return []
-        self._fs.invalidate_cache(self._root)
+        self._fs.invalidate_cache()
         names = [PurePosixPath(p).name for p in self._fs.ls(self._root, detail=False)]
         complete = set(self.snapshot_ids())
         partial = [name for name in names if SNAPSHOT_ID.fullmatch(name) and name not in complete]
@@ -175,7 +175,7 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
     def snapshot_ids(self) -> list[str]:
         """Ids of the complete snapshots, oldest first."""
         # Fresh from the store: another process (another ECS task) may have saved one since.
-        self._fs.invalidate_cache(self._root)
+        self._fs.invalidate_cache()
         if not self._fs.exists(self._root):
             return []
         names = [PurePosixPath(p).name for p in self._fs.ls(self._root, detail=False)]
@@ -195,8 +195,8 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
         with storage_errors_named(self._path, "looking for a preprocessed snapshot in"):
             target = self._join(self._snapshot_id, METADATA) if self._snapshot_id else self._join(LATEST)
             try:
-                with self._fs.open(target, "rb"):
-                    return True
+                self._fs.cat_file(target)
+                return True
             except FileNotFoundError as exc:
                 if is_missing_bucket(exc):
                     raise
@@ -210,8 +210,9 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
 
     def _latest_id(self) -> str:
         try:
-            with self._fs.open(self._join(LATEST), "r") as handle:
-                snapshot_id = handle.read().strip()
+            # One uncached GET: s3fs's open() would check the ETag it cached before another
+            # run moved latest.txt, and fail.
+            snapshot_id = self._fs.cat_file(self._join(LATEST)).decode("utf-8", "replace").strip()
         except FileNotFoundError as exc:
             if is_missing_bucket(exc):
                 raise
