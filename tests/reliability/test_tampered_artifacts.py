@@ -202,3 +202,28 @@ def test_damaged_gold_partition_is_reported_by_path(backend, case):
     assert relative in str(caught.value) and "kedro run --pipelines data_processing" in str(caught.value)
     if backend.name == "s3":
         assert backend.path("gold", "label_store", relative) in str(caught.value), "named by its s3:// path"
+
+
+def test_gold_validators_run_on_s3_as_on_disk(backend):
+    """The catalog's validators (tests/datasets/test_gold_validators.py) on the S3 layout: a bad
+    frame is refused on save with nothing written, and bad rows written behind the catalog's
+    back are refused on load, naming dataset, partition, column and value."""
+    from kedro.io import DataCatalog
+
+    from tests.datasets.test_gold_validators import features
+
+    path = backend.path("gold", "feature_store")
+    catalog = DataCatalog.from_config({"feature_store": {
+        "type": "diab_readmit.datasets.gold_store.PartitionedParquetStore", "path": path,
+        "credentials": backend.credentials or None,
+        "validator": "diab_readmit.datasets.gold_validators.FeatureStoreValidator",
+    }})  # fmt: skip
+    bad = features().assign(age_midpoint=[75.0, 75.0, 130.0, 75.0, 75.0, 75.0])
+    with pytest.raises(Exception, match=r"'age_midpoint'.*130\.0 in partition partition_date=2002-03-01"):
+        catalog.save("feature_store", bad)
+    assert backend.files("gold", "feature_store") == {}, "a refused save writes nothing"
+
+    PartitionedParquetStore(path, credentials=backend.credentials).save(bad)  # behind its back
+    with pytest.raises(Exception, match=r"(?s)dataset 'feature_store'.*'age_midpoint'.*130\.0.*encounter_id 102") as caught:
+        catalog.load("feature_store")
+    assert "kedro run --pipelines data_processing" in str(caught.value)
