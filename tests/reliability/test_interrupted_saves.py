@@ -29,9 +29,6 @@ from tests.datasets.test_model_registry import _bundle
 from tests.datasets.test_preprocessed_snapshot import _snapshot
 from tests.reliability.conftest import Backend
 
-#: Fault points injected, by test: printed with -s and summed in the report.
-INJECTED: dict[str, int] = {}
-
 
 class Crash(Exception):
     """The injected fault: stands for a lost disk, a dropped connection, an OOM kill."""
@@ -115,7 +112,6 @@ def test_snapshot_save_fails_at_every_write(backend, monkeypatch, caplog):
     assert len(dataset.snapshot_ids()) == len(good_ids) + 1, "complete, just not latest: pin it to use it"
 
     assert points == 6, "4 data files + metadata.json + latest.txt"
-    INJECTED[f"snapshot exceptions ({backend.name})"] = points
 
 
 # ---------------------------------------------------------------------------- registry
@@ -181,7 +177,6 @@ def test_registration_fails_at_every_write(backend, monkeypatch, caplog):
     # claim, model.pkl, 2 plots, metadata.json (the commit), latest/model.pkl,
     # latest/metadata.json, versions.json
     assert points == 8
-    INJECTED[f"registry exceptions ({backend.name})"] = points
 
 
 # ---------------------------------------------------------------------------- SIGKILL
@@ -260,7 +255,6 @@ def test_snapshot_save_killed_with_sigkill(backend, tmp_path, caplog):
             assert len(dataset.snapshot_ids()) == len(good_ids) + 1, where
         else:
             _check_snapshots_after_fault(backend, before_latest, good_ids, where, caplog)
-    INJECTED[f"snapshot SIGKILLs ({backend.name})"] = len(SNAPSHOT_KILLS)
 
 
 def test_registration_killed_with_sigkill(backend, tmp_path, caplog):
@@ -273,7 +267,6 @@ def test_registration_killed_with_sigkill(backend, tmp_path, caplog):
         _kill_mid_save("registry", registry._path, backend.credentials, at, torn, marker)
         where = f"{backend.name}: SIGKILL before registry write {at}{' (torn)' if torn else ''}: {marker.read_text()}"
         _check_registry_after_fault(backend, before_index, before_committed, where, caplog)
-    INJECTED[f"registry SIGKILLs ({backend.name})"] = len(REGISTRY_KILLS)
 
 
 def test_latest_killed_between_its_two_files_reads_as_it_was(backend, tmp_path):
@@ -292,4 +285,3 @@ def test_latest_killed_between_its_two_files_reads_as_it_was(backend, tmp_path):
     assert loaded["metadata"]["performance"]["test"]["auc_roc"] == 0.70
     registry.refresh_indexes()  # what the next registration does first
     assert registry.load()["version_id"] == second
-    INJECTED[f"latest/ torn between files ({backend.name})"] = 1
