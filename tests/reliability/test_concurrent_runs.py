@@ -89,3 +89,39 @@ def test_two_runs_on_s3_of_the_same_algorithm_both_register(project, loopback):
     index = json.loads(loopback.read(REGISTRY, "logistic_regression/versions.json"))
     _assert_both_listed(f"s3://{REGISTRY}/logistic_regression", s3_credentials(loopback), index, before=[])
     assert all(entry["snapshot_id"] == snapshot_id for entry in index["versions"])
+
+
+def test_concurrent_snapshot_saves_in_the_same_second_on_s3_never_share_a_folder(loopback, monkeypatch):
+    """Two preprocessing runs at once on S3, where there is no directory to create atomically:
+    each save claims its own folder, so neither mixes files into the other's snapshot."""
+    import threading
+    import uuid
+
+    from diab_readmit.datasets import preprocessed_snapshot
+    from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
+    from tests.datasets.test_preprocessed_snapshot import _FrozenClock, _snapshot
+
+    monkeypatch.setattr(preprocessed_snapshot, "datetime", _FrozenClock)
+    bucket = f"snapshots-{uuid.uuid4().hex[:8]}"
+    loopback.create_buckets(bucket)
+    path, credentials = f"s3://{bucket}/gold/preprocessed", s3_credentials(loopback)
+    barrier = threading.Barrier(3)
+
+    def save(offset: float) -> None:
+        barrier.wait()
+        PreprocessedSnapshotDataset(path, credentials=credentials).save(_snapshot(offset))
+
+    threads = [threading.Thread(target=save, args=(float(i),)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    ids = PreprocessedSnapshotDataset(path, credentials=credentials).snapshot_ids()
+    assert len(ids) == 3 and all(i.startswith("train_data_20250102_030405") for i in ids), ids
+    offsets = sorted(
+        PreprocessedSnapshotDataset(path, snapshot_id=i, credentials=credentials).load()["metadata"]["offset"]
+        for i in ids  # each loads whole: its sha256s match, no file of another save mixed in
+    )
+    assert offsets == [0.0, 1.0, 2.0]
+    assert not [k for k in loopback.keys(bucket) if "_claim-" in k], "claims are removed once complete"

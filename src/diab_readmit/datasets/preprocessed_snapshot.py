@@ -9,7 +9,8 @@ Layout under ``path``::
         oot_processed.parquet
         scaler.pkl
         metadata.json     # written last: the completion marker, with the sha256 of each file
-    train_data_20250101_120000_2/   # a second save in the same second
+    train_data_20250101_120000_2/   # a second save in the same second (on S3 a
+                                    # _claim-<token> file takes the folder until metadata.json)
     latest.txt            # the id of the newest complete snapshot, moved after metadata.json
 
 S3 has no atomic directory rename, so a snapshot counts as complete exactly when its
@@ -45,6 +46,7 @@ WINDOWS = ("train", "test", "oot")
 LATEST = "latest.txt"
 METADATA = "metadata.json"
 SCALER = "scaler.pkl"
+CLAIM_PREFIX = "_claim-"
 SNAPSHOT_ID = re.compile(r"train_data_\d{8}_\d{6}(_\d+)?")
 #: Filesystems where creating a directory is a real, atomic claim (S3 has no directories).
 _DIRECTORY_PROTOCOLS = ("file", "local", "memory")
@@ -94,6 +96,7 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
                 f"train_data_YYYYMMDD_HHMMSS (optionally _N), as listed under {self._path}."
             )
         self._snapshot_id = snapshot_id
+        self._claims: dict[str, str] = {}
         self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
         self.metadata = metadata
 
@@ -140,6 +143,9 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
                 f"({exc}). Convert dates and numpy values to str / int / float."
             ) from exc
         self._write(snapshot_id, METADATA, encoded)  # the completion marker
+        claim = self._claims.pop(snapshot_id, None)
+        if claim:  # the folder is complete, and not empty: nobody else can take it now
+            self._fs.rm(claim)
         self._point_latest_at(snapshot_id)
         if self._snapshot_id:
             logger.warning(
@@ -284,8 +290,9 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
             if self._fs.exists(directory):
                 continue
             if self._protocol not in _DIRECTORY_PROTOCOLS:
-                # s3fs's makedirs would create a missing *bucket*: never do that by mistake.
-                return snapshot_id
+                if self._claim_on_object_store(snapshot_id):
+                    return snapshot_id
+                continue
             try:
                 # Where directories exist (local disk, memory), creating one is the atomic claim
                 # that keeps two concurrent saves apart.
@@ -294,6 +301,23 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
                 continue
             return snapshot_id
         raise DatasetError(f"Cannot find a free snapshot id for {base} under {self._path}.")
+
+    def _claim_on_object_store(self, snapshot_id: str) -> bool:
+        """Take a folder on S3, which has no directories to create atomically (and s3fs's
+        makedirs would create a missing bucket): write a claim file into it and list it. S3
+        lists are strongly consistent, so of two savers in the same second at most one sees
+        only its own claim; the other backs off to the next suffix."""
+        claim = self._join(snapshot_id, f"{CLAIM_PREFIX}{uuid.uuid4().hex}")
+        with self._fs.open(claim, "wb") as handle:
+            handle.write(b"")
+        self._fs.invalidate_cache()
+        if [PurePosixPath(p).name for p in self._fs.ls(self._join(snapshot_id), detail=False)] == [
+            PurePosixPath(claim).name
+        ]:
+            self._claims[snapshot_id] = claim
+            return True
+        self._fs.rm(claim)
+        return False
 
     def _write(self, snapshot_id: str, name: str, content: bytes) -> dict[str, Any]:
         target = self._join(snapshot_id, name)
