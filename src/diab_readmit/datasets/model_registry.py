@@ -28,7 +28,12 @@ Two writers of the same algorithm at once (two ECS tasks) are safe on local disk
   and the indexes end up listing every version and ``latest/`` is the newest.
 
 Loading ``latest/`` or a pinned version verifies model.pkl against the sha256 in its
-metadata and refuses a mismatch or a missing metadata.json.
+metadata and refuses a mismatch or a missing metadata.json. A registration killed between
+``latest/model.pkl`` and ``latest/metadata.json`` leaves them out of step; loading then reads
+the version ``latest/metadata.json`` names from its own folder, so ``latest/`` reads as it was
+until the next registration repairs it. A version whose model.pkl fails its sha256 is never
+copied into ``latest/``. Folders of interrupted registrations (no metadata.json) are never
+read and are listed in a warning by the next registration.
 """
 
 from __future__ import annotations
