@@ -17,9 +17,9 @@ from sklearn.metrics import f1_score
 
 from diab_readmit.parameter_models import TrainingConfig
 from diab_readmit.pipelines.training import nodes
-from diab_readmit.pipelines.training.estimators import EstimatorSettings, build_estimator
+from diab_readmit.pipelines.training.estimators import EstimatorSettings, build_estimator, final_estimator
 from diab_readmit.pipelines.training.evaluation import METRICS
-from diab_readmit.pipelines.training.search import SearchSettings
+from diab_readmit.pipelines.training.search import SearchSettings, search_rows
 
 from .conftest import SMALL_ALGORITHMS, make_snapshot, small_settings
 
@@ -108,7 +108,8 @@ def test_class_imbalance_is_handled_from_the_train_window(snapshot):
     xgb = build_estimator(EstimatorSettings(name="xgboost"), y, seed=1)
     assert xgb.get_params()["scale_pos_weight"] == pytest.approx((y == 0).sum() / (y == 1).sum())
     for name in ("logistic_regression", "random_forest"):
-        assert build_estimator(EstimatorSettings(name=name), y, seed=1).get_params()["class_weight"] == "balanced"
+        model = final_estimator(build_estimator(EstimatorSettings(name=name), y, seed=1))
+        assert model.get_params()["class_weight"] == "balanced"
 
 
 def test_threshold_rules_choose_on_the_test_scores():
@@ -152,6 +153,19 @@ def test_every_search_stage_is_logged_with_candidates_best_score_and_seconds(sna
     assert all(pattern.fullmatch(line) for line in lines), lines
     assert stages[0]["candidates"] == 4 and stages[-1]["rows"] > stages[0]["rows"]
     assert tuned["cv_score"] == pytest.approx(stages[-1]["best_stage_score"])
+
+
+def test_the_search_can_see_a_stratified_share_of_the_train_window(snapshot):
+    tuned = _train_and_evaluate(snapshot, "xgboost")[0]  # final_stage_fraction: 0.6
+    train_rows = len(snapshot["train"])
+    assert tuned["search"]["rows"] == pytest.approx(0.6 * train_rows, abs=1)
+    assert max(stage["rows"] for stage in tuned["search"]["stages"]) <= tuned["search"]["rows"]
+    y = snapshot["train"]["readmitted_30d"].to_numpy()
+    rows = search_rows(y, SearchSettings(final_stage_fraction=0.5, space={"C": [1.0]}), seed=1)
+    assert len(rows) == len(y) // 2 and len(set(rows)) == len(rows)
+    assert y[rows].mean() == pytest.approx(y.mean(), abs=0.01)  # stratified
+    with pytest.raises(ValidationError, match="final_stage_fraction applies to method: successive_halving only"):
+        SearchSettings(method="random", final_stage_fraction=0.5, space={"C": [1.0]})
 
 
 def test_random_search_evaluates_the_configured_number_of_candidates(snapshot):

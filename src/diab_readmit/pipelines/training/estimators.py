@@ -1,6 +1,6 @@
 """The estimators the training template can fit, chosen by name from ``params:estimator``.
 
-One table (``_FACTORIES``) maps an estimator name to its class and the defaults every
+One table (``_RECIPES``) maps an estimator name to its class and the defaults every
 training run needs whatever the YAML says: a seed, one thread per cross-validation fit (the
 search spreads fits over the cores), and class-imbalance handling from the training window
 (``class_weight="balanced"`` for the linear model and the forest, ``scale_pos_weight`` =
@@ -10,6 +10,7 @@ negatives / positives for XGBoost).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -19,6 +20,8 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline as SklearnPipeline
+from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
 EstimatorName = Literal["logistic_regression", "random_forest", "xgboost"]
@@ -88,18 +91,28 @@ def _balanced_weight(y: np.ndarray) -> float:
     return float((len(y) - positives) / max(positives, 1))
 
 
-_FACTORIES: dict[str, tuple[type[BaseEstimator], dict[str, Any]]] = {
-    "logistic_regression": (
+@dataclass(frozen=True)
+class _Recipe:
+    cls: type[BaseEstimator]
+    defaults: dict[str, Any]
+    #: Standardise every input inside the estimator (fitted on each training fold): the
+    #: snapshot passes one-hot columns and some counts through unscaled, which leaves a
+    #: linear model's solver badly conditioned (10-100x slower, no better).
+    standardize: bool = False
+
+
+_RECIPES: dict[str, _Recipe] = {
+    "logistic_regression": _Recipe(
         LogisticRegression,
-        {"class_weight": "balanced", "solver": "liblinear", "max_iter": 1000},
+        {"class_weight": "balanced", "solver": "lbfgs", "max_iter": 1000},
+        standardize=True,
     ),
-    "random_forest": (
-        RandomForestClassifier,
-        {"class_weight": "balanced", "n_jobs": 1},
-    ),
-    "xgboost": (
+    "random_forest": _Recipe(RandomForestClassifier, {"class_weight": "balanced", "n_jobs": 1}),
+    "xgboost": _Recipe(
         EarlyStoppingXGBClassifier,
-        {"tree_method": "hist", "n_jobs": 1, "eval_metric": "logloss", "scale_pos_weight": "auto"},
+        # AUC, not logloss: with scale_pos_weight the unweighted holdout logloss keeps falling
+        # long after the ranking stopped improving, so early stopping would never stop.
+        {"tree_method": "hist", "n_jobs": 1, "eval_metric": "auc", "scale_pos_weight": "auto"},
     ),
 }
 
@@ -108,48 +121,68 @@ def build_estimator(settings: EstimatorSettings, y_train: np.ndarray, seed: int)
     """An unfitted estimator: project defaults, then ``settings.params``, then the seed.
 
     ``scale_pos_weight: auto`` (the XGBoost default here) becomes negatives / positives of
-    ``y_train``, the training window's labels.
+    ``y_train``, the training window's labels. Logistic regression comes as
+    ``Pipeline([("standardize", StandardScaler()), ("logistic_regression", ...)])``; its
+    parameters are then addressed through ``parameter_prefix``.
     """
-    cls, defaults = _FACTORIES[settings.name]
-    params = {**defaults, **settings.params, "random_state": seed}
+    recipe = _RECIPES[settings.name]
+    params = {**recipe.defaults, **settings.params, "random_state": seed}
     if params.get("scale_pos_weight") == "auto":
         params["scale_pos_weight"] = _balanced_weight(y_train)
-    estimator = cls()
+    estimator = recipe.cls()
     check_params(settings.name, estimator, params, where=f"{settings.name}.estimator.params")
-    return estimator.set_params(**params)
+    estimator.set_params(**params)
+    if recipe.standardize:
+        return SklearnPipeline([("standardize", StandardScaler()), (settings.name, estimator)])
+    return estimator
+
+
+def final_estimator(estimator: BaseEstimator) -> BaseEstimator:
+    """The model itself, without a standardising step in front of it."""
+    return estimator[-1] if isinstance(estimator, SklearnPipeline) else estimator
+
+
+def parameter_prefix(estimator: BaseEstimator) -> str:
+    """What turns a parameter name of the YAML into one of ``estimator``'s (``set_params``)."""
+    return f"{estimator.steps[-1][0]}__" if isinstance(estimator, SklearnPipeline) else ""
 
 
 def check_params(name: str, estimator: BaseEstimator, params: dict[str, Any], where: str) -> None:
     """Refuse parameter names the estimator does not have, naming the YAML key."""
-    valid = set(estimator.get_params(deep=False))
+    model = final_estimator(estimator)
+    valid = set(model.get_params(deep=False))
     unknown = sorted(set(params) - valid)
     if unknown:
         raise ValueError(
             f"{where} in parameters_training.yml: {unknown} is not a parameter of "
-            f"{type(estimator).__name__} ({name}). Valid names: {sorted(valid)}"
+            f"{type(model).__name__} ({name}). Valid names: {sorted(valid)}"
         )
 
 
-def with_threads(name: str, estimator: BaseEstimator, n_jobs: int) -> BaseEstimator:
-    """Let the final refit use ``n_jobs`` threads, for the estimators that can use them.
-
-    During the search each fit is single-threaded because the fits themselves run in
-    parallel; the refit runs alone.
-    """
-    if "n_jobs" in _FACTORIES[name][1]:
-        estimator.set_params(n_jobs=n_jobs)
+def _set_threads(name: str, estimator: BaseEstimator, n_jobs: int) -> BaseEstimator:
+    if "n_jobs" in _RECIPES[name].defaults:
+        estimator.set_params(**{f"{parameter_prefix(estimator)}n_jobs": n_jobs})
     return estimator
 
 
-def fit_final(estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray) -> BaseEstimator:
-    """Refit the chosen configuration on the whole training window.
+def fit_final(
+    name: str, estimator: BaseEstimator, X: pd.DataFrame, y: np.ndarray, n_jobs: int
+) -> BaseEstimator:
+    """Refit the chosen configuration on the whole training window, with ``n_jobs`` threads.
 
+    During the search each fit is single-threaded because the fits themselves run in
+    parallel; the refit runs alone. The fitted model is set back to one thread: a forest
+    predicting with several threads adds its trees' votes in completion order, so scores
+    would differ in the last bit from run to run and a row at the threshold could flip.
     Fitting on the DataFrame records the feature names, so the registered pipeline refuses
     rows whose columns do not match.
     """
+    estimator = _set_threads(name, estimator, n_jobs)
     if isinstance(estimator, EarlyStoppingXGBClassifier):
-        return estimator.plain_fit(X, y)
-    return clone(estimator).fit(X, y)
+        fitted = estimator.plain_fit(X, y)
+    else:
+        fitted = clone(estimator).fit(X, y)
+    return _set_threads(name, fitted, 1)
 
 
 def feature_importances(estimator: BaseEstimator, feature_names: list[str]) -> pd.Series:
@@ -158,8 +191,11 @@ def feature_importances(estimator: BaseEstimator, feature_names: list[str]) -> p
     Sorted by magnitude, largest first; the index holds the feature names. The series name
     says which kind it is, for plot titles and metadata.
     """
+    standardized = isinstance(estimator, SklearnPipeline)
+    estimator = final_estimator(estimator)
     if hasattr(estimator, "coef_"):
-        values, kind = np.ravel(estimator.coef_), "coefficient (scaled inputs)"
+        inputs = "standardized inputs" if standardized else "model inputs"
+        values, kind = np.ravel(estimator.coef_), f"coefficient ({inputs})"
     elif isinstance(estimator, XGBClassifier):
         values, kind = estimator.feature_importances_, f"{estimator.importance_type or 'gain'} importance"
     elif hasattr(estimator, "feature_importances_"):

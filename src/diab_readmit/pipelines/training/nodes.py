@@ -31,11 +31,12 @@ from . import evaluation, figures
 from .estimators import (
     EstimatorSettings,
     build_estimator,
+    check_params,
     feature_importances,
     fit_final,
-    with_threads,
+    parameter_prefix,
 )
-from .search import SearchSettings, make_search
+from .search import SearchSettings, make_search, search_rows
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ def tune_hyperparameters(
             f"temporal_splits.train or check the label store."
         )
     base = build_estimator(estimator, y, seed=training_config.seed)
+    _check_space(estimator, base, search)
+    prefix = parameter_prefix(base)
     n_candidates = search.n_candidates or training_config.n_candidates
     searcher = make_search(
         base,
@@ -111,18 +114,17 @@ def tune_hyperparameters(
         n_jobs=training_config.n_jobs,
         seed=training_config.seed,
         label=estimator.name,
+        prefix=prefix,
     )
-    _check_space(estimator, base, search)
-    # One contiguous float32 matrix: joblib memory-maps it once for all worker processes
-    # instead of pickling a DataFrame per fit.
-    X = np.ascontiguousarray(train[features].to_numpy(dtype=np.float32))
-    searcher.fit(X, y)
+    rows = search_rows(y, search, training_config.seed)
+    X = _model_matrix(train, features, rows)
+    searcher.fit(X, y[rows])
     del X
     search_seconds = time.perf_counter() - started
 
-    best_params = _plain(searcher.best_params_)
-    chosen = with_threads(estimator.name, base.set_params(**best_params), training_config.n_jobs)
-    classifier = fit_final(chosen, train[features], y)
+    best_params = {key.removeprefix(prefix): value for key, value in _plain(searcher.best_params_).items()}
+    chosen = base.set_params(**{prefix + key: value for key, value in best_params.items()})
+    classifier = fit_final(estimator.name, chosen, train[features], y, training_config.n_jobs)
     training_seconds = time.perf_counter() - started
     logger.info(
         "%s: best CV %s %.4f with %s; refit on %d train rows; %.1f s search + %.1f s refit",
@@ -136,6 +138,7 @@ def tune_hyperparameters(
         "search": {
             "method": search.method,
             "n_candidates": n_candidates,
+            "rows": int(len(rows)),
             "cv_folds": training_config.cv_folds,
             "scoring": training_config.scoring,
             "stages": searcher.stages_,
@@ -147,14 +150,20 @@ def tune_hyperparameters(
     }
 
 
+def _model_matrix(frame: pd.DataFrame, features: list[str], rows: np.ndarray) -> np.ndarray:
+    """The float32 matrix of ``rows`` x ``features``, built column by column.
+
+    One contiguous array that joblib memory-maps once for all worker processes (instead of
+    pickling a DataFrame per fit), without a transient full-size copy of the window.
+    """
+    matrix = np.empty((len(rows), len(features)), dtype=np.float32)
+    for position, column in enumerate(features):
+        matrix[:, position] = frame[column].to_numpy()[rows]
+    return matrix
+
+
 def _check_space(estimator: EstimatorSettings, base: Any, search: SearchSettings) -> None:
-    valid = set(base.get_params(deep=False))
-    unknown = sorted(set(search.space) - valid)
-    if unknown:
-        raise ValueError(
-            f"{estimator.name}.search.space in parameters_training.yml: {unknown} is not a "
-            f"parameter of {type(base).__name__}. Valid names: {sorted(valid)}"
-        )
+    check_params(estimator.name, base, search.space, where=f"{estimator.name}.search.space")
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:

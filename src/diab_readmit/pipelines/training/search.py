@@ -20,7 +20,7 @@ import time
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (registers the class)
@@ -29,6 +29,7 @@ from sklearn.model_selection import (
     ParameterSampler,
     RandomizedSearchCV,
     StratifiedKFold,
+    train_test_split,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ class SearchSettings(BaseModel):
     n_candidates: int | None = Field(default=None, ge=1)
     #: Successive halving: keep 1/factor of the candidates per stage, with factor x the rows.
     factor: int = Field(default=3, ge=2)
+    #: Successive halving: share of the training rows the search sees (a stratified random
+    #: sample); its last stage fits on all of them, the first on 1/factor**(stages-1). The
+    #: winner is always refitted on every training row.
+    final_stage_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
     #: Estimator parameter name -> list of choices, or {distribution: [low, high]}.
     space: dict[str, list[Any] | dict[str, list[float]]] = Field(min_length=1)
 
@@ -69,6 +74,15 @@ class SearchSettings(BaseModel):
             if kind == "loguniform" and bounds[0] <= 0:
                 raise ValueError(f"space.{name}.loguniform = {bounds!r}: low must be > 0")
         return space
+
+    @model_validator(mode="after")
+    def _fraction_only_for_halving(self) -> SearchSettings:
+        if self.method == "random" and self.final_stage_fraction < 1.0:
+            raise ValueError(
+                "final_stage_fraction applies to method: successive_halving only; a random "
+                "search fits every candidate on all training rows"
+            )
+        return self
 
 
 def parameter_distributions(space: dict[str, Any]) -> dict[str, Any]:
@@ -160,6 +174,20 @@ class LoggedHalvingRandomSearchCV(_StageLogging, HalvingRandomSearchCV):
         super()._run_search(self._logged(evaluate_candidates, -1), callback_ctx=callback_ctx)
 
 
+def search_rows(y: np.ndarray, settings: SearchSettings, seed: int) -> np.ndarray:
+    """Indices of the training rows the search sees: all, or a stratified random share.
+
+    Sampling once, before the search, rather than capping each halving stage keeps the
+    matrix shared with the worker processes ``final_stage_fraction`` of the window's size.
+    """
+    if settings.final_stage_fraction >= 1.0:
+        return np.arange(len(y))
+    rows, _ = train_test_split(
+        np.arange(len(y)), train_size=settings.final_stage_fraction, stratify=y, random_state=seed
+    )
+    return np.sort(rows)
+
+
 def make_search(
     estimator: BaseEstimator,
     settings: SearchSettings,
@@ -170,8 +198,13 @@ def make_search(
     n_jobs: int,
     seed: int,
     label: str,
+    prefix: str = "",
 ) -> BaseEstimator:
-    """An unfitted search over ``settings.space``; ``refit=False``, the caller refits."""
+    """An unfitted search over ``settings.space``; ``refit=False``, the caller refits.
+
+    ``prefix`` is prepended to the space's parameter names, for estimators wrapped in a
+    pipeline (``logistic_regression__C``).
+    """
     common = dict(
         scoring=scoring,
         cv=StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed),
@@ -180,7 +213,7 @@ def make_search(
         refit=False,
         error_score="raise",
     )
-    distributions = parameter_distributions(settings.space)
+    distributions = {prefix + k: v for k, v in parameter_distributions(settings.space).items()}
     search: _StageLogging
     if settings.method == "random":
         search = LoggedRandomizedSearchCV(estimator, distributions, n_iter=n_candidates, **common)
