@@ -113,7 +113,7 @@ SMALL_ALGORITHMS: dict[str, dict[str, Any]] = {
     "xgboost": {
         "estimator": {"name": "xgboost", "params": {"n_estimators": 60, "early_stopping_rounds": 10,
                                                     "validation_fraction": 0.2}},
-        "search": {"method": "successive_halving", "factor": 2, "final_stage_fraction": 0.6,
+        "search": {"method": "successive_halving", "factor": 2, "search_fraction": 0.6,
                    "space": {"learning_rate": {"loguniform": [0.05, 0.3]},
                              "max_depth": {"randint": [2, 4]}}},
     },

@@ -155,17 +155,18 @@ def test_every_search_stage_is_logged_with_candidates_best_score_and_seconds(sna
     assert tuned["cv_score"] == pytest.approx(stages[-1]["best_stage_score"])
 
 
-def test_the_search_can_see_a_stratified_share_of_the_train_window(snapshot):
-    tuned = _train_and_evaluate(snapshot, "xgboost")[0]  # final_stage_fraction: 0.6
+def test_the_search_can_see_a_stratified_sample_of_the_train_window(snapshot):
+    tuned = _train_and_evaluate(snapshot, "xgboost")[0]  # search_fraction: 0.6
     train_rows = len(snapshot["train"])
     assert tuned["search"]["rows"] == pytest.approx(0.6 * train_rows, abs=1)
     assert max(stage["rows"] for stage in tuned["search"]["stages"]) <= tuned["search"]["rows"]
     y = snapshot["train"]["readmitted_30d"].to_numpy()
-    rows = search_rows(y, SearchSettings(final_stage_fraction=0.5, space={"C": [1.0]}), seed=1)
-    assert len(rows) == len(y) // 2 and len(set(rows)) == len(rows)
+    rows = search_rows(y, SearchSettings(search_fraction=0.5, space={"C": [1.0]}), seed=1)
+    assert len(rows) == round(len(y) / 2) and len(set(rows)) == len(rows)
     assert y[rows].mean() == pytest.approx(y.mean(), abs=0.01)  # stratified
-    with pytest.raises(ValidationError, match="final_stage_fraction applies to method: successive_halving only"):
-        SearchSettings(method="random", final_stage_fraction=0.5, space={"C": [1.0]})
+    capped = search_rows(y, SearchSettings(search_fraction=0.5, max_search_rows=300, space={"C": [1.0]}), seed=1)
+    assert len(capped) == 300
+    assert len(search_rows(y, SearchSettings(space={"C": [1.0]}), seed=1)) == len(y)
 
 
 def test_random_search_evaluates_the_configured_number_of_candidates(snapshot):

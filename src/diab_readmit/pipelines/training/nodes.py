@@ -36,7 +36,7 @@ from .estimators import (
     fit_final,
     parameter_prefix,
 )
-from .search import SearchSettings, make_search, search_rows
+from .search import SearchSettings, fit_search, make_search, search_rows
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def tune_hyperparameters(
             f"temporal_splits.train or check the label store."
         )
     base = build_estimator(estimator, y, seed=training_config.seed)
-    _check_space(estimator, base, search)
+    check_params(estimator.name, base, search.space, where=f"{estimator.name}.search.space")
     prefix = parameter_prefix(base)
     n_candidates = search.n_candidates or training_config.n_candidates
     searcher = make_search(
@@ -118,13 +118,17 @@ def tune_hyperparameters(
     )
     rows = search_rows(y, search, training_config.seed)
     X = _model_matrix(train, features, rows)
-    searcher.fit(X, y[rows])
+    fit_search(searcher, X, y[rows])
     del X
     search_seconds = time.perf_counter() - started
 
     best_params = {key.removeprefix(prefix): value for key, value in _plain(searcher.best_params_).items()}
     chosen = base.set_params(**{prefix + key: value for key, value in best_params.items()})
-    classifier = fit_final(estimator.name, chosen, train[features], y, training_config.n_jobs)
+    # A DataFrame over one float32 matrix: estimators read it without another copy, and the
+    # fitted model records the feature names.
+    frame = pd.DataFrame(_model_matrix(train, features, np.arange(len(train))), columns=features, copy=False)
+    classifier = fit_final(estimator.name, chosen, frame, y, training_config.n_jobs)
+    del frame
     training_seconds = time.perf_counter() - started
     logger.info(
         "%s: best CV %s %.4f with %s; refit on %d train rows; %.1f s search + %.1f s refit",
@@ -153,17 +157,13 @@ def tune_hyperparameters(
 def _model_matrix(frame: pd.DataFrame, features: list[str], rows: np.ndarray) -> np.ndarray:
     """The float32 matrix of ``rows`` x ``features``, built column by column.
 
-    One contiguous array that joblib memory-maps once for all worker processes (instead of
-    pickling a DataFrame per fit), without a transient full-size copy of the window.
+    One C-contiguous array, without a transient copy of the whole window: joblib memory-maps
+    it once for all worker processes instead of pickling a DataFrame per fit.
     """
     matrix = np.empty((len(rows), len(features)), dtype=np.float32)
     for position, column in enumerate(features):
         matrix[:, position] = frame[column].to_numpy()[rows]
     return matrix
-
-
-def _check_space(estimator: EstimatorSettings, base: Any, search: SearchSettings) -> None:
-    check_params(estimator.name, base, search.space, where=f"{estimator.name}.search.space")
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,8 @@ import time
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from joblib import parallel_config
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy import stats
 from sklearn.base import BaseEstimator
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (registers the class)
@@ -48,10 +49,11 @@ class SearchSettings(BaseModel):
     n_candidates: int | None = Field(default=None, ge=1)
     #: Successive halving: keep 1/factor of the candidates per stage, with factor x the rows.
     factor: int = Field(default=3, ge=2)
-    #: Successive halving: share of the training rows the search sees (a stratified random
-    #: sample); its last stage fits on all of them, the first on 1/factor**(stages-1). The
-    #: winner is always refitted on every training row.
-    final_stage_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
+    #: Share of the training rows the search sees (a stratified random sample), and a cap on
+    #: their number; a halving search's last stage fits on all of them. Ranking candidates
+    #: needs far fewer rows than the final model: the winner is refitted on every train row.
+    search_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_search_rows: int | None = Field(default=None, ge=100)
     #: Estimator parameter name -> list of choices, or {distribution: [low, high]}.
     space: dict[str, list[Any] | dict[str, list[float]]] = Field(min_length=1)
 
@@ -74,15 +76,6 @@ class SearchSettings(BaseModel):
             if kind == "loguniform" and bounds[0] <= 0:
                 raise ValueError(f"space.{name}.loguniform = {bounds!r}: low must be > 0")
         return space
-
-    @model_validator(mode="after")
-    def _fraction_only_for_halving(self) -> SearchSettings:
-        if self.method == "random" and self.final_stage_fraction < 1.0:
-            raise ValueError(
-                "final_stage_fraction applies to method: successive_halving only; a random "
-                "search fits every candidate on all training rows"
-            )
-        return self
 
 
 def parameter_distributions(space: dict[str, Any]) -> dict[str, Any]:
@@ -175,17 +168,31 @@ class LoggedHalvingRandomSearchCV(_StageLogging, HalvingRandomSearchCV):
 
 
 def search_rows(y: np.ndarray, settings: SearchSettings, seed: int) -> np.ndarray:
-    """Indices of the training rows the search sees: all, or a stratified random share.
+    """Indices of the training rows the search sees: all, or a stratified random sample.
 
-    Sampling once, before the search, rather than capping each halving stage keeps the
-    matrix shared with the worker processes ``final_stage_fraction`` of the window's size.
+    ``search_fraction`` of the rows, at most ``max_search_rows``. Sampling once, before the
+    search, keeps the matrix shared with the worker processes that small, and makes the
+    search cost stop growing with the data beyond ``max_search_rows``.
     """
-    if settings.final_stage_fraction >= 1.0:
+    wanted = round(settings.search_fraction * len(y))
+    if settings.max_search_rows is not None:
+        wanted = min(wanted, settings.max_search_rows)
+    if wanted >= len(y):
         return np.arange(len(y))
-    rows, _ = train_test_split(
-        np.arange(len(y)), train_size=settings.final_stage_fraction, stratify=y, random_state=seed
-    )
+    rows, _ = train_test_split(np.arange(len(y)), train_size=wanted, stratify=y, random_state=seed)
     return np.sort(rows)
+
+
+#: Seconds an idle worker process lives. Long enough to serve every stage of one search,
+#: short enough that workers (and the data they map) are gone while the refit, scoring and
+#: registration run; joblib's default keeps them for 5 minutes.
+WORKER_IDLE_SECONDS = 5
+
+
+def fit_search(searcher: BaseEstimator, X: np.ndarray, y: np.ndarray) -> None:
+    """Fit ``searcher`` on worker processes that exit soon after the search."""
+    with parallel_config(backend="loky", idle_worker_timeout=WORKER_IDLE_SECONDS):
+        searcher.fit(X, y)
 
 
 def make_search(
