@@ -183,10 +183,11 @@ def search_rows(y: np.ndarray, settings: SearchSettings, seed: int) -> np.ndarra
     return np.sort(rows)
 
 
-#: Seconds an idle worker process lives. Long enough to serve every stage of one search,
-#: short enough that workers (and the data they map) are gone while the refit, scoring and
-#: registration run; joblib's default keeps them for 5 minutes.
-WORKER_IDLE_SECONDS = 5
+#: Seconds an idle worker process lives. Stages of one search follow each other within
+#: milliseconds; the refit allocates its full-size matrix a second or more after the search,
+#: by which time the workers (and the data they map) are gone. joblib's default keeps them
+#: for 5 minutes, through the refit, scoring and registration.
+WORKER_IDLE_SECONDS = 1
 
 
 def fit_search(searcher: BaseEstimator, X: np.ndarray, y: np.ndarray) -> None:
