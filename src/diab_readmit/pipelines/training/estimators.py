@@ -78,9 +78,9 @@ def _fit_with_holdout(
 ) -> None:
     """Fit on ``X`` minus a stratified holdout, early-stopping on the holdout.
 
-    The holdout rows stay in the training matrix with weight 0, which leaves them out of
-    every gradient, histogram and leaf value, instead of copying the other rows into a new
-    matrix: at a million encounters that copy alone is half a gigabyte.
+    The holdout rows stay in the training matrix with weight 0, so they add nothing to any
+    gradient, split gain or leaf value, instead of copying the other rows into a new matrix:
+    at a million encounters that copy alone is half a gigabyte.
     """
     fraction = settings.validation_fraction
     if not fraction or settings.early_stopping_rounds is None:

@@ -184,8 +184,8 @@ def search_rows(y: np.ndarray, settings: SearchSettings, seed: int) -> np.ndarra
 
 
 #: Seconds an idle worker process lives. Stages of one search follow each other within
-#: milliseconds; the refit allocates its full-size matrix a second or more after the search,
-#: by which time the workers (and the data they map) are gone. joblib's default keeps them
+#: milliseconds; the refit's large allocations come seconds after the search ends, by which
+#: time the workers (and the data they map) are gone. joblib's default keeps them
 #: for 5 minutes, through the refit, scoring and registration.
 WORKER_IDLE_SECONDS = 1
 
