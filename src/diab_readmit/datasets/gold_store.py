@@ -25,21 +25,21 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
-import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
+from kedro.io.core import AbstractDataset, DatasetError
 
-from diab_readmit.datasets.storage_errors import is_missing_bucket, storage_errors_named
+from diab_readmit.datasets.fsspec_folder import FsspecFolder
+from diab_readmit.datasets.storage_errors import storage_errors_named
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "_manifest.json"
 
 
-class _PartitionedStore:
-    """Shared fsspec plumbing of the store and its index."""
+class _PartitionedStore(FsspecFolder):
+    """What the store and its index share."""
 
     def __init__(
         self,
@@ -49,30 +49,17 @@ class _PartitionedStore:
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        protocol, stripped = get_protocol_and_path(path)
-        self._protocol = protocol
-        self._root = stripped.rstrip("/")
-        self._path = path
+        super().__init__(path, credentials, fs_args)
         self._partition_column = partition_column
-        self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
         self.metadata = metadata
-
-    def _join(self, *parts: str) -> str:
-        return str(PurePosixPath(self._root, *parts))
 
     def read_manifest(self) -> dict[str, Any] | None:
         """The committed manifest, or None when nothing was ever saved here."""
-        manifest_path = self._join(MANIFEST)
         try:
-            # One uncached GET: the manifest is replaced by every save, and s3fs's open()
-            # would check the ETag it cached from an earlier read.
-            return json.loads(self._fs.cat_file(manifest_path))
-        except FileNotFoundError as exc:
-            if is_missing_bucket(exc):
-                raise
-            return None
-        except PermissionError:
-            raise  # named with the bucket by storage_errors_named
+            content = self._read_bytes(MANIFEST)
+            return None if content is None else json.loads(content)
+        except (FileNotFoundError, PermissionError):
+            raise  # a missing bucket, no access: named with the bucket by storage_errors_named
         except (ValueError, OSError) as exc:
             raise DatasetError(
                 f"The manifest {self._path}/{MANIFEST} is unreadable ({exc}). "
@@ -182,7 +169,7 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
         for value, part in data.groupby(column, sort=True, observed=True):
             name = f"{column}={pd.Timestamp(value):%Y-%m-%d}"
             relative = f"{name}/part-{token}.parquet"
-            if self._protocol in ("file", "local", "memory"):
+            if self._has_directories:
                 # Not on S3, where s3fs's makedirs would create a missing bucket.
                 self._fs.makedirs(self._join(name), exist_ok=True)
             table = pa.Table.from_pandas(part, preserve_index=False)
@@ -198,12 +185,7 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
             "rows": int(len(data)),
             "partitions": partitions,
         }
-        # Write the manifest under a temporary name first, then move it into place: on local
-        # disk the move is atomic; on S3 a single PUT of the final key is atomic too.
-        staging = self._join(f"_manifest-{token}.json")
-        with self._fs.open(staging, "w") as handle:
-            json.dump(manifest, handle, indent=1)
-        self._fs.mv(staging, self._join(MANIFEST))
+        self._write_bytes(json.dumps(manifest, indent=1).encode(), MANIFEST)  # the commit point
         self._remove_stale_files(token)
         logger.info("Saved %d rows in %d partitions to %s", len(data), len(partitions), self._path)
 
@@ -213,7 +195,7 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
             name = PurePosixPath(file).name
             if name == MANIFEST or (name.startswith("part-") and token in name):
                 continue
-            if name.startswith(("part-", "_manifest-")):
+            if name.startswith(("part-", "_manifest")):  # a manifest's staging copy
                 self._fs.rm(file)
         for directory in sorted(self._fs.find(self._root, withdirs=True), reverse=True):
             if self._fs.isdir(directory) and not self._fs.ls(directory):

@@ -53,10 +53,10 @@ from datetime import date, datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
-import fsspec
 import numpy as np
-from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
+from kedro.io.core import AbstractDataset, DatasetError
 
+from diab_readmit.datasets.fsspec_folder import FsspecFolder
 from diab_readmit.datasets.storage_errors import is_missing_bucket, storage_errors_named
 
 logger = logging.getLogger(__name__)
@@ -87,8 +87,8 @@ def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-class _RegistryFolder:
-    """fsspec plumbing shared by the bundle and the history views of one algorithm's folder."""
+class _RegistryFolder(FsspecFolder):
+    """What the bundle and the history views of one algorithm's folder share."""
 
     def __init__(
         self,
@@ -98,31 +98,11 @@ class _RegistryFolder:
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        protocol, stripped = get_protocol_and_path(path)
-        self._protocol = protocol
-        self._root = stripped.rstrip("/")
-        self._path = path.rstrip("/")
+        super().__init__(path, credentials, fs_args)
         self._algorithm = algorithm or PurePosixPath(self._root).name
-        self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
         self.metadata = metadata
 
-    # ---------------------------------------------------------------- paths and raw I/O
-    def _join(self, *parts: str) -> str:
-        return str(PurePosixPath(self._root, *parts))
-
-    def _shown(self, *parts: str) -> str:
-        return "/".join([self._path, *parts])
-
-    def _read_bytes(self, *parts: str) -> bytes | None:
-        # One whole-object read (a single GET on S3): a file replaced by a concurrent writer
-        # is read entirely before or entirely after, never half of each.
-        try:
-            return self._fs.cat_file(self._join(*parts))
-        except FileNotFoundError as exc:
-            if is_missing_bucket(exc):
-                raise
-            return None
-
+    # ---------------------------------------------------------------- JSON files
     def _read_json(self, *parts: str) -> dict[str, Any] | None:
         content = self._read_bytes(*parts)
         if content is None:
@@ -136,35 +116,8 @@ class _RegistryFolder:
                 f"and the next registration rebuilds it."
             ) from exc
 
-    def _write_bytes(self, content: bytes, *parts: str) -> None:
-        """Write a file whole: readers see the old content or the new, never a part.
-
-        On local disk through a temporary file and a rename; an S3 PUT is atomic by itself.
-        """
-        target = self._join(*parts)
-        if self._protocol == "file":
-            self._fs.makedirs(str(PurePosixPath(target).parent), exist_ok=True)
-            staging = f"{target}.tmp-{uuid.uuid4().hex[:8]}"
-            with self._fs.open(staging, "wb") as handle:
-                handle.write(content)
-            self._fs.mv(staging, target)
-        else:
-            with self._fs.open(target, "wb") as handle:
-                handle.write(content)
-
     def _write_json(self, value: Any, *parts: str) -> None:
         self._write_bytes(json.dumps(value, indent=2, default=_json_default).encode(), *parts)
-
-    def _listing(self, *parts: str) -> list[str]:
-        """Names directly under a folder, fresh from the store (no listing cache)."""
-        folder = self._join(*parts)
-        self._fs.invalidate_cache(folder)
-        try:
-            return sorted(PurePosixPath(p).name for p in self._fs.ls(folder, detail=False))
-        except FileNotFoundError as exc:
-            if is_missing_bucket(exc):
-                raise
-            return []
 
     # ---------------------------------------------------------------- committed versions
     def committed_versions(self) -> list[str]:

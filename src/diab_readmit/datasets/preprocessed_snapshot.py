@@ -29,16 +29,15 @@ import pickle
 import re
 import uuid
 from datetime import datetime, timezone
-from pathlib import PurePosixPath
 from typing import Any
 
-import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
+from kedro.io.core import AbstractDataset, DatasetError
 
-from diab_readmit.datasets.storage_errors import is_missing_bucket, storage_errors_named
+from diab_readmit.datasets.fsspec_folder import FsspecFolder
+from diab_readmit.datasets.storage_errors import storage_errors_named
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +47,6 @@ METADATA = "metadata.json"
 SCALER = "scaler.pkl"
 CLAIM_PREFIX = "_claim-"
 SNAPSHOT_ID = re.compile(r"train_data_\d{8}_\d{6}(_\d+)?")
-#: Filesystems where creating a directory is a real, atomic claim (S3 has no directories).
-_DIRECTORY_PROTOCOLS = ("file", "local", "memory")
 
 
 def _in_save_order(snapshot_id: str) -> tuple[str, int]:
@@ -62,7 +59,7 @@ def window_file(window: str) -> str:
     return f"{window}_processed.parquet"
 
 
-class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]]):
+class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], dict[str, Any]]):
     """Versioned snapshots of preprocessed data on any fsspec filesystem.
 
     ``save`` takes ``{"train", "test", "oot": DataFrame, "scaler": fitted transformer,
@@ -86,10 +83,7 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        protocol, stripped = get_protocol_and_path(path)
-        self._protocol = protocol
-        self._root = stripped.rstrip("/")
-        self._path = path.rstrip("/")
+        super().__init__(path, credentials, fs_args)
         if snapshot_id is not None and not SNAPSHOT_ID.fullmatch(str(snapshot_id)):
             raise DatasetError(
                 f"snapshot_id '{snapshot_id}' is not a snapshot id: expected "
@@ -97,7 +91,6 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
             )
         self._snapshot_id = snapshot_id
         self._claims: dict[str, str] = {}
-        self._fs = fsspec.filesystem(protocol, **(credentials or {}), **(fs_args or {}))
         self.metadata = metadata
 
     def load(self) -> dict[str, Any]:
@@ -164,12 +157,8 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
     def incomplete_snapshots(self) -> list[str]:
         """Snapshot folders without metadata.json: saves that were interrupted (or are still
         running). Loading never reads them."""
-        if not self._fs.exists(self._root):
-            return []
-        self._fs.invalidate_cache()
-        names = [PurePosixPath(p).name for p in self._fs.ls(self._root, detail=False)]
         complete = set(self.snapshot_ids())
-        partial = [name for name in names if SNAPSHOT_ID.fullmatch(name) and name not in complete]
+        partial = [name for name in self._listing() if SNAPSHOT_ID.fullmatch(name) and name not in complete]
         return sorted(partial, key=_in_save_order)
 
     def _report_incomplete_snapshots(self, keep: str) -> None:
@@ -185,15 +174,13 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
 
     def snapshot_ids(self) -> list[str]:
         """Ids of the complete snapshots, oldest first."""
-        # Fresh from the store: another process (another ECS task) may have saved one since.
+        # Every cached listing, not just the root's: s3fs keeps each snapshot folder's
+        # listing, and another process (another ECS task) may have completed one since.
         self._fs.invalidate_cache()
-        if not self._fs.exists(self._root):
-            return []
-        names = [PurePosixPath(p).name for p in self._fs.ls(self._root, detail=False)]
         return sorted(
             (
                 name
-                for name in names
+                for name in self._listing()
                 if SNAPSHOT_ID.fullmatch(name) and self._fs.exists(self._join(name, METADATA))
             ),
             key=_in_save_order,
@@ -204,33 +191,17 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
 
     def _exists(self) -> bool:
         with storage_errors_named(self._path, "looking for a preprocessed snapshot in"):
-            target = self._join(self._snapshot_id, METADATA) if self._snapshot_id else self._join(LATEST)
-            try:
-                self._fs.cat_file(target)
-                return True
-            except FileNotFoundError as exc:
-                if is_missing_bucket(exc):
-                    raise
-                return False
-
-    def _join(self, *parts: str) -> str:
-        return str(PurePosixPath(self._root, *parts))
-
-    def _shown(self, *parts: str) -> str:
-        return "/".join([self._path, *parts])
+            target = (self._snapshot_id, METADATA) if self._snapshot_id else (LATEST,)
+            return self._read_bytes(*target) is not None
 
     def _latest_id(self) -> str:
-        try:
-            # One uncached GET: s3fs's open() would check the ETag it cached before another
-            # run moved latest.txt, and fail.
-            snapshot_id = self._fs.cat_file(self._join(LATEST)).decode("utf-8", "replace").strip()
-        except FileNotFoundError as exc:
-            if is_missing_bucket(exc):
-                raise
+        content = self._read_bytes(LATEST)
+        if content is None:
             raise DatasetError(
                 f"no preprocessed snapshot at {self._path}: run "
                 f"`kedro run --pipelines preprocessing` first."
-            ) from None
+            )
+        snapshot_id = content.decode("utf-8", "replace").strip()
         if not SNAPSHOT_ID.fullmatch(snapshot_id):
             raise DatasetError(
                 f"{self._shown(LATEST)} holds '{snapshot_id[:80]}', not a snapshot id. It was "
@@ -247,15 +218,15 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
                 f"({self._available()}). Pin an existing one with --params snapshot_id=<id>, "
                 f"or run `kedro run --pipelines preprocessing`."
             )
-        try:
-            with self._fs.open(self._join(snapshot_id, METADATA), "rb") as handle:
-                metadata = json.load(handle)
-        except FileNotFoundError:
+        content = self._read_bytes(snapshot_id, METADATA)
+        if content is None:
             raise DatasetError(
                 f"Preprocessed snapshot {self._shown(snapshot_id)} is incomplete: it has no "
                 f"{METADATA}, so its save was interrupted or is still running. Load another "
                 f"one ({self._available()}) or run `kedro run --pipelines preprocessing`."
-            ) from None
+            )
+        try:
+            metadata = json.loads(content)
         except ValueError as exc:
             metadata = exc
         if not isinstance(metadata, dict) or not isinstance(metadata.get("files"), dict):
@@ -268,11 +239,7 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
 
     def _read_verified(self, snapshot_id: str, name: str, metadata: dict[str, Any]) -> bytes:
         expected = metadata["files"].get(name, {}).get("sha256")
-        try:
-            with self._fs.open(self._join(snapshot_id, name), "rb") as handle:
-                content = handle.read()
-        except FileNotFoundError:
-            content = None
+        content = self._read_bytes(snapshot_id, name)
         if content is None or hashlib.sha256(content).hexdigest() != expected:
             problem = "is missing" if content is None else "does not match its sha256 in metadata.json"
             raise DatasetError(
@@ -294,7 +261,7 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
             directory = self._join(snapshot_id)
             if self._fs.exists(directory):
                 continue
-            if self._protocol not in _DIRECTORY_PROTOCOLS:
+            if not self._has_directories:
                 if self._claim_on_object_store(snapshot_id):
                     return snapshot_id
                 continue
@@ -312,37 +279,22 @@ class PreprocessedSnapshotDataset(AbstractDataset[dict[str, Any], dict[str, Any]
         makedirs would create a missing bucket): write a claim file into it and list it. S3
         lists are strongly consistent, so of two savers in the same second at most one sees
         only its own claim; the other backs off to the next suffix."""
-        claim = self._join(snapshot_id, f"{CLAIM_PREFIX}{uuid.uuid4().hex}")
-        with self._fs.open(claim, "wb") as handle:
-            handle.write(b"")
-        self._fs.invalidate_cache()
-        if [PurePosixPath(p).name for p in self._fs.ls(self._join(snapshot_id), detail=False)] == [
-            PurePosixPath(claim).name
-        ]:
-            self._claims[snapshot_id] = claim
+        claim = f"{CLAIM_PREFIX}{uuid.uuid4().hex}"
+        self._write_bytes(b"", snapshot_id, claim)
+        if self._listing(snapshot_id) == [claim]:
+            self._claims[snapshot_id] = self._join(snapshot_id, claim)
             return True
-        self._fs.rm(claim)
+        self._fs.rm(self._join(snapshot_id, claim))
         return False
 
     def _write(self, snapshot_id: str, name: str, content: bytes) -> dict[str, Any]:
-        target = self._join(snapshot_id, name)
-        if name == METADATA and self._protocol in _DIRECTORY_PROTOCOLS:
-            # A process killed mid-write must not leave half a metadata.json, which would
-            # count as complete; an S3 PUT is whole by itself.
-            staging = self._join(snapshot_id, f".{name}-{uuid.uuid4().hex[:8]}")
-            with self._fs.open(staging, "wb") as handle:
-                handle.write(content)
-            self._fs.mv(staging, target)
-        else:
-            with self._fs.open(target, "wb") as handle:
-                handle.write(content)
+        # Whole files: a process killed mid-write must not leave half a metadata.json,
+        # which would count as complete.
+        self._write_bytes(content, snapshot_id, name)
         return {"sha256": hashlib.sha256(content).hexdigest(), "bytes": len(content)}
 
     def _point_latest_at(self, snapshot_id: str) -> None:
-        staging = self._join(f".{LATEST}-{uuid.uuid4().hex[:8]}")
-        with self._fs.open(staging, "w") as handle:
-            handle.write(snapshot_id + "\n")
-        self._fs.mv(staging, self._join(LATEST))
+        self._write_bytes(f"{snapshot_id}\n".encode(), LATEST)
 
     def _check_savable(self, data: Any) -> None:
         expected = {*WINDOWS, "scaler", "metadata"}
