@@ -101,7 +101,9 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
         with ThreadPoolExecutor(max_workers=8 if self._protocol != "file" else 2) as pool:
             tables = list(pool.map(lambda p: self._read_partition(p, columns), manifest["partitions"]))
         if not tables:
-            return pd.DataFrame(columns=manifest.get("columns", []))
+            empty = pd.DataFrame(columns=manifest.get("columns", []))
+            empty.attrs = manifest.get("attrs", {})
+            return empty
         table = pa.concat_tables(tables, promote_options="default")
         del tables
         # One block per column, freeing Arrow buffers as they convert: at a million encounters
@@ -109,6 +111,7 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
         frame = table.to_pandas(split_blocks=True, self_destruct=True)
         del table
         pa.default_memory_pool().release_unused()
+        frame.attrs = manifest.get("attrs", {})
         return frame
 
     def _read_partition(self, partition: dict[str, Any], columns: list[str] | None) -> pa.Table:
@@ -184,6 +187,8 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
             "columns": list(map(str, data.columns)),
             "rows": int(len(data)),
             "partitions": partitions,
+            # Store-level metadata handed over in DataFrame.attrs (e.g. the order audit).
+            "attrs": json.loads(json.dumps(data.attrs, default=str)),
         }
         self._write_bytes(json.dumps(manifest, indent=1).encode(), MANIFEST)  # the commit point
         self._remove_stale_files(token)
@@ -219,6 +224,7 @@ class PartitionedParquetIndex(_PartitionedStore, AbstractDataset[None, dict[str,
             "path": self._path,
             "exists": True,
             "rows": manifest["rows"],
+            "attrs": manifest.get("attrs", {}),
             "partitions": [
                 {"partition": p["partition"], "rows": p["rows"]} for p in manifest["partitions"]
             ],

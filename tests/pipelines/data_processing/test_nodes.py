@@ -19,16 +19,19 @@ from diab_readmit.pipelines.data_processing.nodes import (
 from diab_readmit.pipelines.data_processing.parameter_models import (
     CohortParams,
     EncounterDatesParams,
+    OrderAuditParams,
 )
+from diab_readmit.pipelines.data_processing.order_audit import audit_encounter_order
 from diab_readmit.pipelines.data_processing.raw_schema import RawDataError
 
 SOURCE = "data/01_raw/diabetic_data.csv"
 
 
-def gold(raw, cohort=CohortParams(), dates=EncounterDatesParams()):
+def gold(raw, cohort=CohortParams(), dates=EncounterDatesParams(), audit=OrderAuditParams()):
     silver = build_silver_encounters(raw, SOURCE)
-    flagged = flag_cohort(assign_encounter_dates(silver, dates, SOURCE), cohort)
-    return build_feature_store(flagged), build_label_store(flagged)
+    audited, report = audit_encounter_order(assign_encounter_dates(silver, dates, SOURCE), audit, dates)
+    flagged = flag_cohort(audited, cohort)
+    return build_feature_store(flagged, report), build_label_store(flagged)
 
 
 @pytest.mark.parametrize(

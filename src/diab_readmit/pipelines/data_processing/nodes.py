@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from . import encodings as enc
 from .history import patient_history
+from .order_audit import ORDER_KEY, USABLE_AS_PRIOR
 from .parameter_models import CohortParams, EncounterDatesParams
 from .raw_schema import (
     AGE_PATTERN,
@@ -161,11 +163,13 @@ def _categoricals(encounters: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, axis=1)
 
 
-def build_feature_store(cohort_flagged: pd.DataFrame) -> pd.DataFrame:
+def build_feature_store(cohort_flagged: pd.DataFrame, order_audit: dict[str, Any]) -> pd.DataFrame:
     """Gold feature store: identity, raw diagnosis codes, and numeric model inputs.
 
     History features are computed over every encounter (a patient's earlier stay counts
-    even if it is outside the cohort), then only cohort rows are kept.
+    even if it is outside the cohort) in the order ``audit_encounter_order`` trusts, then only
+    cohort rows are kept. The audit's report travels with the store (``attrs``, written to
+    its manifest).
     """
     encounters = cohort_flagged
     current = pd.concat(
@@ -178,9 +182,11 @@ def build_feature_store(cohort_flagged: pd.DataFrame) -> pd.DataFrame:
         axis=1,
     ).astype(np.float32)
     history = patient_history(
-        pd.concat([encounters[["patient_nbr", "encounter_id", "encounter_date", "readmitted"]],
-                   current], axis=1)
-    )  # fmt: skip
+        pd.concat([encounters[["patient_nbr", "readmitted"]], current], axis=1),
+        order_key=encounters[ORDER_KEY].to_numpy(),
+        usable_as_prior=encounters[USABLE_AS_PRIOR].to_numpy(),
+        calendar_days=not order_audit["dates_synthesized"],
+    )
     features = pd.concat([current, history], axis=1)
     gold = pd.concat(
         [encounters[IDENTITY_COLUMNS + DIAGNOSIS_COLUMNS].astype({c: "string" for c in DIAGNOSIS_COLUMNS}),
@@ -188,7 +194,9 @@ def build_feature_store(cohort_flagged: pd.DataFrame) -> pd.DataFrame:
         axis=1,
     )[encounters["in_cohort"].to_numpy()]
     logger.info("Feature store: %d encounters x %d model-input features", len(gold), features.shape[1])
-    return gold.reset_index(drop=True)
+    gold = gold.reset_index(drop=True)
+    gold.attrs["order_audit"] = order_audit
+    return gold
 
 
 def build_label_store(cohort_flagged: pd.DataFrame) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Encounters that ended in death or hospice cannot be followed by a readmission.
 DEATH_OR_HOSPICE = [11, 13, 14, 19, 20, 21]
@@ -37,3 +37,21 @@ class EncounterDatesParams(BaseModel):
                 f"start_date {self.start_date} is after end_date {self.end_date}; swap them"
             )
         return self
+
+
+class OrderAuditParams(BaseModel):
+    """``order_audit``: how far the order of encounters within a patient can be trusted.
+
+    A patient's encounter that is followed by another of the same patient was, by
+    definition, followed by a readmission, so its ``readmitted`` is ``<30`` or ``>30``. A
+    non-last encounter labelled ``NO`` contradicts the order. The audit cuts the encounters,
+    in the order history is built in, into ``segments`` equal shares and measures that
+    contradiction rate in each; a segment above ``max_contradiction_rate`` (and with at least
+    ``min_contradictions`` of them, so that two stray rows in a tiny file flag nothing) is
+    order-unreliable.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    segments: int = Field(default=20, ge=1, le=1000)
+    max_contradiction_rate: float = Field(default=0.02, ge=0.0, le=1.0)
+    min_contradictions: int = Field(default=3, ge=1)

@@ -9,6 +9,7 @@ from .nodes import (
     build_silver_encounters,
     flag_cohort,
 )
+from .order_audit import audit_encounter_order, draw_order_audit, order_audit_table
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -27,14 +28,24 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="assign_encounter_dates",
             ),
             Node(
+                audit_encounter_order,
+                inputs=["dated_encounters", "params:order_audit", "params:encounter_dates"],
+                outputs=["audited_encounters", "order_audit_report"],
+                name="audit_encounter_order",
+            ),
+            Node(order_audit_table, inputs="order_audit_report", outputs="order_audit_table",
+                 name="order_audit_table"),  # fmt: skip
+            Node(draw_order_audit, inputs="order_audit_report", outputs="order_audit_chart",
+                 name="draw_order_audit"),  # fmt: skip
+            Node(
                 flag_cohort,
-                inputs=["dated_encounters", "params:cohort"],
+                inputs=["audited_encounters", "params:cohort"],
                 outputs="cohort_encounters",
                 name="flag_cohort",
             ),
             Node(
                 build_feature_store,
-                inputs="cohort_encounters",
+                inputs=["cohort_encounters", "order_audit_report"],
                 outputs="feature_store@frame",
                 name="build_feature_store",
             ),
@@ -48,5 +59,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         namespace="data_processing",
         inputs={"raw_encounters"},
         outputs={"feature_store@frame", "label_store@frame"},
-        parameters={"params:raw_encounters_location", "params:encounter_dates", "params:cohort"},
+        parameters={
+            "params:raw_encounters_location",
+            "params:encounter_dates",
+            "params:order_audit",
+            "params:cohort",
+        },
     )

@@ -18,6 +18,7 @@ from pandas.api.types import is_numeric_dtype
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import StandardScaler
 
+from diab_readmit.contracts import CALENDAR_HISTORY_FEATURES
 from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import TemporalSplits
 
@@ -188,7 +189,11 @@ def fit_scaler(train: pd.DataFrame, preprocessing: PreprocessingParams) -> Colum
     columns in gold order.
     """
     inputs = model_input_columns(train, preprocessing)
-    scaled = list(preprocessing.numeric_features_to_scale)
+    # Calendar-gap history features exist only with real encounter dates.
+    scaled = [
+        c for c in preprocessing.numeric_features_to_scale
+        if c in inputs or c not in CALENDAR_HISTORY_FEATURES
+    ]  # fmt: skip
     unknown = [c for c in scaled if c not in inputs]
     if unknown:
         raise PreprocessingError(
