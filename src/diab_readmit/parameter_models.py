@@ -9,6 +9,7 @@ Error messages name the key and the value, e.g.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -68,6 +69,20 @@ class TemporalSplits(_Strict):
 THRESHOLD_RULES: tuple[str, ...] = ("max_f1", "max_youden", "fixed")
 
 
+class CalibrationSettings(_Strict):
+    """``training_config.calibration``: how the registered model's risks become probabilities.
+
+    A patient-grouped, stratified ``holdout_fraction`` of the TRAIN window is kept out of the
+    final fit; the calibrator (``sigmoid``: Platt scaling, two parameters; ``isotonic``: a
+    monotone step function, needs more rows) is fitted on the model's scores there. XGBoost
+    also early-stops on it. Test and OOT never touch calibration. ``none`` registers the
+    raw scores (and keeps every train row for the fit).
+    """
+
+    method: Literal["sigmoid", "isotonic", "none"] = "sigmoid"
+    holdout_fraction: float = Field(default=0.15, ge=0.05, le=0.5)
+
+
 class TrainingConfig(_Strict):
     """``training_config``: which algorithms run in ``__default__`` / ``training``, and how.
 
@@ -87,6 +102,7 @@ class TrainingConfig(_Strict):
     fixed_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     #: Processes for the cross-validation fits, and threads for the final refit; -1 = all cores.
     n_jobs: int = Field(default=-1, ge=-1)
+    calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)
 
     @field_validator("enabled_algorithms")
     @classmethod

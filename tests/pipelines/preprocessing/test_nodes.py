@@ -177,7 +177,7 @@ def test_scaled_windows_carry_ids_label_and_float32_features(windows):
     scaled = scale_windows(scaler, train, test, oot)
 
     for rows, out in zip((train, test, oot), scaled):
-        assert list(out.columns[:3]) == ["encounter_id", "partition_date", "readmitted_30d"]
+        assert list(out.columns[:4]) == ["encounter_id", "patient_nbr", "partition_date", "readmitted_30d"]
         assert (out["encounter_id"].to_numpy() == rows["encounter_id"].to_numpy()).all()
         assert (out["readmitted_30d"].to_numpy() == rows["readmitted_30d"].to_numpy()).all()
         assert (out[SCALED + PASSTHROUGH].dtypes == np.float32).all()

@@ -1,7 +1,7 @@
 """Preprocessed snapshots from random data with a planted signal, and small training settings.
 
 A snapshot here has the contract's shape (see docs/architecture.md): scaled float32 model
-inputs plus ``readmitted_30d``, ``encounter_id`` and ``partition_date`` per window, a fitted
+inputs plus ``readmitted_30d``, ``encounter_id``, ``patient_nbr`` and ``partition_date`` per window, a fitted
 ColumnTransformer (gold rows in, model inputs out, pandas output) and
 ``metadata["feature_columns"]``. The gold rows it was scaled from are kept for scoring tests.
 """
@@ -76,7 +76,8 @@ def make_snapshot(n_rows: int = 3000, seed: int = 0) -> dict[str, Any]:
     for name, rows in windows.items():
         model_inputs = scaler.transform(rows).astype(np.float32)
         scaled[name] = pd.concat(
-            [rows[["encounter_id", "partition_date", "readmitted_30d"]], model_inputs], axis=1
+            [rows[["encounter_id", "patient_nbr", "partition_date", "readmitted_30d"]], model_inputs],
+            axis=1,
         )
     return {
         "snapshot_id": f"train_data_20260101_00000{seed % 10}",

@@ -15,11 +15,11 @@ from kedro_datasets.matplotlib import MatplotlibDataset
 from pydantic import ValidationError
 from sklearn.metrics import f1_score
 
-from diab_readmit.parameter_models import TrainingConfig
-from diab_readmit.pipelines.training import nodes
+from diab_readmit.parameter_models import CalibrationSettings, TrainingConfig
+from diab_readmit.pipelines.training import calibration, evaluation, nodes
 from diab_readmit.pipelines.training.estimators import EstimatorSettings, build_estimator, final_estimator
 from diab_readmit.pipelines.training.evaluation import METRICS
-from diab_readmit.pipelines.training.search import SearchSettings, search_rows
+from diab_readmit.pipelines.training.search import SearchSettings, make_search, search_rows
 
 from .conftest import SMALL_ALGORITHMS, make_snapshot, small_settings
 
@@ -103,13 +103,65 @@ def test_registered_pipeline_scores_gold_rows_like_the_classifier(snapshot):
     assert {"scikit-learn", "xgboost", "pandas"} <= set(metadata["library_versions"])
 
 
-def test_class_imbalance_is_handled_from_the_train_window(snapshot):
+def test_no_class_reweighting_by_default_and_auto_weight_from_the_train_window(snapshot):
     y = snapshot["train"]["readmitted_30d"].to_numpy()
-    xgb = build_estimator(EstimatorSettings(name="xgboost"), y, seed=1)
-    assert xgb.get_params()["scale_pos_weight"] == pytest.approx((y == 0).sum() / (y == 1).sum())
     for name in ("logistic_regression", "random_forest"):
         model = final_estimator(build_estimator(EstimatorSettings(name=name), y, seed=1))
-        assert model.get_params()["class_weight"] == "balanced"
+        assert model.get_params()["class_weight"] is None
+    assert build_estimator(EstimatorSettings(name="xgboost"), y, seed=1).get_params()["scale_pos_weight"] is None
+    asked = EstimatorSettings(name="xgboost", params={"scale_pos_weight": "auto"})
+    xgb = build_estimator(asked, y, seed=1)
+    assert xgb.get_params()["scale_pos_weight"] == pytest.approx((y == 0).sum() / (y == 1).sum())
+
+
+@pytest.mark.parametrize("name", ["logistic_regression", "random_forest", "xgboost"])
+def test_registered_risks_are_calibrated_on_a_train_holdout(name):
+    """Reweighted training inflates risks; the calibrated model's mean risk matches the rate."""
+    big = make_snapshot(n_rows=12000, seed=3)
+    training_config, settings, search = small_settings(name)
+    weighting = {"scale_pos_weight": "auto"} if name == "xgboost" else {"class_weight": "balanced"}
+    settings = EstimatorSettings(name=name, params={**settings.params, **weighting})
+    tuned = nodes.tune_hyperparameters(big, training_config, settings, search)
+    raw = calibration.uncalibrated(tuned["classifier"])
+    test = big["test"]
+    features = tuned["feature_columns"]
+    inflated = raw.predict_proba(test[features])[:, 1]
+    risk = tuned["classifier"].predict_proba(test[features])[:, 1]
+    rate = test["readmitted_30d"].mean()
+    assert inflated.mean() > rate + 0.1  # the reweighted model alone over-predicts
+    assert abs(risk.mean() - rate) < 0.03
+    metrics = evaluation.window_metrics(test["readmitted_30d"].to_numpy(), risk, 0.5)
+    assert metrics["ece"] < 0.04 and 0.6 < metrics["calibration_slope"] < 1.6
+    assert metrics["brier"] < rate * (1 - rate)  # better than predicting the base rate
+    info = tuned["calibration"]
+    assert info["method"] == "sigmoid" and info["fit_rows"] + info["calibration_rows"] == len(big["train"])
+
+
+def test_cv_folds_and_calibration_holdout_keep_each_patient_whole(snapshot):
+    train = snapshot["train"]
+    y, groups = train["readmitted_30d"].to_numpy(), train["patient_nbr"].to_numpy()
+    fit_rows, holdout = calibration.calibration_split(y, groups, CalibrationSettings(), seed=1)
+    assert not set(groups[fit_rows]) & set(groups[holdout])
+    assert len(holdout) / len(y) == pytest.approx(0.15, abs=0.05)
+    searcher = make_search(build_estimator(EstimatorSettings(name="random_forest"), y, seed=1),
+                           small_settings("random_forest")[2], n_candidates=1, cv_folds=3,
+                           scoring="roc_auc", n_jobs=1, seed=1, label="rf")  # fmt: skip
+    for fold_train, fold_test in searcher.cv.split(train, y, groups):
+        assert not set(groups[fold_train]) & set(groups[fold_test])
+
+
+def test_calibration_metrics_of_known_miscalibration():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.02, 0.6, 40000)
+    y = (rng.random(len(p)) < p).astype(int)
+    right = evaluation.window_metrics(y, p, 0.5)
+    assert abs(right["calibration_intercept"]) < 0.05 and right["calibration_slope"] == pytest.approx(1, abs=0.05)
+    assert right["ece"] < 0.01
+    logit = np.log(p / (1 - p))
+    doubled = 1 / (1 + np.exp(-(2 * logit + 1.0)))  # too extreme and too high
+    wrong = evaluation.window_metrics(y, doubled, 0.5)
+    assert wrong["calibration_slope"] == pytest.approx(0.5, abs=0.05)
+    assert wrong["calibration_intercept"] < -0.3 and wrong["ece"] > 0.05
 
 
 def test_threshold_rules_choose_on_the_test_scores():

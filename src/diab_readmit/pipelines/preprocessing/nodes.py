@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 WINDOWS = ("train", "test", "oot")
 #: Carried into each snapshot window next to the model inputs, to trace rows back to gold.
-SNAPSHOT_ID_COLUMNS = ["encounter_id", "partition_date", LABEL_COLUMN]
+SNAPSHOT_ID_COLUMNS = ["encounter_id", "patient_nbr", "partition_date", LABEL_COLUMN]
 _REBUILD_GOLD = "Rebuild the gold stores with `kedro run --pipelines data_processing`."
 
 
@@ -240,7 +240,8 @@ def scale_windows(
     """Apply the fitted scaler to each window.
 
     Returns:
-        Per window: ``encounter_id``, ``partition_date``, ``readmitted_30d``, then the float32
+        Per window: ``encounter_id``, ``patient_nbr`` (groups CV folds; never a model input),
+        ``partition_date``, ``readmitted_30d``, then the float32
         model-input columns in the scaler's output order.
 
     Raises:

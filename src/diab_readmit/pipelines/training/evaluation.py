@@ -21,8 +21,13 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from .calibration import calibration_metrics
+
 #: The metrics every window reports, in metadata.json order.
-METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "auc_roc", "pr_auc", "brier")
+METRICS: tuple[str, ...] = (
+    "accuracy", "precision", "recall", "f1", "auc_roc", "pr_auc", "brier",
+    "calibration_intercept", "calibration_slope", "ece",
+)  # fmt: skip
 
 
 def max_f1_threshold(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float]:
@@ -46,7 +51,7 @@ def max_youden_threshold(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float
 
 
 def window_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float) -> dict[str, float]:
-    """The seven reported metrics; the first four at ``score >= threshold``."""
+    """The reported metrics (``METRICS``); the first four at ``score >= threshold``."""
     y_pred = (y_score >= threshold).astype(np.int8)
     both_classes = len(np.unique(y_true)) == 2
     return {
@@ -58,6 +63,7 @@ def window_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float) ->
         "auc_roc": float(roc_auc_score(y_true, y_score)) if both_classes else float("nan"),
         "pr_auc": float(average_precision_score(y_true, y_score)) if both_classes else float("nan"),
         "brier": float(brier_score_loss(y_true, y_score)),
+        **calibration_metrics(y_true, y_score),
     }
 
 

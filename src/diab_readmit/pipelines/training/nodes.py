@@ -28,6 +28,7 @@ from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import TrainingConfig
 
 from . import evaluation, figures
+from .calibration import calibrate, calibration_split, uncalibrated
 from .estimators import (
     EstimatorSettings,
     build_estimator,
@@ -86,7 +87,8 @@ def tune_hyperparameters(
     """Search hyperparameters by cross-validation on the TRAIN window, then refit the best.
 
     Returns:
-        ``classifier`` (the best configuration refitted on the whole train window),
+        ``classifier`` (the best configuration refitted on the train window minus the
+        calibration holdout, calibrated on that holdout), ``calibration``,
         ``best_params``, ``cv_score``, the search description (``search``: method,
         candidates, folds, stages with their best scores and seconds), ``feature_columns``,
         ``train_positive_rate`` and ``training_seconds`` (search + refit).
@@ -116,24 +118,34 @@ def tune_hyperparameters(
         label=estimator.name,
         prefix=prefix,
     )
+    groups = _patient_groups(train, preprocessed_snapshot.get("snapshot_id", "?"))
     rows = search_rows(y, search, training_config.seed)
     X = _model_matrix(train, features, rows)
-    fit_search(searcher, X, y[rows])
+    fit_search(searcher, X, y[rows], groups[rows])
     del X
     search_seconds = time.perf_counter() - started
 
     best_params = {key.removeprefix(prefix): value for key, value in _plain(searcher.best_params_).items()}
     chosen = base.set_params(**{prefix + key: value for key, value in best_params.items()})
-    # A DataFrame over one float32 matrix: estimators read it without another copy, and the
-    # fitted model records the feature names.
-    frame = pd.DataFrame(_model_matrix(train, features, np.arange(len(train))), columns=features, copy=False)
-    classifier = fit_final(estimator.name, chosen, frame, y, training_config.n_jobs)
+    # The final fit sees the train window minus the calibration holdout (patients kept whole);
+    # the calibrator, and XGBoost's early stopping, see only the holdout. DataFrames over one
+    # float32 matrix each: estimators read them without another copy, and the fitted model
+    # records the feature names.
+    settings = training_config.calibration
+    fit_rows, calibration_rows = calibration_split(y, groups, settings, training_config.seed)
+    frame = pd.DataFrame(_model_matrix(train, features, fit_rows), columns=features, copy=False)
+    holdout = pd.DataFrame(_model_matrix(train, features, calibration_rows), columns=features, copy=False)
+    eval_set = (holdout, y[calibration_rows]) if len(calibration_rows) else None
+    fitted = fit_final(estimator.name, chosen, frame, y[fit_rows], training_config.n_jobs, eval_set)
     del frame
+    classifier = calibrate(fitted, holdout, y[calibration_rows], settings)
+    del holdout
     training_seconds = time.perf_counter() - started
     logger.info(
-        "%s: best CV %s %.4f with %s; refit on %d train rows; %.1f s search + %.1f s refit",
-        estimator.name, training_config.scoring, searcher.best_score_, best_params, len(train),
-        search_seconds, training_seconds - search_seconds,
+        "%s: best CV %s %.4f with %s; refit on %d train rows, %s calibration on %d held-out "
+        "rows; %.1f s search + %.1f s refit",
+        estimator.name, training_config.scoring, searcher.best_score_, best_params, len(fit_rows),
+        settings.method, len(calibration_rows), search_seconds, training_seconds - search_seconds,
     )
     return {
         "classifier": classifier,
@@ -150,8 +162,26 @@ def tune_hyperparameters(
         },
         "feature_columns": features,
         "train_positive_rate": float(np.mean(y)),
+        "calibration": {
+            "method": settings.method,
+            "holdout_fraction": settings.holdout_fraction if len(calibration_rows) else 0.0,
+            "fit_rows": int(len(fit_rows)),
+            "calibration_rows": int(len(calibration_rows)),
+            "window": "train (patient-grouped holdout)",
+        },
         "training_seconds": round(training_seconds, 2),
     }
+
+
+def _patient_groups(train: pd.DataFrame, snapshot_id: str) -> np.ndarray:
+    """patient_nbr of each train row: CV folds and the calibration holdout keep patients whole."""
+    if "patient_nbr" not in train.columns:
+        raise SnapshotContractError(
+            f"The train window of snapshot {snapshot_id} has no patient_nbr column, so folds "
+            f"cannot be grouped by patient. It was made by an older version of the project: "
+            f"re-create it with `kedro run --pipelines preprocessing`."
+        )
+    return train["patient_nbr"].to_numpy(dtype=np.int64)
 
 
 def _model_matrix(frame: pd.DataFrame, features: list[str], rows: np.ndarray) -> np.ndarray:
@@ -256,7 +286,7 @@ def draw_evaluation_plots(
     """
     scores = {"test": test_scores, "oot": oot_scores}
     title = estimator.name.replace("_", " ")
-    importances = feature_importances(tuned_model["classifier"], tuned_model["feature_columns"])
+    importances = feature_importances(uncalibrated(tuned_model["classifier"]), tuned_model["feature_columns"])
     return {
         "roc_curves.png": figures.roc_curves(scores, title),
         "precision_recall_curves.png": figures.precision_recall_curves(scores, title),
@@ -289,7 +319,7 @@ def package_model(
     _check_scaler_output(scaler, features, preprocessed_snapshot.get("snapshot_id", "?"))
     model = SklearnPipeline([("preprocess", scaler), ("classifier", tuned_model["classifier"])])
     snapshot_metadata = preprocessed_snapshot.get("metadata", {})
-    importances = feature_importances(tuned_model["classifier"], features)
+    importances = feature_importances(uncalibrated(tuned_model["classifier"]), features)
     metadata = {
         "model_name": estimator.name,
         "training_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -319,6 +349,7 @@ def package_model(
             "values": {str(k): float(v) for k, v in importances.items()},
         },
         "train_positive_rate": tuned_model["train_positive_rate"],
+        "calibration": tuned_model.get("calibration", {"method": "none"}),
         "library_versions": {
             "python": platform.python_version(),
             "scikit-learn": sklearn.__version__,

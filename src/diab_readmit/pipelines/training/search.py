@@ -29,7 +29,7 @@ from sklearn.model_selection import (
     HalvingRandomSearchCV,
     ParameterSampler,
     RandomizedSearchCV,
-    StratifiedKFold,
+    StratifiedGroupKFold,
     train_test_split,
 )
 
@@ -190,10 +190,13 @@ def search_rows(y: np.ndarray, settings: SearchSettings, seed: int) -> np.ndarra
 WORKER_IDLE_SECONDS = 1
 
 
-def fit_search(searcher: BaseEstimator, X: np.ndarray, y: np.ndarray) -> None:
-    """Fit ``searcher`` on worker processes that exit soon after the search."""
+def fit_search(searcher: BaseEstimator, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> None:
+    """Fit ``searcher`` on worker processes that exit soon after the search.
+
+    ``groups`` (patient_nbr) keeps every patient's encounters in one fold.
+    """
     with parallel_config(backend="loky", idle_worker_timeout=WORKER_IDLE_SECONDS):
-        searcher.fit(X, y)
+        searcher.fit(X, y, groups=groups)
 
 
 def make_search(
@@ -210,12 +213,14 @@ def make_search(
 ) -> BaseEstimator:
     """An unfitted search over ``settings.space``; ``refit=False``, the caller refits.
 
-    ``prefix`` is prepended to the space's parameter names, for estimators wrapped in a
+    Folds are stratified and grouped (``fit(..., groups=patient_nbr)``): a patient's
+    encounters never sit on both sides of a fold, which would score candidates on patients
+    they were trained on. ``prefix`` is prepended to the space's parameter names, for estimators wrapped in a
     pipeline (``logistic_regression__C``).
     """
     common = dict(
         scoring=scoring,
-        cv=StratifiedKFold(n_splits=cv_folds, shuffle=True, random_state=seed),
+        cv=StratifiedGroupKFold(n_splits=cv_folds, shuffle=True, random_state=seed),
         n_jobs=n_jobs,
         random_state=seed,
         refit=False,
