@@ -170,3 +170,74 @@ def test_history_counts_prior_encounters_and_readmissions(raw_factory):
     assert patient["hist_last_readmit_30d"].tolist() == [0, 1, 0]
     assert patient["hist_prev_number_inpatient"].tolist() == [-1, 0, 2]
     assert patient["hist_max_number_inpatient"].tolist() == [-1, 0, 2]
+
+
+def _gold_of_synthetic(scrambled_share: float, n_encounters: int = 20000):
+    """Gold features and the audit of a synthetic file, through the data_processing nodes."""
+    import io
+
+    from diab_readmit.pipelines.synthetic.nodes import generate_encounters
+    from diab_readmit.pipelines.synthetic.parameter_models import SyntheticParams
+
+    frame = generate_encounters(SyntheticParams(n_encounters=n_encounters, seed=5, scrambled_share=scrambled_share))
+    raw = pd.read_csv(io.StringIO(frame.to_csv(index=False)), dtype=str, keep_default_na=False)
+    dates = EncounterDatesParams()
+    audited, report = audit_encounter_order(
+        assign_encounter_dates(build_silver_encounters(raw, SOURCE), dates, SOURCE), OrderAuditParams(), dates
+    )
+    everything = flag_cohort(audited, CohortParams(exclude_discharge_dispositions=[]))
+    return build_feature_store(everything, report), everything, report
+
+
+def test_order_audit_finds_nothing_in_a_file_in_admission_order():
+    features, _, report = _gold_of_synthetic(0.0)
+    assert report["unreliable_segments"] == [] and not report["history_restricted"]
+    assert report["overall_contradiction_rate"] < 0.03  # the generator: ~1.5% of patients return after NO
+    assert features.attrs["order_audit"] == report
+
+
+def test_scrambled_ids_are_flagged_and_history_never_counts_the_same_segment():
+    """The real file's defect: the last 10% of ids out of admission order (fails on 7354d97)."""
+    features, encounters, report = _gold_of_synthetic(0.1)
+    # The last 10% of a 20-segment audit is segments 19 and 20: both flagged, nothing else.
+    assert report["unreliable_segments"] == [19, 20]
+    assert report["history_restricted"]
+    flagged = {row["segment"]: row for row in report["segments"]}
+    assert flagged[20]["contradiction_rate"] > 0.05 and flagged[18]["contradiction_rate"] < 0.01
+
+    # Expected prior count: the patient's encounters in reliable segments before this one.
+    segment = encounters.set_index("encounter_id")["order_segment"]
+    position = pd.Series(np.arange(len(encounters)), index=encounters["encounter_id"])
+    reliable = ~segment.isin(report["unreliable_segments"])
+    rows = features.assign(segment=segment.loc[features["encounter_id"]].to_numpy(),
+                           position=position.loc[features["encounter_id"]].to_numpy())  # fmt: skip
+    by_patient = pd.DataFrame({"patient_nbr": encounters["patient_nbr"].to_numpy(),
+                               "position": np.arange(len(encounters)), "reliable": reliable.to_numpy()})  # fmt: skip
+    usable = by_patient[by_patient["reliable"]]
+    merged = rows[["encounter_id", "patient_nbr", "position"]].merge(usable, on="patient_nbr", suffixes=("", "_prior"))
+    expected = (merged["position_prior"] < merged["position"]).groupby(merged["encounter_id"]).sum()
+    expected = expected.reindex(rows["encounter_id"], fill_value=0).to_numpy()
+    np.testing.assert_array_equal(rows["hist_prior_encounters"].to_numpy(), expected)
+
+    in_flagged = rows["segment"].isin(report["unreliable_segments"]).to_numpy()
+    same_segment_pairs = rows[in_flagged].merge(rows[in_flagged], on=["patient_nbr", "segment"])
+    assert (same_segment_pairs["encounter_id_x"] != same_segment_pairs["encounter_id_y"]).any()  # there were some
+    # ... and none of them is counted: the flagged rows' counts equal the reliable-only counts above.
+    assert "hist_days_since_last" not in features.columns  # ranks are not days
+
+
+def test_with_a_date_column_dates_decide_and_same_day_stays_are_not_prior(raw_factory):
+    raw = raw_factory(
+        [
+            {"patient_nbr": 1, "readmitted": "<30"},
+            {"patient_nbr": 1, "readmitted": "<30"},
+            {"patient_nbr": 1, "readmitted": "NO"},
+            {"patient_nbr": 1, "readmitted": "NO"},
+        ]
+    )
+    # The last id has the earliest date: the date decides, not the id; two stays share a day.
+    raw["admitted_on"] = ["2001-03-01", "2001-03-20", "2001-03-20", "2001-01-05"]
+    features = gold(raw, dates=EncounterDatesParams(date_column="admitted_on"))[0].set_index("encounter_id")
+    assert features["hist_prior_encounters"].to_dict() == {1000: 1, 1001: 2, 1002: 2, 1003: 0}
+    assert features["hist_days_since_last"].to_dict() == {1000: 55, 1001: 19, 1002: 19, 1003: 3650}
+    assert features["hist_prior_encounters_365d"].to_dict() == {1000: 1, 1001: 2, 1002: 2, 1003: 0}

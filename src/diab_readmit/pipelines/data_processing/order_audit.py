@@ -74,11 +74,16 @@ def audit_encounter_order(
     contradiction = followed & (dated["readmitted"].to_numpy() == "NO")
 
     days = dated["encounter_date"].to_numpy(dtype="datetime64[D]")
+    followed_per = np.bincount(segment, weights=followed, minlength=n_segments)
+    contradictions_per = np.bincount(segment, weights=contradiction, minlength=n_segments)
+    rates = np.divide(contradictions_per, followed_per, out=np.zeros(n_segments), where=followed_per > 0)
+    baseline = float(np.median(rates))
+    threshold = max(order_audit.max_contradiction_rate, order_audit.baseline_multiple * baseline)
     rows = []
     for number in range(n_segments):
         members = segment == number
-        n_followed, n_contradictions = int(followed[members].sum()), int(contradiction[members].sum())
-        rate = n_contradictions / n_followed if n_followed else 0.0
+        n_followed, n_contradictions = int(followed_per[number]), int(contradictions_per[number])
+        rate = float(rates[number])
         rows.append(
             {
                 "segment": number + 1,
@@ -93,8 +98,7 @@ def audit_encounter_order(
                 "contradictions": n_contradictions,
                 "contradiction_rate": round(rate, 5),
                 "order_reliable": not (
-                    rate > order_audit.max_contradiction_rate
-                    and n_contradictions >= order_audit.min_contradictions
+                    rate > threshold and n_contradictions >= order_audit.min_contradictions
                 ),
             }
         )
@@ -106,7 +110,10 @@ def audit_encounter_order(
         else f"date column '{encounter_dates.date_column}'",
         "dates_synthesized": synthesized,
         "segments": rows,
+        "median_contradiction_rate": round(baseline, 5),
+        "threshold": round(threshold, 5),
         "max_contradiction_rate": order_audit.max_contradiction_rate,
+        "baseline_multiple": order_audit.baseline_multiple,
         "min_contradictions": order_audit.min_contradictions,
         "unreliable_segments": unreliable,
         "encounters_in_unreliable_segments": int((~reliable[segment]).sum()),
@@ -130,7 +137,7 @@ def audit_encounter_order(
             "Order audit: %d of %d segments have more than %.1f%% non-last encounters "
             "labelled NO, so the order of a patient's encounters there cannot be trusted: "
             "segments %s; %s. Table: order_audit in data/08_reporting/data_quality/.",
-            len(unreliable), n_segments, 100 * order_audit.max_contradiction_rate,
+            len(unreliable), n_segments, 100 * threshold,
             described, consequence,
         )  # fmt: skip
     else:
@@ -154,8 +161,8 @@ def draw_order_audit(order_audit_report: dict[str, Any]) -> Figure:
     axes = figure.subplots()
     colours = np.where(table["order_reliable"], "#4c78a8", "#e45756")
     axes.bar(table["segment"], 100 * table["contradiction_rate"], color=colours)
-    axes.axhline(100 * order_audit_report["max_contradiction_rate"], color="#555", linestyle="--",
-                 linewidth=1, label="threshold (order_audit.max_contradiction_rate)")  # fmt: skip
+    axes.axhline(100 * order_audit_report["threshold"], color="#555", linestyle="--", linewidth=1,
+                 label="threshold: max(max_contradiction_rate, baseline_multiple x median)")  # fmt: skip
     axes.set_xlabel(f"segment of the encounters in {order_audit_report['order']} order")
     axes.set_ylabel("non-last encounters labelled NO (%)")
     axes.set_title("Order audit: within-patient contradictions (red: order unreliable)")

@@ -46,12 +46,14 @@ class OrderAuditParams(BaseModel):
     definition, followed by a readmission, so its ``readmitted`` is ``<30`` or ``>30``. A
     non-last encounter labelled ``NO`` contradicts the order. The audit cuts the encounters,
     in the order history is built in, into ``segments`` equal shares and measures that
-    contradiction rate in each; a segment above ``max_contradiction_rate`` (and with at least
-    ``min_contradictions`` of them, so that two stray rows in a tiny file flag nothing) is
-    order-unreliable.
+    contradiction rate in each. A segment is order-unreliable when its rate is above both
+    ``max_contradiction_rate`` and ``baseline_multiple`` times the median segment's (a file
+    whose labels are a little noisy everywhere is not out of order everywhere), with at least
+    ``min_contradictions`` of them, so that two stray rows in a tiny file flag nothing.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     segments: int = Field(default=20, ge=1, le=1000)
     max_contradiction_rate: float = Field(default=0.02, ge=0.0, le=1.0)
+    baseline_multiple: float = Field(default=3.0, ge=1.0)
     min_contradictions: int = Field(default=3, ge=1)

@@ -214,4 +214,21 @@ def generate_encounters(synthetic: SyntheticParams) -> pd.DataFrame:
         "diabetesMed": _categorical(on_medication.astype(np.int8), ["No", "Yes"]),
         "readmitted": _categorical(encounters["readmitted"], READMITTED_VALUES),
     }
-    return pd.DataFrame(columns, columns=list(UCI_COLUMNS))
+    frame = pd.DataFrame(columns, columns=list(UCI_COLUMNS))
+    if synthetic.scrambled_share:
+        frame = _scramble_final_ids(frame, synthetic.scrambled_share, rng)
+    return frame
+
+
+def _scramble_final_ids(frame: pd.DataFrame, share: float, rng: np.random.Generator) -> pd.DataFrame:
+    """New ids, in random order, for the last ``share`` of encounters, as in the UCI file.
+
+    There the last ~10% of encounter ids jump to a different scheme (from ~311M to ~444M) and
+    no longer follow admission order within a patient. Rows stay sorted by encounter_id, so
+    the scrambled encounters end up shuffled among themselves at the end of the file.
+    """
+    start = len(frame) - round(share * len(frame))
+    tail = frame.iloc[start:].sample(frac=1.0, random_state=rng).reset_index(drop=True)
+    jump = int(frame["encounter_id"].iloc[start - 1]) + 100_000_000 if start else FIRST_ENCOUNTER_ID
+    tail["encounter_id"] = _increasing_ids(rng, len(tail), ENCOUNTER_ID_SPAN, jump)
+    return pd.concat([frame.iloc[:start], tail], ignore_index=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Sizes the generator supports: small enough files for tests, up to 20x the real file.
 MIN_ENCOUNTERS = 1_000
@@ -18,6 +18,10 @@ class SyntheticParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     n_encounters: int = 100_000
     seed: int = 42
+    #: Reproduce the real file's defect: the last ``scrambled_share`` of encounters (in
+    #: admission order) get new, much larger encounter ids in random order, so encounter_id
+    #: order stops being admission order there. 0 (default) keeps ids in admission order.
+    scrambled_share: float = Field(default=0.0, ge=0.0, le=0.5)
 
     @field_validator("n_encounters")
     @classmethod
