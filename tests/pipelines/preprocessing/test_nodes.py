@@ -29,6 +29,7 @@ PREREQUISITES = record_prerequisites(
 )
 SPLITS = TemporalSplits.model_validate(PARAMETERS["temporal_splits"])
 PREPROCESSING = PreprocessingParams(**PARAMETERS["preprocessing"])
+CODED = PARAMETERS["preprocessing"]["target_encoded_columns"]
 
 
 @pytest.fixture(scope="module")
@@ -160,15 +161,45 @@ def test_scaler_takes_gold_rows_and_outputs_model_inputs_in_a_fixed_order(window
     train, test, _, _ = windows
     scaler = fit_scaler(train, PREPROCESSING)
 
-    expected = SCALED + PASSTHROUGH
+    expected = SCALED + CODED + PASSTHROUGH
     assert list(scaler.get_feature_names_out()) == expected
     shuffled_columns = test[list(reversed(test.columns))]
     out = scaler.transform(shuffled_columns)
     assert list(out.columns) == expected
     assert (out.dtypes == np.float32).all()
     pd.testing.assert_frame_equal(out[PASSTHROUGH].reset_index(drop=True), test[PASSTHROUGH].reset_index(drop=True))
-    for never_an_input in ("encounter_id", "patient_nbr", "encounter_date", "partition_date", "diag_1", "readmitted_30d"):
+    for never_an_input in ("encounter_id", "patient_nbr", "encounter_date", "partition_date", "readmitted_30d"):
         assert never_an_input not in out.columns
+    # A raw code becomes its readmission rate: a number, the same for the same code.
+    rates = out["diag_1"].groupby(test["diag_1"].to_numpy()).nunique()
+    assert (rates == 1).all() and out["diag_1"].between(0, 1).all()
+
+
+def test_target_encoding_learns_from_train_only_and_cross_fits_the_train_rows(windows):
+    train, test, oot, _ = windows
+    scaler = fit_scaler(train, PREPROCESSING)
+    scaled_train, scaled_test, _ = scale_windows(scaler, train, test, oot)
+    # Test rows: one value per code, from train labels only (relabelling test changes nothing).
+    relabelled = test.assign(readmitted_30d=1 - test["readmitted_30d"])
+    pd.testing.assert_frame_equal(scaler.transform(relabelled), scaler.transform(test))
+    assert scaled_test.groupby(test["diag_1"].to_numpy())["diag_1"].nunique().max() == 1
+    # Train rows: cross-fitted, so one code has several values (one per fold) and none of
+    # them is the full-train rate that includes the row's own label.
+    per_code = scaled_train.groupby(train["diag_1"].to_numpy())["diag_1"].nunique()
+    assert per_code.min() > 1
+    full_rate = scaler.transform(train)["diag_1"].to_numpy()
+    assert not np.allclose(scaled_train["diag_1"].to_numpy(), full_rate)
+
+
+def test_a_missing_code_is_encoded_alike_however_it_arrives(windows):
+    train, test, _, _ = windows
+    scaler = fit_scaler(train, PREPROCESSING)
+    as_question_mark = test.assign(diag_2="?")
+    as_none = test.assign(diag_2=pd.array([None] * len(test), dtype="string"))
+    as_object = test.assign(diag_2=np.array([None] * len(test), dtype=object))
+    expected = scaler.transform(as_question_mark)["diag_2"]
+    for other in (as_none, as_object):
+        pd.testing.assert_series_equal(scaler.transform(other)["diag_2"], expected)
 
 
 def test_scaled_windows_carry_ids_label_and_float32_features(windows):
@@ -213,9 +244,10 @@ def test_snapshot_metadata_describes_windows_features_sources_and_drops(windows)
     snapshot = assemble_snapshot(*scale_windows(scaler, train, test, oot), scaler, PREREQUISITES, join_report, split_report)
 
     metadata = snapshot["metadata"]
-    n_features = len(SCALED) + len(PASSTHROUGH)
+    n_features = len(SCALED) + len(CODED) + len(PASSTHROUGH)
     assert metadata["shapes"] == {"train": [840, n_features], "test": [240, n_features], "oot": [120, n_features]}
-    assert metadata["feature_columns"] == SCALED + PASSTHROUGH
+    assert metadata["feature_columns"] == SCALED + CODED + PASSTHROUGH
+    assert metadata["target_encoded_columns"] == CODED
     assert metadata["scaled_columns"] == SCALED and metadata["passthrough_columns"] == PASSTHROUGH
     assert metadata["readmission_rate"]["oot"] == pytest.approx(oot["readmitted_30d"].mean())
     assert metadata["temporal_splits"]["test"] == {"start_date": "2006-01-01", "end_date": "2007-12-31"}

@@ -15,8 +15,12 @@ import pandas as pd
 import pyarrow
 import sklearn
 from pandas.api.types import is_numeric_dtype
+from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
-from sklearn.preprocessing import StandardScaler
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline as SklearnPipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler, TargetEncoder
 
 from diab_readmit.contracts import CALENDAR_HISTORY_FEATURES
 from diab_readmit.errors import UserFixableError
@@ -29,6 +33,8 @@ logger = logging.getLogger(__name__)
 WINDOWS = ("train", "test", "oot")
 #: Carried into each snapshot window next to the model inputs, to trace rows back to gold.
 SNAPSHOT_ID_COLUMNS = ["encounter_id", "patient_nbr", "partition_date", LABEL_COLUMN]
+#: Folds of the target encoder's cross-fit of the train rows.
+TARGET_ENCODING_FOLDS = 5
 _REBUILD_GOLD = "Rebuild the gold stores with `kedro run --pipelines data_processing`."
 
 
@@ -203,15 +209,57 @@ def fit_scaler(train: pd.DataFrame, preprocessing: PreprocessingParams) -> Colum
             f"there. " + _REBUILD_GOLD
         )
     passthrough = [c for c in inputs if c not in set(scaled)]
+    coded = list(preprocessing.target_encoded_columns)
+    _require_columns(train, "feature_store", coded)
+    branches = [("scaled", StandardScaler(), scaled)]
+    if coded:
+        branches.append(("target_encoded", _target_encoder(), coded))
+    branches.append(("encoded", "passthrough", passthrough))
     transformer = ColumnTransformer(
-        [("scaled", StandardScaler(), scaled), ("encoded", "passthrough", passthrough)],
-        remainder="drop",
-        verbose_feature_names_out=False,
+        branches, remainder="drop", verbose_feature_names_out=False
     ).set_output(transform="pandas")
-    transformer.fit(train[inputs].astype(np.float32))
-    logger.info("Fitted the scaler on %d train rows: %d scaled + %d passthrough columns",
-                len(train), len(scaled), len(passthrough))  # fmt: skip
+    model_inputs = pd.concat([train[inputs].astype(np.float32), train[coded]], axis=1)
+    transformer.fit(model_inputs, train[LABEL_COLUMN].to_numpy() if coded else None)
+    logger.info("Fitted the scaler on %d train rows: %d scaled + %d target-encoded + %d "
+                "passthrough columns", len(train), len(scaled), len(coded), len(passthrough))  # fmt: skip
     return transformer
+
+
+def _target_encoder() -> SklearnPipeline:
+    """Readmission rate per code, shrunk for rare codes; seeded folds for the cross-fit.
+
+    A missing code (None, NaN or pd.NA, however the rows arrive) is the code ``?``, as in
+    the raw file, so the registered model encodes it the same way it was trained.
+    """
+    folds = StratifiedKFold(n_splits=TARGET_ENCODING_FOLDS, shuffle=True, random_state=0)
+    return SklearnPipeline(
+        [
+            ("missing_as_code", SimpleImputer(missing_values=pd.NA, strategy="constant", fill_value="?")),
+            ("readmission_rate", TargetEncoder(target_type="binary", cv=folds)),
+            # float32 like every other model input (np.float32 pickles as numpy's own type).
+            ("as_float32", FunctionTransformer(np.float32, feature_names_out="one-to-one")),
+        ]
+    )
+
+
+def _target_encoded_columns(scaler: ColumnTransformer) -> list[str]:
+    return next((list(columns) for name, _, columns in scaler.transformers if name == "target_encoded"), [])
+
+
+def _cross_fitted_train(scaler: ColumnTransformer, train: pd.DataFrame) -> pd.DataFrame | None:
+    """The train rows' target encodings, each computed without the row's own fold.
+
+    ``scaler.transform`` would encode a train row with a rate that includes its own label,
+    so a model would learn to trust the encoding more than it deserves. The same encoder,
+    refitted with ``fit_transform``, returns the cross-fitted values instead (its folds are
+    seeded, so they are the folds ``fit_scaler`` used).
+    """
+    coded = _target_encoded_columns(scaler)
+    if not coded:
+        return None
+    encoder = clone(scaler.named_transformers_["target_encoded"])
+    values = encoder.fit_transform(train[coded], train[LABEL_COLUMN].to_numpy())
+    return pd.DataFrame(np.asarray(values, dtype=np.float32), columns=coded)
 
 
 def model_input_columns(features: pd.DataFrame, preprocessing: PreprocessingParams) -> list[str]:
@@ -221,7 +269,7 @@ def model_input_columns(features: pd.DataFrame, preprocessing: PreprocessingPara
         PreprocessingError: a remaining column is not numeric (the gold contract says every
             model input is), naming it.
     """
-    excluded = {*preprocessing.excluded_columns, LABEL_COLUMN}
+    excluded = {*preprocessing.excluded_columns, *preprocessing.target_encoded_columns, LABEL_COLUMN}
     inputs = [c for c in features.columns if c not in excluded]
     not_numeric = [f"{c} ({features[c].dtype})" for c in inputs if not is_numeric_dtype(features[c])]
     if not_numeric:
@@ -248,10 +296,12 @@ def scale_windows(
         PreprocessingError: a model input is missing or infinite in some window (the gold
             contract forbids it), naming the columns and the window.
     """
-    return tuple(
-        _scaled_window(scaler, rows, name)
-        for name, rows in zip(WINDOWS, (train, test, oot), strict=True)
-    )
+    scaled = [_scaled_window(scaler, rows, name) for name, rows in zip(WINDOWS, (train, test, oot), strict=True)]
+    cross_fitted = _cross_fitted_train(scaler, train)
+    if cross_fitted is not None:
+        for column in cross_fitted.columns:
+            scaled[0][column] = cross_fitted[column].to_numpy()
+    return tuple(scaled)
 
 
 def assemble_snapshot(
@@ -269,7 +319,7 @@ def assemble_snapshot(
     """
     windows = {"train": train, "test": test, "oot": oot}
     feature_columns = [str(c) for c in scaler.get_feature_names_out()]
-    columns_of = {name: list(columns) for name, _, columns in scaler.transformers}
+    columns_of = {"target_encoded": [], **{name: list(columns) for name, _, columns in scaler.transformers}}
     metadata = {
         "temporal_splits": prerequisites["temporal_splits"],
         "windows": split_report["windows"],
@@ -281,6 +331,7 @@ def assemble_snapshot(
         "feature_columns": feature_columns,
         "scaled_columns": columns_of["scaled"],
         "passthrough_columns": columns_of["encoded"],
+        "target_encoded_columns": columns_of["target_encoded"],
         "id_columns": SNAPSHOT_ID_COLUMNS,
         "source": {
             **prerequisites["sources"],

@@ -21,7 +21,10 @@ class PreprocessingParams(BaseModel):
 
     Every numeric gold column that is neither excluded nor the label is a model input; the ones
     listed in ``numeric_features_to_scale`` are standardised, the others (one-hot, ordinal and
-    flag encodings) pass through unchanged.
+    flag encodings) pass through unchanged. ``target_encoded_columns`` (raw codes such as
+    diag_1..3) become one model input each: the code's readmission rate in the TRAIN window,
+    shrunk towards the overall rate for rare codes (scikit-learn's ``TargetEncoder``), and
+    cross-fitted for the train rows themselves so no row sees its own label.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -30,6 +33,7 @@ class PreprocessingParams(BaseModel):
     excluded_columns: list[str] = Field(
         default_factory=lambda: [*IDENTITY_COLUMNS, "diag_1", "diag_2", "diag_3"]
     )
+    target_encoded_columns: list[str] = Field(default_factory=list)
     min_partitions: int = Field(default=10, ge=1)
 
     @model_validator(mode="after")
@@ -51,5 +55,15 @@ class PreprocessingParams(BaseModel):
                 f"{both} cannot be scaled: they are excluded from the model inputs "
                 f"(excluded_columns or the label {LABEL_COLUMN}); remove them from "
                 f"numeric_features_to_scale"
+            )
+        encoded_elsewhere = sorted(
+            set(self.target_encoded_columns)
+            & {*self.excluded_columns, *self.numeric_features_to_scale, LABEL_COLUMN}
+        )
+        if encoded_elsewhere:
+            raise ValueError(
+                f"target_encoded_columns {encoded_elsewhere} are also in excluded_columns, "
+                f"numeric_features_to_scale or the label: a column is either excluded, "
+                f"scaled or target-encoded; remove it from one of the lists"
             )
         return self
