@@ -223,9 +223,17 @@ def _span(partitions: list[str]) -> str:
 
 def _store_summary(index: dict[str, Any]) -> dict[str, Any]:
     partitions = _filled_partitions(index)
-    return {
+    summary = {
         "path": str(index["path"]),
         "rows": int(index["rows"]),
         "partition_count": len(partitions),
         "partitions": partitions,
     }
+    audit = (index.get("attrs") or {}).get("order_audit")
+    if audit:  # what the model's history features could trust (data_processing's order audit)
+        summary["order_audit"] = {
+            key: audit.get(key)
+            for key in ("order", "dates_synthesized", "unreliable_segments", "history_restricted",
+                        "encounters_in_unreliable_segments", "threshold", "overall_contradiction_rate")
+        }  # fmt: skip
+    return summary

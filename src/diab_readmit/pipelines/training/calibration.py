@@ -26,10 +26,11 @@ from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
 
 from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import CalibrationSettings
+
+from .folds import StratifiedPatientKFold
 
 #: Bins of the expected calibration error.
 ECE_BINS = 10
@@ -51,7 +52,7 @@ def calibration_split(
     if settings.method == "none":
         return everything, everything[:0]
     splits = max(2, round(1 / settings.holdout_fraction))
-    splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=seed)
+    splitter = StratifiedPatientKFold(n_splits=splits, random_state=seed)
     fit_rows, calibration_rows = next(splitter.split(everything, y, groups))
     if len(np.unique(y[calibration_rows])) < 2 or len(np.unique(y[fit_rows])) < 2:
         raise CalibrationError(

@@ -29,9 +29,10 @@ from sklearn.model_selection import (
     HalvingRandomSearchCV,
     ParameterSampler,
     RandomizedSearchCV,
-    StratifiedGroupKFold,
     train_test_split,
 )
+
+from .folds import StratifiedPatientKFold
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +221,7 @@ def make_search(
     """
     common = dict(
         scoring=scoring,
-        cv=StratifiedGroupKFold(n_splits=cv_folds, shuffle=True, random_state=seed),
+        cv=StratifiedPatientKFold(n_splits=cv_folds, random_state=seed),
         n_jobs=n_jobs,
         random_state=seed,
         refit=False,
