@@ -72,14 +72,18 @@ THRESHOLD_RULES: tuple[str, ...] = ("max_f1", "max_youden", "fixed")
 class CalibrationSettings(_Strict):
     """``training_config.calibration``: how the registered model's risks become probabilities.
 
-    A patient-grouped, stratified ``holdout_fraction`` of the TRAIN window is kept out of the
-    final fit; the calibrator (``sigmoid``: Platt scaling, two parameters; ``isotonic``: a
-    monotone step function, needs more rows) is fitted on the model's scores there. XGBoost
-    also early-stops on it. Test and OOT never touch calibration. ``none`` registers the
-    raw scores (and keeps every train row for the fit).
+    A ``holdout_fraction`` of the TRAIN window is kept out of the final fit and the
+    calibrator (``sigmoid``: Platt scaling, two parameters; ``isotonic``: a monotone step
+    function, needs more rows) is fitted on the model's scores there; XGBoost also
+    early-stops on it. ``holdout: recent`` (default) holds out the most recent encounters of
+    the window, so the calibrator sees how scores behave on later patients, as they will be
+    used; ``patients`` holds out a random, patient-grouped share instead (in-period: on the
+    UCI file it stretches scores that then come out too extreme on test and OOT). Test and
+    OOT never touch calibration. ``none`` registers the raw scores and fits on every row.
     """
 
     method: Literal["sigmoid", "isotonic", "none"] = "sigmoid"
+    holdout: Literal["recent", "patients"] = "recent"
     holdout_fraction: float = Field(default=0.15, ge=0.05, le=0.5)
 
 

@@ -137,12 +137,16 @@ def test_registered_risks_are_calibrated_on_a_train_holdout(name):
     assert info["method"] == "sigmoid" and info["fit_rows"] + info["calibration_rows"] == len(big["train"])
 
 
-def test_cv_folds_and_calibration_holdout_keep_each_patient_whole(snapshot):
+def test_cv_folds_keep_each_patient_whole_and_the_calibration_holdout_is_recent(snapshot):
     train = snapshot["train"]
     y, groups = train["readmitted_30d"].to_numpy(), train["patient_nbr"].to_numpy()
-    fit_rows, holdout = calibration.calibration_split(y, groups, CalibrationSettings(), seed=1)
+    order = train["partition_date"].to_numpy()
+    fit_rows, holdout = calibration.calibration_split(y, groups, order, CalibrationSettings(holdout="patients"), seed=1)
     assert not set(groups[fit_rows]) & set(groups[holdout])
     assert len(holdout) / len(y) == pytest.approx(0.15, abs=0.05)
+    fit_rows, recent = calibration.calibration_split(y, groups, order, CalibrationSettings(), seed=1)
+    assert order[recent].min() >= order[fit_rows].max()  # the latest encounters of the window
+    assert len(recent) == round(0.15 * len(y)) and len(fit_rows) + len(recent) == len(y)
     searcher = make_search(build_estimator(EstimatorSettings(name="random_forest"), y, seed=1),
                            small_settings("random_forest")[2], n_candidates=1, cv_folds=3,
                            scoring="roc_auc", n_jobs=1, seed=1, label="rf")  # fmt: skip
@@ -290,7 +294,7 @@ def test_snapshot_without_temporal_splits_reports_the_observed_windows(snapshot)
 def test_patient_folds_are_whole_stratified_seeded_and_fast():
     import time
 
-    from diab_readmit.pipelines.training.folds import StratifiedPatientKFold
+    from diab_readmit.patient_folds import StratifiedPatientKFold
 
     rng = np.random.default_rng(0)
     groups = rng.integers(0, 50_000, 70_000)

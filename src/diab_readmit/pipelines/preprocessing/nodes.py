@@ -24,6 +24,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler, TargetEnc
 
 from diab_readmit.contracts import CALENDAR_HISTORY_FEATURES
 from diab_readmit.errors import UserFixableError
+from diab_readmit.patient_folds import StratifiedPatientKFold
 from diab_readmit.parameter_models import TemporalSplits
 
 from .parameter_models import LABEL_COLUMN, PreprocessingParams
@@ -226,9 +227,10 @@ def fit_scaler(train: pd.DataFrame, preprocessing: PreprocessingParams) -> Colum
 
 
 def _target_encoder() -> SklearnPipeline:
-    """Readmission rate per code, shrunk for rare codes; seeded folds for the cross-fit.
+    """Readmission rate per code, shrunk for rare codes (scikit-learn's TargetEncoder).
 
-    A missing code (None, NaN or pd.NA, however the rows arrive) is the code ``?``, as in
+    Its own cross-fit (used only inside ``fit``) is seeded; the train rows' values in the
+    snapshot come from ``_cross_fitted_train``. A missing code (None, NaN or pd.NA, however the rows arrive) is the code ``?``, as in
     the raw file, so the registered model encodes it the same way it was trained.
     """
     folds = StratifiedKFold(n_splits=TARGET_ENCODING_FOLDS, shuffle=True, random_state=0)
@@ -247,19 +249,24 @@ def _target_encoded_columns(scaler: ColumnTransformer) -> list[str]:
 
 
 def _cross_fitted_train(scaler: ColumnTransformer, train: pd.DataFrame) -> pd.DataFrame | None:
-    """The train rows' target encodings, each computed without the row's own fold.
+    """The train rows' target encodings, each learnt without the row's own patient.
 
     ``scaler.transform`` would encode a train row with a rate that includes its own label,
-    so a model would learn to trust the encoding more than it deserves. The same encoder,
-    refitted with ``fit_transform``, returns the cross-fitted values instead (its folds are
-    seeded, so they are the folds ``fit_scaler`` used).
+    so a model would learn to trust the encoding more than it deserves. Each patient-grouped
+    fold (``StratifiedPatientKFold``) is encoded by the same encoder fitted on the other
+    folds: a patient's other encounters, whose outcomes go with this one's, never inform it
+    either (TargetEncoder's own cross-fit splits rows, not patients).
     """
     coded = _target_encoded_columns(scaler)
     if not coded:
         return None
-    encoder = clone(scaler.named_transformers_["target_encoded"])
-    values = encoder.fit_transform(train[coded], train[LABEL_COLUMN].to_numpy())
-    return pd.DataFrame(np.asarray(values, dtype=np.float32), columns=coded)
+    codes, y = train[coded], train[LABEL_COLUMN].to_numpy()
+    values = np.empty((len(train), len(coded)), dtype=np.float32)
+    folds = StratifiedPatientKFold(n_splits=TARGET_ENCODING_FOLDS, random_state=0)
+    for others, fold in folds.split(codes, y, train["patient_nbr"].to_numpy()):
+        encoder = clone(scaler.named_transformers_["target_encoded"]).fit(codes.iloc[others], y[others])
+        values[fold] = np.asarray(encoder.transform(codes.iloc[fold]), dtype=np.float32)
+    return pd.DataFrame(values, columns=coded)
 
 
 def model_input_columns(features: pd.DataFrame, preprocessing: PreprocessingParams) -> list[str]:

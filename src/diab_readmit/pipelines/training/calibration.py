@@ -2,9 +2,10 @@
 
 A model's score is read as a probability ("a 0.3 is a 30% risk of readmission within 30
 days"), so the registered model maps scores to observed rates. The calibrator is fitted on
-a patient-grouped, stratified share of the TRAIN window that the final fit never sees
-(scikit-learn's ``CalibratedClassifierCV`` around the frozen, fitted model); test and OOT
-only measure how well it worked:
+a share of the TRAIN window that the final fit never sees — by default its most recent
+encounters, because risks are used on later patients and both the base rate and the
+model's discrimination drift over time (scikit-learn's ``CalibratedClassifierCV`` around
+the frozen, fitted model); test and OOT only measure how well it worked:
 
 - calibration intercept (calibration-in-the-large): the logistic intercept ``a`` in
   ``logit P(y) = a + logit(p)``; 0 when the risks are right on average, > 0 when they are too
@@ -30,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import CalibrationSettings
 
-from .folds import StratifiedPatientKFold
+from diab_readmit.patient_folds import StratifiedPatientKFold
 
 #: Bins of the expected calibration error.
 ECE_BINS = 10
@@ -42,23 +43,34 @@ class CalibrationError(UserFixableError, ValueError):
 
 
 def calibration_split(
-    y: np.ndarray, groups: np.ndarray, settings: CalibrationSettings, seed: int
+    y: np.ndarray,
+    groups: np.ndarray,
+    order: np.ndarray,
+    settings: CalibrationSettings,
+    seed: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(fit rows, calibration rows) of the train window, split by patient and stratified.
+    """(fit rows, calibration rows) of the train window.
 
-    With ``method: none`` every row is a fit row and there is no calibration row.
+    ``recent``: the last ``holdout_fraction`` of the rows by ``order`` (encounter time);
+    ``patients``: a stratified, patient-grouped share (``groups``). With ``method: none``
+    every row is a fit row and there is no calibration row.
     """
     everything = np.arange(len(y))
     if settings.method == "none":
         return everything, everything[:0]
-    splits = max(2, round(1 / settings.holdout_fraction))
-    splitter = StratifiedPatientKFold(n_splits=splits, random_state=seed)
-    fit_rows, calibration_rows = next(splitter.split(everything, y, groups))
+    if settings.holdout == "recent":
+        by_time = np.argsort(np.asarray(order), kind="stable")
+        cut = len(y) - max(1, round(settings.holdout_fraction * len(y)))
+        fit_rows, calibration_rows = by_time[:cut], by_time[cut:]
+    else:
+        splits = max(2, round(1 / settings.holdout_fraction))
+        splitter = StratifiedPatientKFold(n_splits=splits, random_state=seed)
+        fit_rows, calibration_rows = next(splitter.split(everything, y, groups))
     if len(np.unique(y[calibration_rows])) < 2 or len(np.unique(y[fit_rows])) < 2:
         raise CalibrationError(
             f"The train window ({len(y)} rows, {int(np.sum(y))} readmitted) is too small to "
-            f"hold out {settings.holdout_fraction:.0%} of its patients with both outcomes for "
-            f"calibration. Widen temporal_splits.train, or set "
+            f"hold out {settings.holdout_fraction:.0%} of it ({settings.holdout}) with both "
+            f"outcomes for calibration. Widen temporal_splits.train, or set "
             f"training_config.calibration.method: none (risks are then uncalibrated)."
         )
     return np.sort(fit_rows), np.sort(calibration_rows)

@@ -127,12 +127,13 @@ def tune_hyperparameters(
 
     best_params = {key.removeprefix(prefix): value for key, value in _plain(searcher.best_params_).items()}
     chosen = base.set_params(**{prefix + key: value for key, value in best_params.items()})
-    # The final fit sees the train window minus the calibration holdout (patients kept whole);
-    # the calibrator, and XGBoost's early stopping, see only the holdout. DataFrames over one
+    # The final fit sees the train window minus the calibration holdout (by default its most
+    # recent encounters); the calibrator, and XGBoost's early stopping, see only the holdout. DataFrames over one
     # float32 matrix each: estimators read them without another copy, and the fitted model
     # records the feature names.
     settings = training_config.calibration
-    fit_rows, calibration_rows = calibration_split(y, groups, settings, training_config.seed)
+    order = train["partition_date"].to_numpy() if "partition_date" in train else np.arange(len(train))
+    fit_rows, calibration_rows = calibration_split(y, groups, order, settings, training_config.seed)
     frame = pd.DataFrame(_model_matrix(train, features, fit_rows), columns=features, copy=False)
     holdout = pd.DataFrame(_model_matrix(train, features, calibration_rows), columns=features, copy=False)
     eval_set = (holdout, y[calibration_rows]) if len(calibration_rows) else None
@@ -164,10 +165,11 @@ def tune_hyperparameters(
         "train_positive_rate": float(np.mean(y)),
         "calibration": {
             "method": settings.method,
+            "holdout": settings.holdout,
             "holdout_fraction": settings.holdout_fraction if len(calibration_rows) else 0.0,
             "fit_rows": int(len(fit_rows)),
             "calibration_rows": int(len(calibration_rows)),
-            "window": "train (patient-grouped holdout)",
+            "window": "train",
         },
         "training_seconds": round(training_seconds, 2),
     }

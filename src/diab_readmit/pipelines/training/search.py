@@ -32,7 +32,7 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
-from .folds import StratifiedPatientKFold
+from diab_readmit.patient_folds import StratifiedPatientKFold
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,10 @@
 """Cross-validation folds that keep each patient's encounters together, stratified.
 
+Used wherever rows of the train window are held out from each other: the hyperparameter
+search, the calibration holdout, and the cross-fit of the target-encoded diagnosis codes. A
+patient's encounters share outcomes, so splitting them across folds lets one encounter's
+label inform another's score.
+
 scikit-learn's ``StratifiedGroupKFold`` balances folds greedily one group at a time in
 Python: 8 s per split of the UCI train window (50,000 patients), paid at every halving
 stage and for the calibration holdout. Patients here have 1.4 encounters on average, so
