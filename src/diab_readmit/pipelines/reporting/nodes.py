@@ -24,7 +24,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field
 
-MetricName = Literal["auc_roc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier"]
+MetricName = Literal[
+    "auc_roc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier",
+    "ece", "calibration_intercept", "calibration_slope",
+]  # fmt: skip
+#: Metrics a model can be chosen by: calibration intercept and slope are best near 0 and 1.
+SelectionMetric = Literal["auc_roc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "ece"]
 
 METRIC_LABELS: dict[str, str] = {
     "auc_roc": "ROC-AUC",
@@ -34,9 +39,12 @@ METRIC_LABELS: dict[str, str] = {
     "recall": "Recall",
     "accuracy": "Accuracy",
     "brier": "Brier",
+    "ece": "Calibration error",
+    "calibration_intercept": "Cal. intercept",
+    "calibration_slope": "Cal. slope",
 }
 #: Metrics where a smaller value is the better model.
-LOWER_IS_BETTER = frozenset({"brier"})
+LOWER_IS_BETTER = frozenset({"brier", "ece"})
 WINDOWS = ("test", "oot")
 
 #: The order the training template's evaluation plots read best in; others follow by name.
@@ -51,9 +59,9 @@ class ReportSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     title: str = "30-day readmission models: comparison"
-    selection_metric: MetricName = "auc_roc"
+    selection_metric: SelectionMetric = "auc_roc"
     metrics: list[MetricName] = Field(
-        default_factory=lambda: ["auc_roc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier"],
+        default_factory=lambda: ["auc_roc", "pr_auc", "brier", "ece", "calibration_slope", "f1", "recall"],
         min_length=1,
     )
 
@@ -168,7 +176,9 @@ def draw_comparison_charts(
 
 def _draw_test_vs_oot(comparison: pd.DataFrame, settings: ReportSettings) -> Figure:
     registered = comparison[comparison["registered"].astype(bool)]
-    chart_metrics = [m for m in _metrics_to_show(settings) if m != "brier"][:3] or ["auc_roc"]
+    # Discrimination metrics on a 0-1 scale; Brier, ECE and the calibration ones read badly there.
+    not_charted = {"brier", "ece", "calibration_intercept", "calibration_slope"}
+    chart_metrics = [m for m in _metrics_to_show(settings) if m not in not_charted][:3] or ["auc_roc"]
     figure = Figure(figsize=(4.2 * len(chart_metrics), 3.8), layout="constrained")
     axes = figure.subplots(1, len(chart_metrics), squeeze=False)[0]
     for axis, metric in zip(axes, chart_metrics, strict=True):
