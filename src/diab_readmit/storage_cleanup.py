@@ -57,12 +57,9 @@ def clean(catalog: Any, older_than: timedelta | None, keep_snapshots: int | None
             for removed in store.remove_incomplete(older_than, dry_run=dry_run):
                 lines.append(f"{verb} incomplete save in the {label}: {removed}")
     if keep_snapshots is not None:
-        trained_on = {
-            store._version_metadata(version).get("snapshot_id")
-            for label, store in stores.items()
-            if label.endswith(" registry")
-            for version in store.committed_versions()
-        }
+        trained_on = set().union(
+            *(store.snapshots_trained_on() for label, store in stores.items() if label.endswith(" registry"))
+        )
         snapshots = stores["preprocessed snapshots"]
         for snapshot_id in snapshots.remove_unused(trained_on, keep_snapshots, dry_run=dry_run):
             lines.append(

@@ -335,6 +335,7 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
         if self._partner is not None and commit_id not in self._partner._commits.committed():
             return  # the pair is committed, indexed and tidied by the partner's save
         _RUN_COMMITS.pop(self._pair, None)
+        _RUN_READS.pop(self._pair, None)  # later loads of the run read what it just committed
         for store in stores:
             store.refresh_index()
         for store in stores:

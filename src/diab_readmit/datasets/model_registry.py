@@ -131,6 +131,10 @@ class _RegistryFolder(FsspecFolder):
         and leftover ``*.tmp-*`` files as old (commit_protocol); returns what was deleted."""
         return self._commits.remove_incomplete(older_than, dry_run=dry_run)
 
+    def snapshots_trained_on(self) -> set[str]:
+        """The ``snapshot_id`` of every committed version: snapshots that must be kept."""
+        return {self._version_metadata(v).get("snapshot_id") for v in self.committed_versions()} - {None}
+
     def _version_metadata(self, version_id: str) -> dict[str, Any]:
         metadata = self._read_json(version_id, METADATA)
         if metadata is None:
