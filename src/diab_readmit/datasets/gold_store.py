@@ -14,7 +14,7 @@ marker. Readers read only the files of the *current* commit: the newest one whos
 exists. A save that dies half-way leaves the current commit readable and intact.
 
 **Two stores, one commit.** The feature and the label store are declared with
-``commits_with:`` naming each other. Their saves in one run share one id (the first of the two
+``commits_with: {path: <the other store>}`` naming each other. Their saves in one run share one id (the first of the two
 claims it in both stores), and a commit is current only once its marker exists in *both*
 stores. So a run whose feature store fails validation, or dies between the two saves, leaves
 both stores reading as before: old features are never joined to new labels.
@@ -91,9 +91,11 @@ class _PartitionedStore(FsspecFolder):
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
-        commits_with: str | None = None,
+        commits_with: str | dict[str, str] | None = None,
     ) -> None:
         super().__init__(path, credentials, fs_args)
+        if isinstance(commits_with, dict):  # the catalog's {path: ...}, made absolute by Kedro
+            commits_with = commits_with["path"]
         self._partition_column = partition_column
         self._commits = CommitFolders(self, PREFIX, MARKER, under=(COMMITS,))
         self._partner = (
@@ -106,8 +108,7 @@ class _PartitionedStore(FsspecFolder):
 
     @property
     def _identity(self) -> str:
-        """The store's location, the same however it was written (Kedro makes ``path``
-        absolute, but not ``commits_with``)."""
+        """The store's location, the same however it was written (relative or absolute)."""
         if self._protocol in ("file", "local"):
             return os.path.abspath(self._root)
         return f"{self._protocol}://{self._root}"
