@@ -19,8 +19,10 @@ CONFIG_LOADER_ARGS = {
 }
 
 from diab_readmit.hooks import ConciseUserErrors  # noqa: E402
+from diab_readmit.interruption import StopCleanlyOnSignal  # noqa: E402
+from diab_readmit.run_hooks import CheckOutputsWritable, PinInputsPerRun  # noqa: E402
 
-HOOKS = (ConciseUserErrors(),)
+HOOKS = (ConciseUserErrors(), CheckOutputsWritable(), PinInputsPerRun(), StopCleanlyOnSignal())
 
 from diab_readmit.session import DiabReadmitSession  # noqa: E402
 

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from diab_readmit.datasets.gold_store import PartitionedParquetStore
+from diab_readmit.datasets.gold_store import gold_store_pair, start_new_run
 from diab_readmit.pipeline_registry import register_pipelines
 from tests.aws.loopback_aws import REGION, LoopbackAWS, loopback_aws
 from tests.conftest import PROJECT, make_scratch_project
@@ -173,8 +173,12 @@ def write_gold(aws: LoopbackAWS, bucket: str, months: int) -> None:
     labels = features[["encounter_id", "partition_date"]].assign(readmitted_30d=0)
     options = {"credentials": {"key": "testing", "secret": "testing"},
                "fs_args": {"client_kwargs": {"endpoint_url": aws.endpoint, "region_name": REGION}}}  # fmt: skip
-    PartitionedParquetStore(f"s3://{bucket}/gold/feature_store", **options).save(features)
-    PartitionedParquetStore(f"s3://{bucket}/gold/label_store", **options).save(labels)
+    feature_store, label_store = gold_store_pair(
+        f"s3://{bucket}/gold/feature_store", f"s3://{bucket}/gold/label_store", **options
+    )
+    start_new_run()  # one commit of both stores, as one data_processing run makes
+    feature_store.save(features)
+    label_store.save(labels)
 
 
 def register_task_definitions(aws: LoopbackAWS) -> None:

@@ -129,7 +129,7 @@ def test_preprocessing_writes_a_snapshot_that_latest_txt_names(aws, snapshot_id)
     files = {k.rsplit("/", 1)[-1] for k in aws.keys(DATAMART, f"gold/preprocessed/{snapshot_id}/")}
     assert files == {
         "train_processed.parquet", "test_processed.parquet", "oot_processed.parquet",
-        "scaler.pkl", "metadata.json",
+        "scaler.pkl", "metadata.json", "_claim.json",
     }  # fmt: skip
 
 

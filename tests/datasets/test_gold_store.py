@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -27,7 +28,7 @@ def test_round_trip_in_hive_layout(tmp_path):
     store = PartitionedParquetStore(str(tmp_path / "store"))
     data = frame(14)
     store.save(data)
-    partitions = sorted(p.name for p in (tmp_path / "store").iterdir() if p.is_dir())
+    partitions = sorted(p.name for p in (tmp_path / "store").glob("partition_date=*"))
     assert partitions[0] == "partition_date=2001-01-01" and len(partitions) == 14
     loaded = store.load()
     pd.testing.assert_frame_equal(loaded, data)
@@ -40,9 +41,13 @@ def test_save_replaces_contents_and_removes_stale_partitions(tmp_path):
     store = PartitionedParquetStore(str(tmp_path / "store"))
     store.save(frame(14))
     store.save(frame(2, value=2.0))
-    assert len(list((tmp_path / "store").glob("partition_date=*"))) == 2
-    assert len(list((tmp_path / "store").rglob("*.parquet"))) == 2
     assert store.load()["x"].eq(2.0).all()
+    # The previous commit stays for readers still reading it; the one before goes.
+    assert len(list((tmp_path / "store").rglob("*.parquet"))) == 14 + 2
+    store.save(frame(3, value=3.0))
+    assert len(list((tmp_path / "store").glob("partition_date=*"))) == 3
+    assert len(list((tmp_path / "store").rglob("*.parquet"))) == 2 + 3
+    assert store.load()["x"].eq(3.0).all()
 
 
 def test_interrupted_save_leaves_previous_contents(tmp_path, monkeypatch):
@@ -65,8 +70,14 @@ def test_interrupted_save_leaves_previous_contents(tmp_path, monkeypatch):
     monkeypatch.undo()
 
     pd.testing.assert_frame_equal(store.load(), old)  # leftovers of the failed save are ignored
-    store.save(frame(5, value=3.0))  # and the next save succeeds and cleans them up
-    assert len(list((tmp_path / "store").rglob("*.parquet"))) == 5
+    store.save(frame(5, value=3.0))  # and the next save succeeds
+    assert store.load()["x"].eq(3.0).all()
+    # The 3 files of the failed save (the third one empty) stay (a concurrent save looks the same) until removed
+    # by age, here any age.
+    assert len(list((tmp_path / "store").rglob("*.parquet"))) == 4 + 3 + 5
+    removed = store.remove_incomplete(timedelta(0))
+    assert len(removed) == 1 and "_commits/g" in removed[0]
+    assert len(list((tmp_path / "store").rglob("*.parquet"))) == 4 + 5
 
 
 def test_corrupt_partition_is_reported_by_path(tmp_path):

@@ -58,7 +58,7 @@ def test_layout_metadata_and_indexes_after_two_registrations(tmp_path):
     versions = sorted(p.name for p in root.iterdir() if p.name.startswith("v2"))
     assert len(versions) == 2 and versions[0] < versions[1]
     for version in versions:
-        names = sorted(p.name for p in (root / version).iterdir() if not p.name.startswith("_claim-"))
+        names = sorted(p.name for p in (root / version).iterdir() if p.name != "_claim.json")
         assert names == ["metadata.json", "model.pkl", "plots"]
         assert sorted(p.name for p in (root / version / "plots").iterdir()) == ["importances.png", "roc_curves.png"]
         assert (root / version / "plots" / "roc_curves.png").read_bytes().startswith(PNG_MAGIC)

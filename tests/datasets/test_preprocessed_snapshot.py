@@ -62,7 +62,7 @@ def test_round_trip_on_local_disk_with_checksums(tmp_path):
     assert (tmp_path / "preprocessed" / "latest.txt").read_text().strip() == snapshot_id
     folder = tmp_path / "preprocessed" / snapshot_id
     assert sorted(p.name for p in folder.iterdir()) == [
-        "metadata.json", "oot_processed.parquet", "scaler.pkl", "test_processed.parquet", "train_processed.parquet",
+        "_claim.json", "metadata.json", "oot_processed.parquet", "scaler.pkl", "test_processed.parquet", "train_processed.parquet",
     ]  # fmt: skip
     files = json.loads((folder / "metadata.json").read_text())["files"]
     for name, recorded in files.items():
@@ -113,8 +113,8 @@ def test_saves_in_the_same_second_do_not_collide(tmp_path, monkeypatch):
     dataset.save(first)
     dataset.save(second)
 
-    assert dataset.snapshot_ids() == ["train_data_20250102_030405", "train_data_20250102_030405_2"]
-    assert dataset.load()["snapshot_id"] == "train_data_20250102_030405_2"
+    assert dataset.snapshot_ids() == ["train_data_20250102_030405", "train_data_20250102_030405_01"]
+    assert dataset.load()["snapshot_id"] == "train_data_20250102_030405_01"
     _assert_round_trip(PreprocessedSnapshotDataset(str(tmp_path), snapshot_id="train_data_20250102_030405"), first)
 
 
@@ -150,7 +150,7 @@ def test_interrupted_save_keeps_latest_and_is_never_loadable(tmp_path, monkeypat
         dataset.save(_snapshot(1.0))
 
     half_written = tmp_path / "train_data_20250102_030405"
-    assert [p.name for p in half_written.iterdir()] == ["train_processed.parquet"]
+    assert sorted(p.name for p in half_written.iterdir()) == ["_claim.json", "train_processed.parquet"]
     assert (tmp_path / "latest.txt").read_text().strip() == previous_id
     _assert_round_trip(dataset, previous)
     assert dataset.snapshot_ids() == [previous_id]

@@ -159,6 +159,14 @@ def test_registration_fails_at_every_write(backend, monkeypatch, caplog):
     registry = _registry(backend)
     registry.save(_bundle(0.70))
     points = 0
+    # The claim: an exclusive create (commit_protocol), not a write.
+    before_committed, before_index = registry.committed_versions(), _index_files(backend)
+    _fail_at(monkeypatch, ModelRegistryDataset, "_create_exclusive", 0)
+    with pytest.raises(DatasetError, match="injected"):
+        registry.save(_bundle(0.75))
+    monkeypatch.undo()
+    points += 1
+    _check_registry_after_fault(backend, before_index, before_committed, f"{backend.name}, claim", caplog)
     for at in range(30):
         before_committed = registry.committed_versions()
         before_index = _index_files(backend)
@@ -237,7 +245,7 @@ def _kill_mid_save(kind: str, path: str, credentials: dict, at: int, torn: bool,
 #: interesting ones (a torn data file, just before the commit's last step, right after the
 #: commit); the kill between latest/'s two files has its own test below.
 SNAPSHOT_KILLS = [("snapshot", 1, True), ("latest.txt", 0, False)]
-REGISTRY_KILLS = [(1, True), (5, False)]
+REGISTRY_KILLS = [(0, True), (4, False)]
 
 
 def test_snapshot_save_killed_with_sigkill(backend, tmp_path, caplog):
@@ -275,7 +283,7 @@ def test_latest_killed_between_its_two_files_reads_as_it_was(backend, tmp_path):
     registry = _registry(backend)
     registry.save(_bundle(0.70))
     first = registry.committed_versions()[-1]
-    _kill_mid_save("registry", registry._path, backend.credentials, 6, False, tmp_path / "reached")
+    _kill_mid_save("registry", registry._path, backend.credentials, 5, False, tmp_path / "reached")
     second = registry.committed_versions()[-1]
     assert second != first
     assert json.loads(backend.read("registry", "xgboost", "latest", "metadata.json"))["version_id"] == first

@@ -1,28 +1,40 @@
 """The gold feature and label stores: one parquet table as Hive partitions, one per month.
 
-Layout under ``path``::
+Layout under ``path`` (the id folders of commit_protocol live under ``_commits/``)::
 
-    partition_date=1999-01-01/part-<token>.parquet
-    partition_date=1999-02-01/part-<token>.parquet
+    partition_date=1999-01-01/part-g20260101_120000.parquet
+    partition_date=1999-02-01/part-g20260101_120000.parquet
     ...
-    _manifest.json        # the commit point: which token is current, rows per partition
+    _commits/g20260101_120000/_claim.json    # who took this id
+    _commits/g20260101_120000/manifest.json  # the commit marker: files and rows per partition
+    _manifest.json        # a copy of the current commit's manifest, for people and tools
 
-A save writes every partition under a fresh token, then replaces ``_manifest.json``, then
-deletes files of other tokens. Readers read only the files the manifest names, so a save
-that dies half-way leaves the previous contents readable and intact; its leftovers are
-removed by the next successful save. This works the same on local disk and on S3, where
-there is no atomic directory rename.
+A save claims an id, writes every partition as ``part-<id>.parquet``, then writes its
+marker. Readers read only the files of the *current* commit: the newest one whose marker
+exists. A save that dies half-way leaves the current commit readable and intact.
+
+**Two stores, one commit.** The feature and the label store are declared with
+``commits_with: {path: <the other store>}`` naming each other. Their saves in one run share one id (the first of the two
+claims it in both stores), and a commit is current only once its marker exists in *both*
+stores. So a run whose feature store fails validation, or dies between the two saves, leaves
+both stores reading as before: old features are never joined to new labels.
+
+**Concurrent runs.** Files are deleted only when they belong to a commit older than the
+previous current one (which stays for readers still reading it) — never the files of a save
+in progress, and never what the current commit names. Of two runs saving at once, the one
+whose save started last wins, whole; the other's commit is complete but superseded.
+
+This works the same on local disk and on S3, where there is no atomic directory rename.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import uuid
+import os
 from concurrent.futures import ThreadPoolExecutor
 from copy import deepcopy
 from datetime import datetime, timezone
-from pathlib import PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -30,16 +42,47 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from kedro.io.core import AbstractDataset, DatasetError
 
+from diab_readmit.datasets.commit_protocol import CLAIM, CommitFolders
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
 from diab_readmit.datasets.storage_errors import storage_errors_named
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "_manifest.json"
+COMMITS = "_commits"
+MARKER = "manifest.json"
+PREFIX = "g"
+#: Per pair of stores, within one run: the id both saves share, and the commit loads read.
+_RUN_COMMITS: dict[frozenset[str], str] = {}
+_RUN_READS: dict[frozenset[str], str] = {}
+
+
+def start_new_run() -> None:
+    """Forget the ids of the previous run (called by run_hooks before and after each run)."""
+    _RUN_COMMITS.clear()
+    _RUN_READS.clear()
+
+
+def _remove_if_there(fs, path: str) -> None:
+    try:
+        fs.rm(path)
+    except FileNotFoundError:
+        pass  # removed by a concurrent save meanwhile
+
+
+def gold_store_pair(
+    feature_path: str, label_path: str, **options: Any
+) -> tuple[PartitionedParquetStore, PartitionedParquetStore]:
+    """The feature and the label store, committing together, as the catalog declares them
+    (``options``: credentials, fs_args). Call ``start_new_run()`` before a pair of saves."""
+    return (
+        PartitionedParquetStore(feature_path, commits_with=label_path, **options),
+        PartitionedParquetStore(label_path, commits_with=feature_path, **options),
+    )
 
 
 class _PartitionedStore(FsspecFolder):
-    """What the store and its index share."""
+    """What the store and its index share: finding and reading the current commit."""
 
     def __init__(
         self,
@@ -48,30 +91,128 @@ class _PartitionedStore(FsspecFolder):
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        commits_with: str | dict[str, str] | None = None,
     ) -> None:
         super().__init__(path, credentials, fs_args)
+        if isinstance(commits_with, dict):  # the catalog's {path: ...}, made absolute by Kedro
+            commits_with = commits_with["path"]
         self._partition_column = partition_column
+        self._commits = CommitFolders(self, PREFIX, MARKER, under=(COMMITS,))
+        self._partner = (
+            None if commits_with is None
+            else _PartitionedStore(commits_with, partition_column, credentials, fs_args)
+        )  # fmt: skip
+        self._pair = frozenset({self._identity, *([self._partner._identity] if self._partner else [])})
+        self._pinned_for_run = False
         self.metadata = metadata
 
-    def read_manifest(self) -> dict[str, Any] | None:
-        """The committed manifest, or None when nothing was ever saved here."""
+    @property
+    def _identity(self) -> str:
+        """The store's location, the same however it was written (relative or absolute)."""
+        if self._protocol in ("file", "local"):
+            return os.path.abspath(self._root)
+        return f"{self._protocol}://{self._root}"
+
+    def pin_for_run(self) -> None:
+        """Every load of the run reads the commit the run's first load of the pair read."""
+        self._pinned_for_run = True
+
+    def unpin(self) -> None:
+        self._pinned_for_run = False
+
+    def current_commit(self) -> str | None:
+        """The newest commit of this store (and of its partner, when it has one)."""
+        if self._pinned_for_run and self._pair in _RUN_READS:
+            return _RUN_READS[self._pair]
+        committed = self._commits.committed()
+        if self._partner is not None:
+            both = set(self._partner._commits.committed())
+            alone = [c for c in committed if c not in both]
+            committed = [c for c in committed if c in both]
+            if alone and (not committed or alone[-1] > committed[-1]):
+                logger.warning(
+                    "%s has commit %s, which %s lacks (its data_processing run failed, or is "
+                    "still saving): reading %s of both stores instead.",
+                    self._path, alone[-1], self._partner._path, committed[-1] if committed else "none",
+                )  # fmt: skip
+        current = committed[-1] if committed else None
+        if self._pinned_for_run and current is not None:
+            _RUN_READS[self._pair] = current
+        return current
+
+    def read_manifest(self, commit_id: str | None = None) -> dict[str, Any] | None:
+        """The manifest of the current (or the given) commit, or None when nothing was ever
+        committed here."""
+        commit_id = commit_id or self.current_commit()
+        if commit_id is None:
+            return None
         try:
-            content = self._read_bytes(MANIFEST)
-            return None if content is None else json.loads(content)
+            content = self._read_bytes(*self._commits.parts(commit_id, MARKER))
+            if content is None:
+                raise ValueError("the file disappeared while reading it")
+            return json.loads(content)
         except (FileNotFoundError, PermissionError):
             raise  # a missing bucket, no access: named with the bucket by storage_errors_named
         except (ValueError, OSError) as exc:
             raise DatasetError(
-                f"The manifest {self._path}/{MANIFEST} is unreadable ({exc}). "
+                f"The manifest {self._commits.shown(commit_id, MARKER)} is unreadable ({exc}). "
                 f"Re-create the store with `kedro run --pipelines data_processing`."
             ) from exc
+
+    def refresh_index(self) -> None:
+        """Rewrite ``_manifest.json`` as a copy of the current commit's manifest."""
+        manifest = self.read_manifest()
+        if manifest is not None:
+            self._write_bytes(json.dumps(manifest, indent=1).encode(), MANIFEST)
+
+    def remove_superseded(self) -> list[str]:
+        """Delete the files of commits older than the previous current one (kept for readers
+        still reading it); a save in progress or the current commit are never touched."""
+        committed = self._commits.committed()
+        if self._partner is not None:
+            both = set(self._partner._commits.committed())
+            complete = [c for c in committed if c in both]
+        else:
+            complete = committed
+        if len(complete) < 2:
+            return []
+        removed = committed[: committed.index(complete[-2])]
+        for commit_id in removed:
+            content = self._read_bytes(*self._commits.parts(commit_id, MARKER))
+            if content is None:
+                continue  # being removed by a concurrent save
+            # The marker first: a half-removed commit is then incomplete, never read.
+            _remove_if_there(self._fs, self._join(*self._commits.parts(commit_id, MARKER)))
+            for partition in json.loads(content).get("partitions", []):
+                _remove_if_there(self._fs, self._join(partition["file"]))
+            try:
+                self._commits.remove(commit_id)
+            except FileNotFoundError:
+                pass
+        if removed and self._has_directories:
+            for directory in self._fs.ls(self._root, detail=False):
+                try:
+                    if self._fs.isdir(directory) and not self._fs.ls(directory):
+                        self._fs.rmdir(directory)
+                except OSError:
+                    pass  # a concurrent save is writing into it again
+        return removed
+
+    def remove_incomplete(self, older_than, dry_run: bool = False) -> list[str]:
+        """Delete the files and folders of saves claimed more than ``older_than`` ago that
+        never committed (see commit_protocol); returns what was (or would be) deleted."""
+        if not dry_run:
+            for commit_id in self._commits.incomplete_older_than(older_than):
+                for file in self._fs.glob(self._join("*", f"part-{commit_id}.parquet")):
+                    self._fs.rm(file)
+        return self._commits.remove_incomplete(older_than, dry_run=dry_run)
 
     def _describe(self) -> dict[str, Any]:
         return {"path": self._path, "partition_column": self._partition_column}
 
     def _exists(self) -> bool:
         with storage_errors_named(self._path, "looking for"):
-            return self.read_manifest() is not None
+            return self.current_commit() is not None
 
 
 class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, pd.DataFrame]):
@@ -132,6 +273,12 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
                 f"It is corrupt or truncated; re-create the store with "
                 f"`kedro run --pipelines data_processing`."
             ) from exc
+        if table.num_rows != partition["rows"]:
+            raise DatasetError(
+                f"Partition file {shown} holds {table.num_rows} rows, but its commit's manifest "
+                f"records {partition['rows']}. The store was modified outside this pipeline; "
+                f"re-create it with `kedro run --pipelines data_processing`."
+            )
         self._check_partition_values(table, partition["partition"], shown)
         return table
 
@@ -167,44 +314,67 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
                 f"Cannot save to {self._path}: '{column}' is missing for some rows "
                 f"(first at index {example})."
             )
-        token = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        commit_id = self._claim_for_run()
         partitions = []
         for value, part in data.groupby(column, sort=True, observed=True):
             name = f"{column}={pd.Timestamp(value):%Y-%m-%d}"
-            relative = f"{name}/part-{token}.parquet"
-            if self._has_directories:
-                # Not on S3, where s3fs's makedirs would create a missing bucket.
-                self._fs.makedirs(self._join(name), exist_ok=True)
+            relative = f"{name}/part-{commit_id}.parquet"
             table = pa.Table.from_pandas(part, preserve_index=False)
-            with self._fs.open(self._join(relative), "wb") as handle:
-                pq.write_table(table, handle)
+            self._write_partition(table, name, relative)
             partitions.append({"partition": name, "file": relative, "rows": len(part)})
 
         manifest = {
-            "token": token,
+            "commit_id": commit_id,
             "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "partition_column": column,
             "columns": list(map(str, data.columns)),
             "rows": int(len(data)),
             "partitions": partitions,
+            "commits_with": self._partner._path if self._partner else None,
             # Store-level metadata handed over in DataFrame.attrs (e.g. the order audit).
             "attrs": json.loads(json.dumps(data.attrs, default=str)),
         }
-        self._write_bytes(json.dumps(manifest, indent=1).encode(), MANIFEST)  # the commit point
-        self._remove_stale_files(token)
-        logger.info("Saved %d rows in %d partitions to %s", len(data), len(partitions), self._path)
+        self._write_bytes(json.dumps(manifest, indent=1).encode(), *self._commits.parts(commit_id, MARKER))
+        logger.info("Saved %d rows in %d partitions to %s (commit %s)", len(data), len(partitions),
+                    self._path, commit_id)  # fmt: skip
+        stores = [self] if self._partner is None else [self, self._partner]
+        if self._partner is not None and commit_id not in self._partner._commits.committed():
+            return  # the pair is committed, indexed and tidied by the partner's save
+        _RUN_COMMITS.pop(self._pair, None)
+        _RUN_READS.pop(self._pair, None)  # later loads of the run read what it just committed
+        for store in stores:
+            store.refresh_index()
+        for store in stores:
+            store.remove_superseded()
 
-    def _remove_stale_files(self, token: str) -> None:
-        """Delete files of earlier or abandoned saves; the manifest no longer names them."""
-        for file in self._fs.find(self._root):
-            name = PurePosixPath(file).name
-            if name == MANIFEST or (name.startswith("part-") and token in name):
-                continue
-            if name.startswith(("part-", "_manifest")):  # a manifest's staging copy
-                self._fs.rm(file)
-        for directory in sorted(self._fs.find(self._root, withdirs=True), reverse=True):
-            if self._fs.isdir(directory) and not self._fs.ls(directory):
-                self._fs.rmdir(directory)
+    def _write_partition(self, table: pa.Table, name: str, relative: str) -> None:
+        for attempt in range(3):
+            if self._has_directories:
+                # Not on S3, where s3fs's makedirs would create a missing bucket.
+                self._fs.makedirs(self._join(name), exist_ok=True)
+            try:
+                with self._fs.open(self._join(relative), "wb") as handle:
+                    pq.write_table(table, handle)
+                return
+            except FileNotFoundError:
+                if attempt == 2 or not self._has_directories:
+                    raise
+                # A concurrent save removed the partition's folder as it emptied: make it again.
+
+    def _claim_for_run(self) -> str:
+        """The commit id of this save: the one the partner's save of this run claimed in both
+        stores, or a fresh one (claimed in both stores, for the partner's save to use)."""
+        shared = _RUN_COMMITS.get(self._pair)
+        if shared is not None and shared not in self._commits.committed():
+            return shared
+        while True:
+            commit_id = self._commits.claim(datetime.now(timezone.utc))
+            if self._partner is None:
+                return commit_id
+            if self._partner._create_exclusive(b"{}", *self._partner._commits.parts(commit_id, CLAIM)):
+                _RUN_COMMITS[self._pair] = commit_id
+                return commit_id
+            # The partner has this id from another run (saves in the same second): next one.
 
 
 class PartitionedParquetIndex(_PartitionedStore, AbstractDataset[None, dict[str, Any]]):
@@ -223,6 +393,7 @@ class PartitionedParquetIndex(_PartitionedStore, AbstractDataset[None, dict[str,
         return {
             "path": self._path,
             "exists": True,
+            "commit_id": manifest.get("commit_id"),
             "rows": manifest["rows"],
             "attrs": manifest.get("attrs", {}),
             "partitions": [

@@ -2,8 +2,8 @@
 
 Layout under ``path`` (``<paths.model_registry>/<algorithm>``)::
 
-    v20260101_120000/                 # one version, never overwritten
-        _claim-<token>.json           # who took this id (see below)
+    v20260101_120000/                 # one version, never overwritten (commit_protocol)
+        _claim.json                   # who took this id: host, pid, time
         model.pkl                     # pickled sklearn Pipeline(preprocess, classifier)
         plots/roc_curves.png ...      # the evaluation plots of this version
         metadata.json                 # written LAST: the commit marker, with model.pkl's sha256
@@ -17,10 +17,9 @@ they are only touched after a version is committed.
 
 Two writers of the same algorithm at once (two ECS tasks) are safe on local disk and S3:
 
-- **Ids.** A writer takes ``v<UTC second>`` by writing a claim file into it and listing the
-  folder: it owns the id only if its claim is the only thing there; otherwise it removes
-  its claim and tries ``_01``, ``_02``, ... S3 lists are strongly consistent, so two writers
-  never both own an id.
+- **Ids.** A writer takes ``v<UTC second>`` by creating its ``_claim.json`` exclusively
+  (``O_EXCL`` locally, ``If-None-Match: *`` on S3); if that file exists it tries ``_01``,
+  ``_02``, ... so two writers never both own an id (commit_protocol).
 - **Indexes.** After committing, a writer loops: list the committed versions, compare with
   ``versions.json`` and ``latest/`` (its metadata and the sha256 of its model.pkl), rewrite
   what differs, and list again, until what it reads back is consistent. Every writer ends
@@ -42,22 +41,19 @@ import hashlib
 import io
 import json
 import logging
-import os
 import pickle
 import random
-import re
-import socket
 import time
-import uuid
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 from kedro.io.core import AbstractDataset, DatasetError
 
+from diab_readmit.datasets.commit_protocol import CommitFolders, id_pattern
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
-from diab_readmit.datasets.storage_errors import is_missing_bucket, storage_errors_named
+from diab_readmit.datasets.storage_errors import storage_errors_named
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +62,8 @@ METADATA = "metadata.json"
 LATEST = "latest"
 INDEX = "versions.json"
 PLOTS = "plots"
-CLAIM_PREFIX = "_claim-"
-VERSION_ID = re.compile(r"v\d{8}_\d{6}(_\d{2})?")
-_MAX_SAME_SECOND = 100
+PREFIX = "v"
+VERSION_ID = id_pattern(PREFIX)
 #: Jitter between index checks and id retries; not the model's randomness.
 _jitter = random.SystemRandom()
 
@@ -100,6 +95,7 @@ class _RegistryFolder(FsspecFolder):
     ) -> None:
         super().__init__(path, credentials, fs_args)
         self._algorithm = algorithm or PurePosixPath(self._root).name
+        self._commits = CommitFolders(self, PREFIX, METADATA)
         self.metadata = metadata
 
     # ---------------------------------------------------------------- JSON files
@@ -122,26 +118,22 @@ class _RegistryFolder(FsspecFolder):
     # ---------------------------------------------------------------- committed versions
     def committed_versions(self) -> list[str]:
         """Ids of the versions whose metadata.json exists, oldest first."""
-        # Every cached listing, not just the root's: s3fs keeps each version folder's listing,
-        # and another process may have committed or deleted one since.
-        self._fs.invalidate_cache()
-        try:
-            found = self._fs.glob(self._join("v*", METADATA))
-        except FileNotFoundError as exc:
-            if is_missing_bucket(exc):
-                raise
-            return []
-        return sorted(PurePosixPath(p).parent.name for p in found)
+        return self._commits.committed()
 
     def incomplete_versions(self) -> list[str]:
         """Version folders without metadata.json: registrations that were interrupted (or are
         still running in another process). Readers never see them; deleting one that is
         older than any running registration is safe."""
-        committed = set(self.committed_versions())
-        return [
-            name for name in self._listing()
-            if VERSION_ID.fullmatch(name) and name not in committed
-        ]  # fmt: skip
+        return self._commits.incomplete()
+
+    def remove_incomplete(self, older_than: timedelta, dry_run: bool = False) -> list[str]:
+        """Delete folders of saves claimed more than ``older_than`` ago that never committed,
+        and leftover ``*.tmp-*`` files as old (commit_protocol); returns what was deleted."""
+        return self._commits.remove_incomplete(older_than, dry_run=dry_run)
+
+    def snapshots_trained_on(self) -> set[str]:
+        """The ``snapshot_id`` of every committed version: snapshots that must be kept."""
+        return {self._version_metadata(v).get("snapshot_id") for v in self.committed_versions()} - {None}
 
     def _version_metadata(self, version_id: str) -> dict[str, Any]:
         metadata = self._read_json(version_id, METADATA)
@@ -306,7 +298,8 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
         model, metadata, plots = self._check_bundle(data)
         content = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         digest = _sha256(content)
-        version_id, created_at = self._claim_version_id()
+        now = datetime.now(timezone.utc)
+        version_id, created_at = self._commits.claim(now), now.isoformat(timespec="seconds")
         self._write_bytes(content, version_id, MODEL)
         plot_files = []
         for name, plot in plots.items():
@@ -337,13 +330,16 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
         # Not deleted automatically: on S3 nothing tells a folder of a registration killed
         # an hour ago from one a concurrent ECS task is writing right now.
         leftovers = [v for v in self.incomplete_versions() if v != keep]
-        if leftovers:
+        temporaries = self._commits.leftover_temporaries()
+        if leftovers or temporaries:
             logger.warning(
-                "%d incomplete version folder(s) of '%s' at %s: %s. They have no %s (a "
-                "registration was killed, or one is still running); nothing reads them. Once "
-                "no registration of '%s' is running, delete them.",
-                len(leftovers), self._algorithm, self._path, ", ".join(leftovers), METADATA,
-                self._algorithm,
+                "%d incomplete version folder(s) of '%s' at %s: %s%s. They have no %s (a "
+                "registration was killed, or one is still running); nothing reads them. To "
+                "delete those older than an hour: python -m diab_readmit.storage_cleanup "
+                "--older-than 1h",
+                len(leftovers), self._algorithm, self._path, ", ".join(leftovers) or "none",
+                f"; leftover temporary files: {', '.join(temporaries)}" if temporaries else "",
+                METADATA,
             )  # fmt: skip
 
     def _check_bundle(self, data: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
@@ -361,27 +357,6 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
                 f"'<name>.png' file names."
             )
         return data["model"], dict(data["metadata"]), plots
-
-    def _claim_version_id(self) -> tuple[str, str]:
-        now = datetime.now(timezone.utc)
-        base = f"v{now:%Y%m%d_%H%M%S}"
-        token = uuid.uuid4().hex
-        claim = f"{CLAIM_PREFIX}{token}.json"
-        note = {"host": socket.gethostname(), "pid": os.getpid(), "at": now.isoformat()}
-        for suffix in range(_MAX_SAME_SECOND):
-            version_id = base if suffix == 0 else f"{base}_{suffix:02d}"
-            if self._listing(version_id):
-                continue  # taken (or being taken) by another registration
-            self._write_json(note, version_id, claim)
-            if self._listing(version_id) == [claim]:
-                return version_id, now.isoformat(timespec="seconds")
-            # Someone else claimed it at the same moment: both may back off, never both stay.
-            self._fs.rm(self._join(version_id, claim))
-            time.sleep(_jitter.random() * 0.05)
-        raise DatasetError(
-            f"Cannot find a free version id for {base} under {self._path} after "
-            f"{_MAX_SAME_SECOND} tries: too many registrations in one second."
-        )
 
     # ---------------------------------------------------------------- indexes
     def refresh_indexes(self) -> None:

@@ -1,23 +1,28 @@
 """The preprocessed snapshot: the scaled train / test / OOT windows and the fitted scaler that
 every training pipeline loads, so preprocessing runs once.
 
-Layout under ``path``::
+Layout under ``path`` (the id folders of commit_protocol)::
 
     train_data_20250101_120000/
+        _claim.json       # who took this id
         train_processed.parquet
         test_processed.parquet
         oot_processed.parquet
         scaler.pkl
-        metadata.json     # written last: the completion marker, with the sha256 of each file
-    train_data_20250101_120000_2/   # a second save in the same second (on S3 a
-                                    # _claim-<token> file takes the folder until metadata.json)
+        metadata.json     # written last: the commit marker, with the sha256 of each file
+    train_data_20250101_120000_01/  # a second save in the same second
     latest.txt            # the id of the newest complete snapshot, moved after metadata.json
 
-S3 has no atomic directory rename, so a snapshot counts as complete exactly when its
-``metadata.json`` exists and every file matches the sha256 recorded there. A save that dies
-half-way leaves a directory without ``metadata.json``: loading refuses it, and ``latest.txt``
-still names the previous snapshot. ``latest.txt`` itself is replaced in one move (local
-disk) or one PUT (S3), so a reader sees the old id or the new one, never a mix.
+A snapshot counts as complete exactly when its ``metadata.json`` exists and every file matches
+the sha256 recorded there. A save that dies half-way leaves a folder without
+``metadata.json``: loading refuses it, and ``latest.txt`` still names the previous snapshot.
+``latest.txt`` itself is replaced in one move (local disk) or one PUT (S3), so a reader sees
+the old id or the new one, never a mix.
+
+One run, one snapshot: during a ``kedro run`` (``pin_for_run``, called by the
+run_hooks.PinSnapshotPerRun hook) the first load resolves ``latest.txt`` and every later load
+returns that same snapshot, even if another run moves ``latest.txt`` meanwhile; a save in the
+run pins the snapshot it saved. Outside a run (a notebook) every load reads ``latest.txt``.
 """
 
 from __future__ import annotations
@@ -26,9 +31,7 @@ import hashlib
 import json
 import logging
 import pickle
-import re
-import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
@@ -36,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from kedro.io.core import AbstractDataset, DatasetError
 
+from diab_readmit.datasets.commit_protocol import CommitFolders, id_pattern
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
 from diab_readmit.datasets.storage_errors import storage_errors_named
 
@@ -45,14 +49,8 @@ WINDOWS = ("train", "test", "oot")
 LATEST = "latest.txt"
 METADATA = "metadata.json"
 SCALER = "scaler.pkl"
-CLAIM_PREFIX = "_claim-"
-SNAPSHOT_ID = re.compile(r"train_data_\d{8}_\d{6}(_\d+)?")
-
-
-def _in_save_order(snapshot_id: str) -> tuple[str, int]:
-    """train_data_<time>_9 was saved before train_data_<time>_10 (names sort otherwise)."""
-    stamp = len("train_data_YYYYMMDD_HHMMSS")
-    return snapshot_id[:stamp], int(snapshot_id[stamp + 1 :] or 1)
+PREFIX = "train_data_"
+SNAPSHOT_ID = id_pattern(PREFIX)
 
 
 def window_file(window: str) -> str:
@@ -87,19 +85,36 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
         if snapshot_id is not None and not SNAPSHOT_ID.fullmatch(str(snapshot_id)):
             raise DatasetError(
                 f"snapshot_id '{snapshot_id}' is not a snapshot id: expected "
-                f"train_data_YYYYMMDD_HHMMSS (optionally _N), as listed under {self._path}."
+                f"train_data_YYYYMMDD_HHMMSS (optionally _NN), as listed under {self._path}."
             )
         self._snapshot_id = snapshot_id
-        self._claims: dict[str, str] = {}
+        #: The snapshot the run's first load (or save) settled on: see the module notes.
+        self._resolved_id: str | None = None
+        self._pinned_for_run = False
+        self._commits = CommitFolders(self, PREFIX, METADATA)
         self.metadata = metadata
+
+    def pin_for_run(self) -> None:
+        """From now on, every load returns the snapshot the first load (or a save) settled on."""
+        self._pinned_for_run, self._resolved_id = True, None
+
+    def unpin(self) -> None:
+        """Back to reading latest.txt on every load (the run is over)."""
+        self._pinned_for_run, self._resolved_id = False, None
 
     def load(self) -> dict[str, Any]:
         with storage_errors_named(self._path, "loading a preprocessed snapshot from"):
             return self._load_snapshot()
 
     def _load_snapshot(self) -> dict[str, Any]:
-        snapshot_id = self._snapshot_id or self._latest_id()
+        snapshot_id = self._snapshot_id or self._resolved_id or self._latest_id()
         metadata = self._complete_metadata(snapshot_id)
+        if self._pinned_for_run and not self._snapshot_id and self._resolved_id is None:
+            self._resolved_id = snapshot_id
+            logger.info(
+                "Using preprocessed snapshot %s (named by %s) for every node of this run",
+                snapshot_id, self._shown(LATEST),
+            )  # fmt: skip
         loaded: dict[str, Any] = {"snapshot_id": snapshot_id}
         for window in WINDOWS:
             content = self._read_verified(snapshot_id, window_file(window), metadata)
@@ -120,7 +135,7 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
 
     def _save_snapshot(self, data: dict[str, Any]) -> None:
         self._check_savable(data)
-        snapshot_id = self._claim_snapshot_id()
+        snapshot_id = self._commits.claim(datetime.now(timezone.utc))
         files = {}
         for window in WINDOWS:
             buffer = pa.BufferOutputStream()
@@ -141,10 +156,9 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
                 f"({exc}). Convert dates and numpy values to str / int / float."
             ) from exc
         self._write(snapshot_id, METADATA, encoded)  # the completion marker
-        claim = self._claims.pop(snapshot_id, None)
-        if claim:  # the folder is complete, and not empty: nobody else can take it now
-            self._fs.rm(claim)
         self._point_latest_at(snapshot_id)
+        if self._pinned_for_run and not self._snapshot_id:
+            self._resolved_id = snapshot_id  # later nodes of this run train on what it saved
         if self._snapshot_id:
             logger.warning(
                 "Saved snapshot %s, but this dataset is pinned to snapshot_id=%s: loads in this "
@@ -157,34 +171,51 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
     def incomplete_snapshots(self) -> list[str]:
         """Snapshot folders without metadata.json: saves that were interrupted (or are still
         running). Loading never reads them."""
-        complete = set(self.snapshot_ids())
-        partial = [name for name in self._listing() if SNAPSHOT_ID.fullmatch(name) and name not in complete]
-        return sorted(partial, key=_in_save_order)
+        return self._commits.incomplete()
 
     def _report_incomplete_snapshots(self, keep: str) -> None:
         # Reported, not deleted: a concurrent preprocessing run may be writing one right now.
         leftovers = [s for s in self.incomplete_snapshots() if s != keep]
-        if leftovers:
+        temporaries = self._commits.leftover_temporaries()
+        if leftovers or temporaries:
             logger.warning(
-                "%d incomplete snapshot folder(s) at %s: %s. They have no %s (a save was "
-                "killed, or one is still running) and are never loaded; once no "
-                "preprocessing run is running, delete them.",
-                len(leftovers), self._path, ", ".join(leftovers), METADATA,
+                "%d incomplete snapshot folder(s) at %s: %s%s. They have no %s (a save was "
+                "killed, or one is still running) and are never loaded. To delete those older "
+                "than an hour: python -m diab_readmit.storage_cleanup --older-than 1h",
+                len(leftovers), self._path, ", ".join(leftovers) or "none",
+                f"; leftover temporary files: {', '.join(temporaries)}" if temporaries else "",
+                METADATA,
             )  # fmt: skip
+
+    def remove_incomplete(self, older_than: timedelta, dry_run: bool = False) -> list[str]:
+        """Delete folders of saves claimed more than ``older_than`` ago that never committed,
+        and leftover ``*.tmp-*`` files as old (commit_protocol); returns what was deleted."""
+        return self._commits.remove_incomplete(older_than, dry_run=dry_run)
+
+    def remove_unused(
+        self, trained_on: set[str], keep_newest: int, dry_run: bool = False
+    ) -> list[str]:
+        """Delete complete snapshots that no registered version was trained on (``trained_on``),
+        except the newest ``keep_newest`` and the one latest.txt names; returns the ids
+        deleted (or, with ``dry_run``, that would be)."""
+        committed = self.snapshot_ids()
+        latest = self._read_bytes(LATEST)
+        newest = committed[len(committed) - keep_newest :] if keep_newest > 0 else []
+        kept = {*newest, *trained_on}
+        if latest is not None:
+            kept.add(latest.decode("utf-8", "replace").strip())
+        unused = [snapshot_id for snapshot_id in committed if snapshot_id not in kept]
+        if not dry_run:
+            for snapshot_id in unused:
+                # The marker first: a half-deleted snapshot is then incomplete, never "complete
+                # with files missing".
+                self._fs.rm(self._join(snapshot_id, METADATA))
+                self._commits.remove(snapshot_id)
+        return unused
 
     def snapshot_ids(self) -> list[str]:
         """Ids of the complete snapshots, oldest first."""
-        # Every cached listing, not just the root's: s3fs keeps each snapshot folder's
-        # listing, and another process (another ECS task) may have completed one since.
-        self._fs.invalidate_cache()
-        return sorted(
-            (
-                name
-                for name in self._listing()
-                if SNAPSHOT_ID.fullmatch(name) and self._fs.exists(self._join(name, METADATA))
-            ),
-            key=_in_save_order,
-        )
+        return self._commits.committed()
 
     def _describe(self) -> dict[str, Any]:
         return {"path": self._path, "snapshot_id": self._snapshot_id}
@@ -252,40 +283,6 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
     def _available(self) -> str:
         ids = self.snapshot_ids()
         return f"complete snapshots: {', '.join(ids)}" if ids else "there is no complete snapshot"
-
-    def _claim_snapshot_id(self) -> str:
-        """A fresh ``train_data_<UTC time>`` directory, suffixed ``_2``, ``_3``… if taken."""
-        base = f"train_data_{datetime.now(timezone.utc):%Y%m%d_%H%M%S}"
-        for attempt in range(1, 1000):
-            snapshot_id = base if attempt == 1 else f"{base}_{attempt}"
-            directory = self._join(snapshot_id)
-            if self._fs.exists(directory):
-                continue
-            if not self._has_directories:
-                if self._claim_on_object_store(snapshot_id):
-                    return snapshot_id
-                continue
-            try:
-                # Where directories exist (local disk, memory), creating one is the atomic claim
-                # that keeps two concurrent saves apart.
-                self._fs.makedirs(directory, exist_ok=False)
-            except FileExistsError:
-                continue
-            return snapshot_id
-        raise DatasetError(f"Cannot find a free snapshot id for {base} under {self._path}.")
-
-    def _claim_on_object_store(self, snapshot_id: str) -> bool:
-        """Take a folder on S3, which has no directories to create atomically (and s3fs's
-        makedirs would create a missing bucket): write a claim file into it and list it. S3
-        lists are strongly consistent, so of two savers in the same second at most one sees
-        only its own claim; the other backs off to the next suffix."""
-        claim = f"{CLAIM_PREFIX}{uuid.uuid4().hex}"
-        self._write_bytes(b"", snapshot_id, claim)
-        if self._listing(snapshot_id) == [claim]:
-            self._claims[snapshot_id] = self._join(snapshot_id, claim)
-            return True
-        self._fs.rm(self._join(snapshot_id, claim))
-        return False
 
     def _write(self, snapshot_id: str, name: str, content: bytes) -> dict[str, Any]:
         # Whole files: a process killed mid-write must not leave half a metadata.json,

@@ -1,10 +1,18 @@
-"""The raw encounters CSV: read as text, never overwritten."""
+"""The raw encounters CSV: read as text, never overwritten, and refused with one clear line
+when it is not a comma-separated UTF-8 text file."""
 
 from __future__ import annotations
 
 import pandas as pd
 from kedro.io.core import DatasetError, get_filepath_str
 from kedro_datasets.pandas import CSVDataset
+
+#: Leading bytes of compressed files someone may have named ``.csv``.
+_COMPRESSED = {
+    b"\x1f\x8b": ("gzip", "gunzip -c {path}.gz > {path}"),
+    b"PK\x03\x04": ("zip", "unzip -p {path}.zip > {path}"),
+}
+_OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
 class RawEncountersCSVDataset(CSVDataset):
@@ -13,8 +21,84 @@ class RawEncountersCSVDataset(CSVDataset):
     The raw file is the hospital's extract (or the synthetic demo file made in its place);
     nothing in the project may overwrite it. Loading keeps every value as text so that the
     ``data_processing`` pipeline, not the CSV parser, decides what is valid and says where
-    a bad value is.
+    a bad value is. A file that is not what the pipeline expects (a folder, empty,
+    compressed, not UTF-8, another delimiter) is refused with a message that says so.
+
+    Example (conf/base/catalog.yml)::
+
+        raw_encounters:
+          type: diab_readmit.datasets.raw_encounters.RawEncountersCSVDataset
+          filepath: data/01_raw/diabetic_data.csv
+          load_args: {dtype: str, keep_default_na: false}
     """
+
+    def load(self) -> pd.DataFrame:
+        path = get_filepath_str(self._get_load_path(), self._protocol)
+        self._check_readable(path)
+        try:
+            frame = super().load()
+        except (UnicodeDecodeError, DatasetError) as exc:
+            # CSVDataset.load raises the decoding error wrapped in a DatasetError.
+            if isinstance(exc, UnicodeDecodeError) or isinstance(exc.__cause__, UnicodeDecodeError):
+                raise self._not_utf8(path) from exc
+            raise
+        self._check_delimiter(path, frame)
+        return frame
+
+    def _check_readable(self, path: str) -> None:
+        expected = (
+            "paths.raw_encounters (conf/<env>/globals.yml) must name the UCI "
+            "'Diabetes 130-US hospitals' CSV file, with its header line"
+        )
+        if self._fs.isdir(path):
+            raise DatasetError(f"{path} is a folder, not a file: {expected}, e.g. {path}/diabetic_data.csv.")
+        if not self._fs.exists(path):
+            return  # Kedro's own message: the file does not exist
+        if self._fs.size(path) == 0:
+            raise DatasetError(f"{path} is empty (0 bytes): {expected}. Copy the extract there again.")
+        with self._fs.open(path, "rb") as handle:
+            head = handle.read(4)
+        for magic, (kind, command) in _COMPRESSED.items():
+            if head.startswith(magic) and "compression" not in self._load_args:
+                raise DatasetError(
+                    f"{path} is {kind}-compressed, although it is named like a plain CSV. "
+                    f"Decompress it (e.g. `mv {path} {path}.{'gz' if kind == 'gzip' else kind}"
+                    f" && {command.format(path=path)}`), or keep it and set "
+                    f"load_args.compression: {kind} on raw_encounters in the catalog."
+                )
+
+    def _not_utf8(self, path: str) -> DatasetError:
+        with self._fs.open(path, "rb") as handle:
+            content = handle.read()
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = content.count(b"\n", 0, exc.start) + 1
+            start = content.rfind(b"\n", 0, exc.start) + 1
+            column = content.count(b",", start, exc.start) + 1
+            byte = content[exc.start : exc.start + 1].hex()
+        else:  # pragma: no cover - pandas decoded differently than Python
+            line, column, byte = "?", "?", "?"
+        return DatasetError(
+            f"{path} is not UTF-8 text: byte 0x{byte} on line {line} (field {column}) is not "
+            f"valid UTF-8. The file is probably Latin-1 / Windows-1252; convert it with "
+            f"`iconv -f latin1 -t utf-8 {path} > {path}.utf8 && mv {path}.utf8 {path}`, or set "
+            f"load_args.encoding: latin1 on raw_encounters in the catalog."
+        )
+
+    @staticmethod
+    def _check_delimiter(path: str, frame: pd.DataFrame) -> None:
+        if len(frame.columns) != 1:
+            return
+        header = str(frame.columns[0])
+        for delimiter, name in _OTHER_DELIMITERS.items():
+            if header.count(delimiter) >= 2:
+                raise DatasetError(
+                    f"{path} separates its columns with {name} ({delimiter!r}), not commas: its "
+                    f"header reads as one column '{header[:60]}...'. Convert it to a "
+                    f"comma-separated file, or set load_args.sep: {delimiter!r} on "
+                    f"raw_encounters in the catalog."
+                )
 
     def save(self, data: pd.DataFrame) -> None:
         path = get_filepath_str(self._get_save_path(), self._protocol)

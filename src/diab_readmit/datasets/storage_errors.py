@@ -11,6 +11,7 @@ A missing *key* stays a FileNotFoundError: the datasets read it as "nothing save
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,16 +40,30 @@ def _where(path: str) -> str:
 @contextmanager
 def storage_errors_named(path: str, action: str) -> Iterator[None]:
     """Raise access-denied and missing-bucket errors of ``action`` on ``path`` as DatasetErrors."""
+    local = get_protocol_and_path(path)[0] == "file"
     try:
         yield
     except PermissionError as exc:
+        if local:
+            raise DatasetError(
+                f"Permission denied while {action} {path}: {exc}. Make the folder writable by "
+                f"this user (`chmod -R u+w`, or `chown`), or point data_root / paths in "
+                f"conf/local/globals.yml at a folder you can write."
+            ) from exc
         raise DatasetError(
             f"Access denied while {action} {_where(path)}: {exc}. This does not go away by "
             f"retrying: check that the bucket name is right ({BUCKET_SETTINGS}) and that the "
             f"task role (or your AWS profile) may list, read, write and delete objects there "
             f"(s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject)."
         ) from exc
-    except FileNotFoundError as exc:
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DatasetError(
+                f"No space left on the device while {action} {path}. Nothing half-written is "
+                f"read (the commit marker is written last, temporary files are removed); free "
+                f"space or move data_root (conf/<env>/globals.yml) to a larger disk, then run "
+                f"again."
+            ) from exc
         if not is_missing_bucket(exc):
             raise
         raise DatasetError(

@@ -13,7 +13,7 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from diab_readmit.datasets.gold_store import PartitionedParquetStore
+from diab_readmit.datasets.gold_store import gold_store_pair, start_new_run
 from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
 from tests.conftest import PROJECT, ScratchProject, make_scratch_project
 
@@ -87,8 +87,10 @@ class PreprocessingProject:
         return self.scratch.data / "05_model_input" / "preprocessed"
 
     def write_gold(self, features: pd.DataFrame, labels: pd.DataFrame) -> None:
-        PartitionedParquetStore(str(self.feature_store)).save(features)
-        PartitionedParquetStore(str(self.label_store)).save(labels)
+        feature_store, label_store = gold_store_pair(str(self.feature_store), str(self.label_store))
+        start_new_run()  # one commit of both stores, as one data_processing run makes
+        feature_store.save(features)
+        label_store.save(labels)
 
     def run(self, runtime_params: dict[str, Any] | None = None) -> dict[str, Any]:
         bootstrap_project(self.scratch.path)

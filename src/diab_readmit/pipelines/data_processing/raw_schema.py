@@ -44,6 +44,8 @@ RAW_COLUMNS = [
 ]  # fmt: skip
 
 READMITTED_VALUES = ("NO", ">30", "<30")
+#: Digits an id or a count may have: every such number fits in int64.
+MAX_DIGITS = 18
 AGE_PATTERN = r"^\[(\d+)-(\d+)\)$"
 
 
@@ -86,13 +88,20 @@ def type_raw_encounters(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     silver = pd.DataFrame(index=raw.index)
     for column in ID_COLUMNS + CODE_COLUMNS + COUNT_COLUMNS:
         text = raw[column].astype("str").str.strip()
-        numbers = pd.to_numeric(text, errors="coerce")
+        # Plain digits only: "1e3", "12.0" and "-1" are not ids or counts, and more than
+        # MAX_DIGITS digits would overflow int64 (99999999999999999999 became -2**63).
+        digits = text.str.fullmatch(rf"\d{{1,{MAX_DIGITS}}}")
         allows_missing = column in CODE_COLUMNS
-        bad = numbers.isna() & ~(allows_missing & (text == MISSING))
-        bad |= numbers.notna() & ((numbers < 0) | (numbers % 1 != 0))
+        bad = ~digits & ~(allows_missing & (text == MISSING))
         if bad.any():
-            raise _bad_values(source, column, raw[column], bad, "non-negative whole numbers")
-        silver[column] = numbers.astype("Int64" if allows_missing else "int64")
+            raise _bad_values(
+                source, column, raw[column], bad,
+                f"non-negative whole numbers written as plain digits (at most {MAX_DIGITS})",
+            )  # fmt: skip
+        if allows_missing:
+            silver[column] = pd.to_numeric(text.mask(~digits), errors="raise").astype("Int64")
+        else:
+            silver[column] = text.astype("int64")
 
     duplicated = silver["encounter_id"].duplicated(keep=False)
     if duplicated.any():
