@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_auc_score, roc_curve
 
+from .calibration import calibration_metrics
+
 WINDOW_STYLE = {"test": {"color": "#1f77b4", "label": "test"}, "oot": {"color": "#d62728", "label": "OOT"}}
 
 
@@ -49,19 +51,30 @@ def precision_recall_curves(scores: dict[str, dict[str, np.ndarray]], title: str
 
 
 def calibration(scores: dict[str, dict[str, np.ndarray]], title: str, n_bins: int = 10) -> Figure:
-    figure = Figure(figsize=(5.5, 5), dpi=100)
-    axis = figure.subplots()
+    """Observed rate against mean risk per decile of risk, zoomed to where the risks are.
+
+    The legend carries each window's calibration intercept, slope and ECE; the histogram
+    below shows how the risks spread.
+    """
+    figure = Figure(figsize=(5.5, 6), dpi=100)
+    axis, spread = figure.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    top = 0.0
     for window, window_scores in scores.items():
-        # Quantile bins: the scores of a balanced-weight model crowd into part of [0, 1].
-        observed, predicted = calibration_curve(
-            window_scores["y_true"], window_scores["y_score"], n_bins=n_bins, strategy="quantile"
-        )
+        y_true, y_score = window_scores["y_true"], window_scores["y_score"]
+        observed, predicted = calibration_curve(y_true, y_score, n_bins=n_bins, strategy="quantile")
+        measured = calibration_metrics(y_true, y_score)
         style = WINDOW_STYLE[window]
-        axis.plot(predicted, observed, marker="o", color=style["color"], label=style["label"])
+        label = (f"{style['label']}: intercept {measured['calibration_intercept']:+.2f}, "
+                 f"slope {measured['calibration_slope']:.2f}, ECE {measured['ece']:.3f}")  # fmt: skip
+        axis.plot(predicted, observed, marker="o", color=style["color"], label=label)
+        spread.hist(y_score, bins=40, range=(0, 1), histtype="step", color=style["color"], density=True)
+        top = max(top, float(np.max(observed)), float(np.quantile(y_score, 0.995)))
+    limit = min(1.0, 1.15 * top) if top > 0 else 1.0
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
-    axis.set(xlabel="mean predicted probability", ylabel="observed readmission rate",
-             title=f"{title}: calibration", xlim=(0, 1), ylim=(0, 1))
-    axis.legend(loc="upper left")
+    axis.set(ylabel="observed readmission rate", title=f"{title}: calibration (deciles of risk)",
+             xlim=(0, limit), ylim=(0, limit))  # fmt: skip
+    axis.legend(loc="upper left", fontsize="small")
+    spread.set(xlabel="predicted risk (calibrated probability)", ylabel="density")
     figure.tight_layout()
     return figure
 
