@@ -61,7 +61,7 @@ class ReportSettings(BaseModel):
     title: str = "30-day readmission models: comparison"
     selection_metric: SelectionMetric = "auc_roc"
     metrics: list[MetricName] = Field(
-        default_factory=lambda: ["auc_roc", "pr_auc", "brier", "ece", "calibration_slope", "f1", "recall"],
+        default_factory=lambda: ["auc_roc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier"],
         min_length=1,
     )
 
