@@ -42,7 +42,7 @@ class ScratchProject:
               timeout: int = 600) -> subprocess.CompletedProcess:  # fmt: skip
         # A developer's own ALGORITHM setting must not leak into the run under test.
         environment = {k: v for k, v in os.environ.items() if k != "ALGORITHM"}
-        environment.update(KEDRO_DISABLE_TELEMETRY="true", NO_COLOR="1", COLUMNS="250", **(env or {}))
+        environment.update({"KEDRO_DISABLE_TELEMETRY": "true", "NO_COLOR": "1", "COLUMNS": "250", **(env or {})})
         result = subprocess.run(
             [str(KEDRO), *args], cwd=self.path, env=environment, capture_output=True,
             text=True, timeout=timeout,
