@@ -351,7 +351,9 @@ def render_html_report(
 
 def _html_comparison_table(comparison: pd.DataFrame, metrics: list[str]) -> str:
     esc = html.escape
-    head = ['<tr><th rowspan="2">algorithm</th><th rowspan="2">version</th><th rowspan="2">trained</th>']
+    # No "trained" column here (the version id is its timestamp; the training table has it):
+    # 7 metrics x 2 windows must fit 1280 px and a landscape page.
+    head = ['<tr><th rowspan="2">algorithm</th><th rowspan="2">version</th>']
     head += [f'<th colspan="2">{esc(METRIC_LABELS[m])}</th>' for m in metrics]
     head.append('<th rowspan="2">threshold</th></tr><tr>')
     head += ['<th>test</th><th class="oot">OOT</th>' for _ in metrics]
@@ -365,18 +367,17 @@ def _html_comparison_table(comparison: pd.DataFrame, metrics: list[str]) -> str:
 
         if not row.registered:
             rows.append(
-                f'<tr class="missing"><td>{name}</td><td colspan="{2 + 2 * len(metrics) + 1}">'
+                f'<tr class="missing"><td>{name}</td><td colspan="{1 + 2 * len(metrics) + 1}">'
                 f"not registered: run <code>kedro run --pipelines {esc(row.algorithm)}</code></td></tr>"
             )
             continue
-        cells = [f"<td>{name}</td>", f"<td>{esc(_text(row.version_id))}</td>",
-                 f"<td>{esc(_timestamp(row.training_date))}</td>"]  # fmt: skip
+        cells = [f"<td>{name}</td>", f"<td>{esc(_text(row.version_id))}</td>"]
         for metric in metrics:
             cells.append(f'<td class="num">{_number(getattr(row, f"test_{metric}"))}</td>')
             cells.append(f'<td class="num oot">{_number(getattr(row, f"oot_{metric}"))}</td>')
         cells.append(f'<td class="num">{_number(row.threshold)}</td>')
         rows.append(f"<tr{css}>{''.join(cells)}</tr>")
-    return f"<div class=\"wide\"><table>{''.join(head)}{''.join(rows)}</table></div>"
+    return f"<div class=\"wide\"><table class=\"metrics\">{''.join(head)}{''.join(rows)}</table></div>"
 
 
 def _html_model_details(comparison: pd.DataFrame, histories: tuple[dict[str, Any], ...]) -> str:
@@ -389,21 +390,23 @@ def _html_model_details(comparison: pd.DataFrame, histories: tuple[dict[str, Any
         rows.append(
             "<tr>"
             f"<td>{esc(row.algorithm)}</td>"
+            f'<td class="nowrap">{esc(_timestamp(row.training_date))}</td>'
             f'<td class="num">{_number(row.cv_score)}</td>'
-            f"<td><code>{esc(_text(params))}</code></td>"
+            f'<td class="params"><code>{esc(_text(params))}</code></td>'
             f"<td>{esc(_text(latest.get('feature_count')))}</td>"
             f"<td>{esc(_samples(latest))}</td>"
             f"<td>{esc(_text(row.snapshot_id))}</td>"
-            f"<td>{esc(_text(row.test_window))}<br>{esc(_text(row.oot_window))}</td>"
+            f'<td class="nowrap">{esc(_text(row.test_window))}<br>{esc(_text(row.oot_window))}</td>'
             f'<td class="num">{_number(row.training_seconds, digits=1)}</td>'
             "</tr>"
         )
     if not rows:
         return ""
     return (
-        "<h3>How each latest version was trained</h3><table><tr><th>algorithm</th><th>CV score</th>"
+        '<h3>How each latest version was trained</h3><div class="wide"><table class="details">'
+        "<tr><th>algorithm</th><th>trained</th><th>CV score</th>"
         "<th>best hyperparameters</th><th>features</th><th>rows train / test / OOT</th>"
-        "<th>snapshot</th><th>test / OOT window</th><th>training s</th></tr>" + "".join(rows) + "</table>"
+        "<th>snapshot</th><th>test / OOT window</th><th>training s</th></tr>" + "".join(rows) + "</table></div>"
     )
 
 
@@ -468,23 +471,43 @@ def _plot_sort_key(item: tuple[str, bytes]) -> tuple[int, str]:
 _HTML_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 1400px; }}
+body {{ font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; max-width: 1400px; }}
 table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.6rem; }}
 th {{ background: #f0f0f0; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
+table.metrics {{ font-size: 0.8rem; }}
+table.metrics th, table.metrics td {{ padding: 0.2rem 0.3rem; }}
+table.metrics td:nth-child(-n+2) {{ white-space: nowrap; }}
+table.details {{ font-size: 0.8rem; }}
+table.details th, table.details td {{ padding: 0.2rem 0.4rem; }}
+td.params {{ min-width: 14rem; }}
+td.params code {{ overflow-wrap: anywhere; }}
+td.nowrap {{ white-space: nowrap; }}
 .oot {{ background: #fff6ec; }}
 tr.best td {{ font-weight: 600; background: #eaf5ea; }}
 tr.missing td {{ color: #888; font-style: italic; }}
 .badge {{ background: #2e7d32; color: #fff; border-radius: 3px; padding: 0 0.3rem; font-size: 0.75rem; }}
+.badge.warn {{ background: #a15c00; }}
 p.best {{ font-size: 1.1rem; }}
 p.rule, p.note {{ color: #555; }}
+p.warning {{ background: #fff3e0; border-left: 4px solid #a15c00; padding: 0.5rem 0.8rem; }}
 .plots {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
 figure {{ margin: 0 0 1rem; }}
-figure img {{ max-width: 100%; border: 1px solid #ddd; }}
-.plots figure img {{ max-width: 560px; }}
+figure img {{ max-width: 100%; box-sizing: border-box; border: 1px solid #ddd; }}
+.plots figure {{ flex: 0 1 560px; }}
 .wide {{ overflow-x: auto; }}
 figcaption {{ font-size: 0.8rem; color: #555; }}
+@media print {{
+  @page {{ size: A4 landscape; margin: 12mm; }}
+  body {{ margin: 0; max-width: none; font-size: 10pt; }}
+  table, table.metrics {{ font-size: 8pt; }}
+  .wide {{ overflow: visible; }}
+  tr, figure, p.warning {{ break-inside: avoid; }}
+  h2, h3 {{ break-after: avoid; }}
+  .plots figure {{ flex-basis: 48%; }}
+  .oot, tr.best td, th, .badge {{ print-color-adjust: exact; -webkit-print-color-adjust: exact; }}
+}}
 </style></head>
 <body>
 {body}
