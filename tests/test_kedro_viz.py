@@ -176,3 +176,24 @@ def test_browser_renders_the_algorithm_namespaces(chromium, served_build, tmp_pa
     assert shot.returncode == 0 and screenshot.is_file(), f"chromium --screenshot failed:\n{shot.stderr[-3000:]}"
     # A blank dark page is ~10 kB; the drawn flowchart and sidebar are several times that.
     assert screenshot.stat().st_size > 50_000, f"screenshot {screenshot} looks blank"
+
+
+def test_run_status_is_recorded_for_the_failure_isolating_runner(tmp_path):
+    """kedro-viz's "Workflow run status" after a run with a failure, as FailureIsolatingRunner runs it."""
+    project = make_scratch_project(tmp_path / "project")
+    # No gold stores yet: check_model_config passes, check_gold_data_exists fails.
+    run = project.run("--pipelines", "preprocessing", check=False)
+    assert run.returncode != 0
+    assert "Workflow tracking is disabled" not in run.stdout + run.stderr
+    built = project.kedro("viz", "build", check=False, timeout=300)
+    status = json.loads((project.path / "build" / "api" / "run-status").read_text())
+
+    assert built.returncode == 0, built.stdout + built.stderr
+    by_status: dict[str, list] = {}
+    for node in status["nodes"].values():
+        by_status.setdefault(node["status"], []).append(node)
+    assert len(by_status.get("success", [])) >= 1, status
+    # Both prerequisite checks fail and both are recorded: failure isolation ran the second
+    # check after the first failed (Kedro's SequentialRunner would have stopped there).
+    messages = sorted(node["error"]["message"] for node in by_status.get("failed", []))
+    assert [m.split(":")[0] for m in messages] == ["Gold data is missing", "Not enough training data"], status
