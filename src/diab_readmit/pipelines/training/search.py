@@ -114,7 +114,7 @@ class _StageLogging:
 
     label = "search"
     #: Aimed-for duration of one chunk of fits, and seconds between progress log lines.
-    chunk_seconds = 15.0
+    chunk_seconds = 30.0
     progress_interval = 30.0
     stages_: list[dict[str, Any]]
 
@@ -162,14 +162,15 @@ class _StageLogging:
     def _chunks(self, n_candidates: int, started: float) -> Iterator[tuple[int, int]]:
         """(start, stop) candidate ranges; each chunk's fits fill every worker evenly.
 
-        The first chunk is the smallest such; later ones are sized from the stage's time
-        per candidate so far, to take about ``chunk_seconds``.
+        The first chunk is a quarter of the stage; later ones are sized from the stage's
+        time per candidate so far, to take about ``chunk_seconds``. Each chunk boundary
+        leaves a worker idle for about one fit, so chunks are no smaller than they must be.
         """
         workers = max(1, effective_n_jobs(self.n_jobs))
         step = workers // math.gcd(self.n_splits_, workers)
         start = 0
         while start < n_candidates:
-            size = step
+            size = max(step, n_candidates // 4 // step * step)
             if start:
                 per_candidate = (time.perf_counter() - started) / start
                 size = max(step, int(self.chunk_seconds / max(per_candidate, 1e-9)) // step * step)
