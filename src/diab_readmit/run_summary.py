@@ -58,7 +58,7 @@ class RunSummary:
     reports: list[str] = field(default_factory=list)
     comparison: pd.DataFrame | None = None
     _catalog: Any = None
-    _known_versions: dict[str, set[str]] = field(default_factory=dict)
+    _known_versions: dict[str, set[str] | None] = field(default_factory=dict)
 
     @hook_impl
     def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
@@ -68,7 +68,12 @@ class RunSummary:
         for name in pipeline.all_outputs():
             if name.endswith(REGISTRY_SUFFIX):
                 algorithm = name.removesuffix(REGISTRY_SUFFIX)
-                self._known_versions[algorithm] = set(self._history(algorithm).committed_versions())
+                try:
+                    self._known_versions[algorithm] = set(self._history(algorithm).committed_versions())
+                except Exception:  # noqa: BLE001 - the summary must never be why a run fails
+                    # An unreadable registry (missing bucket, no access) fails the run's own
+                    # registration with the error that explains it; the summary stays silent.
+                    self._known_versions[algorithm] = None
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
@@ -92,10 +97,12 @@ class RunSummary:
         return self._catalog.get(f"{algorithm}{HISTORY_SUFFIX}")
 
     def _record_registration(self, algorithm: str) -> None:
-        history = self._history(algorithm).load()
-        latest = history.get("latest") or {}
+        known = self._known_versions.get(algorithm)
+        if known is None:
+            return
+        latest = self._history(algorithm).load().get("latest") or {}
         version_id = latest.get("version_id")
-        if not version_id or version_id in self._known_versions.get(algorithm, set()):
+        if not version_id or version_id in known:
             return
         performance = latest.get("performance") or {}
         registry = self._catalog.get(f"{algorithm}{HISTORY_SUFFIX}")._describe().get("path", "")
