@@ -42,7 +42,7 @@ class ScratchProject:
               timeout: int = 600) -> subprocess.CompletedProcess:  # fmt: skip
         # A developer's own ALGORITHM setting must not leak into the run under test.
         environment = {k: v for k, v in os.environ.items() if k != "ALGORITHM"}
-        environment.update(KEDRO_DISABLE_TELEMETRY="true", NO_COLOR="1", COLUMNS="250", **(env or {}))
+        environment.update({"KEDRO_DISABLE_TELEMETRY": "true", "NO_COLOR": "1", "COLUMNS": "250", **(env or {})})
         result = subprocess.run(
             [str(KEDRO), *args], cwd=self.path, env=environment, capture_output=True,
             text=True, timeout=timeout,
@@ -83,3 +83,27 @@ def uci_csv(tmp_path_factory) -> Path:
         path = target / "diabetic_data.csv"
         path.write_bytes(archive.read(name))
     return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's headless Chromium, for the kedro-viz and report browser tests."""
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip(
+        "Chromium is not installed, so pages were not checked in a browser: "
+        "run `bash tools/ensure_chromium.sh` (installs Debian's chromium; needs root and apt-get)"
+    )
+
+
+def headless(chromium: str, profile: Path, *args: str, window: str = "1600,1000") -> subprocess.CompletedProcess:
+    """One headless Chromium command (``--dump-dom``, ``--screenshot=``, ``--print-to-pdf=``)."""
+    command = [
+        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+        f"--window-size={window}", "--virtual-time-budget=20000", *args,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=180)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +18,7 @@ import pytest
 
 from diab_readmit.parameter_models import ALGORITHMS
 
-from .conftest import make_scratch_project
+from .conftest import headless, make_scratch_project
 
 #: Modular pipelines a reader must be able to collapse and expand.
 MODULAR_PIPELINES = ("preprocessing", *ALGORITHMS)
@@ -137,18 +135,6 @@ def test_every_node_has_a_readable_name(viz_api):
     assert not generated, f"nodes without name= (Kedro made up these names): {generated}"
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip(
-        "Chromium is not installed, so kedro-viz was not checked in a browser: "
-        "run `bash tools/ensure_chromium.sh` (installs Debian's chromium; needs root and apt-get)"
-    )
-
-
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the base class's signature
         pass
@@ -168,18 +154,8 @@ def served_build(viz_build) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def _headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-        "--window-size=1600,1000", "--virtual-time-budget=20000", *args,
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=180)
-
-
 def test_browser_renders_the_algorithm_namespaces(chromium, served_build, tmp_path):
-    dom = _headless(chromium, tmp_path / "profile-dom", "--dump-dom", served_build)
+    dom = headless(chromium, tmp_path / "profile-dom", "--dump-dom", served_build)
     assert dom.returncode == 0, f"chromium --dump-dom failed:\n{dom.stderr[-3000:]}"
 
     rendered = set(
@@ -196,7 +172,28 @@ def test_browser_renders_the_algorithm_namespaces(chromium, served_build, tmp_pa
     assert expected_bands <= bands, f"layer bands drawn: {sorted(bands)}; expected at least {sorted(expected_bands)}"
 
     screenshot = tmp_path / "viz.png"
-    shot = _headless(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", served_build)
+    shot = headless(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", served_build)
     assert shot.returncode == 0 and screenshot.is_file(), f"chromium --screenshot failed:\n{shot.stderr[-3000:]}"
     # A blank dark page is ~10 kB; the drawn flowchart and sidebar are several times that.
     assert screenshot.stat().st_size > 50_000, f"screenshot {screenshot} looks blank"
+
+
+def test_run_status_is_recorded_for_the_failure_isolating_runner(tmp_path):
+    """kedro-viz's "Workflow run status" after a run with a failure, as FailureIsolatingRunner runs it."""
+    project = make_scratch_project(tmp_path / "project")
+    # No gold stores yet: check_model_config passes, check_gold_data_exists fails.
+    run = project.run("--pipelines", "preprocessing", check=False)
+    assert run.returncode != 0
+    assert "Workflow tracking is disabled" not in run.stdout + run.stderr
+    built = project.kedro("viz", "build", check=False, timeout=300)
+    status = json.loads((project.path / "build" / "api" / "run-status").read_text())
+
+    assert built.returncode == 0, built.stdout + built.stderr
+    by_status: dict[str, list] = {}
+    for node in status["nodes"].values():
+        by_status.setdefault(node["status"], []).append(node)
+    assert len(by_status.get("success", [])) >= 1, status
+    # Both prerequisite checks fail and both are recorded: failure isolation ran the second
+    # check after the first failed (Kedro's SequentialRunner would have stopped there).
+    messages = sorted(node["error"]["message"] for node in by_status.get("failed", []))
+    assert [m.split(":")[0] for m in messages] == ["Gold data is missing", "Not enough training data"], status

@@ -15,7 +15,13 @@ from kedro.runner import SequentialRunner
 
 from diab_readmit.parameter_models import ALGORITHMS
 from diab_readmit.runner import RUNS_AFTER_UPSTREAM_FAILURE, FailureIsolatingRunner, NodeFailuresError
-from diab_readmit.session import AlgorithmSelectionError, DiabReadmitSession, select_algorithms
+from diab_readmit.session import (
+    AlgorithmSelectionError,
+    DiabReadmitSession,
+    UnknownPipelineError,
+    check_pipeline_names,
+    select_algorithms,
+)
 from diab_readmit.settings import SESSION_CLASS
 
 ALL = list(ALGORITHMS)
@@ -56,6 +62,23 @@ def test_selection_errors_name_the_problem_and_the_valid_names():
     disabled = {"enabled_algorithms": {name: False for name in ALGORITHMS}}
     with pytest.raises(AlgorithmSelectionError, match="No algorithm to train"):
         select_algorithms(["__default__"], disabled, None)
+
+
+def test_an_unknown_pipeline_name_is_an_error_listing_the_valid_ones():
+    check_pipeline_names(["xgboost", "__default__"], ["__default__", "xgboost", "reporting"])
+    with pytest.raises(UnknownPipelineError, match=r"--pipelines nonexistent: no such pipeline\. Valid names are reporting, xgboost;"):
+        check_pipeline_names(["xgboost", "nonexistent"], ["__default__", "xgboost", "reporting"])
+
+
+def test_kedro_run_with_a_mistyped_pipeline_prints_one_line(scratch_project):
+    result = scratch_project.run("--pipelines", "nonexistent", check=False)
+    output = result.stdout + result.stderr
+
+    assert result.returncode != 0
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Valid names are data_processing, logistic_regression" in errors[0], output
+    assert len(output.strip().splitlines()) <= 4, output
 
 
 # ------------------------------------------------------------------------------------ the runner
@@ -180,7 +203,8 @@ def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
         yaml.safe_dump({"training_config": SMALL_TRAINING_CONFIG, **SMALL_ALGORITHMS})
     )
     project.run("--pipelines", "synthetic", "--params", "synthetic.n_encounters=4000")
-    project.run()
+    result = project.run(env={"COLUMNS": "80"})
+    log = result.stdout + result.stderr
     registry = project.data / "06_models" / "model_registry"
     for algorithm in ALGORITHMS:
         index = json.loads((registry / algorithm / "versions.json").read_text())
@@ -188,3 +212,24 @@ def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
         assert (project.data / "08_reporting" / algorithm / "roc_curves.png").exists()
     report = (project.data / "08_reporting" / "model_comparison.md").read_text()
     assert all(algorithm in report for algorithm in ALGORITHMS)
+
+    # Issue 17: a log to read top to bottom. Plain lines, not rich's 80-column wrapping (each
+    # record starts with its timestamp, or is the indented continuation of a summary), no
+    # warning the project can fix or has explained away, and a closing summary.
+    lines = log.splitlines()
+    assert not [line for line in lines if line.startswith(" " * 10)], "rich-wrapped lines:\n" + log[-3000:]
+    for noise in ("register_new_resolver", "contain '.' characters", "Workflow tracking is disabled",
+                  "A worker stopped", "Loading data from"):  # fmt: skip
+        assert noise not in log, f"{noise!r} in the run's output:\n{log[-3000:]}"
+    summary = log[log.index("Pipeline execution completed successfully"):]
+    assert "Registered 3 model versions:" in summary
+    for algorithm in ALGORITHMS:
+        assert re.search(rf"  {algorithm} v\d{{8}}_\d{{6}}  test ROC-AUC 0\.\d{{4}}  OOT ROC-AUC 0\.\d{{4}}  \S+/model_registry/{algorithm}/v", summary), summary
+    assert re.search(r"Best model \(as in the report\): \w+ v\d{8}_\d{6}, test ROC-AUC 0\.\d{4}, OOT ROC-AUC 0\.\d{4}", summary), summary
+    assert re.search(r"Report: \S+/08_reporting/model_comparison\.html", summary), summary
+
+    # Issue 17 item 9: kedro-viz's run status is recorded for FailureIsolatingRunner's runs.
+    events = json.loads((project.path / ".viz" / "kedro_pipeline_events.json").read_text())
+    completed = {event["node"] for event in events if event["event"] == "after_node_run"}
+    assert events[0]["event"] == "before_pipeline_run" and events[-1]["event"] == "after_pipeline_run"
+    assert {f"{algorithm}.register_model" for algorithm in ALGORITHMS} <= completed

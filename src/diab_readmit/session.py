@@ -11,7 +11,8 @@ to ``KedroSession.run``:
 
    A pipeline named after an algorithm (``kedro run --pipelines xgboost``, what each ECS
    task runs) always trains it, whatever ``enabled_algorithms`` says; combined with a
-   different ``ALGORITHM`` it is an error. An unknown name is an error listing the valid ones.
+   different ``ALGORITHM`` it is an error. An unknown algorithm or pipeline name is a
+   one-line error listing the valid ones.
 
 2. **Failure isolation.** The CLI's default ``SequentialRunner`` is replaced by
    ``FailureIsolatingRunner``: a failing algorithm does not stop the others, the run ends with
@@ -49,6 +50,24 @@ MULTI_ALGORITHM_PIPELINES = ("__default__", "training")
 
 class AlgorithmSelectionError(UserFixableError, ValueError):
     """ALGORITHM or enabled_algorithms names nothing valid to train."""
+
+
+class UnknownPipelineError(UserFixableError, ValueError):
+    """``--pipelines`` names a pipeline the project does not register."""
+
+
+def check_pipeline_names(requested: Iterable[str], registered: Iterable[str]) -> None:
+    """Raise ``UnknownPipelineError`` listing the valid names if any requested one is unknown.
+
+    Kedro's own check raises a ValueError that the CLI prints with two tracebacks.
+    """
+    valid = sorted(name for name in registered if name != "__default__")
+    unknown = [name for name in requested if name not in valid and name != "__default__"]
+    if unknown:
+        raise UnknownPipelineError(
+            f"--pipelines {','.join(unknown)}: no such pipeline. Valid names are "
+            f"{', '.join(valid)}; `kedro run` alone runs the whole job."
+        )
 
 
 def select_algorithms(
@@ -128,6 +147,10 @@ class DiabReadmitSession(KedroSession):
         pipelines.set_requested(requested)
         self._run_context = super().load_context()
         try:
+            if requested:
+                pipelines.set_requested(None)  # every registered name, for the check
+                check_pipeline_names(requested, pipelines.keys())
+                pipelines.set_requested(requested)
             parameters = self._run_context.config_loader["parameters"]
             selected = select_algorithms(
                 names, parameters.get("training_config"), os.environ.get(ALGORITHM_VARIABLE)

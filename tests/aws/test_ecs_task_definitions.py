@@ -16,7 +16,7 @@ from tests.conftest import PROJECT
 
 ECS_DIR = PROJECT / "deploy" / "ecs"
 STAGES = json.loads((ECS_DIR / "stage_commands.json").read_text())
-#: What README "Run on AWS" tells the reader to export before `envsubst`.
+#: What docs/aws.md tells the reader to export before `envsubst`.
 PLACEHOLDERS = {"AWS_ACCOUNT_ID", "AWS_REGION", "DIAB_DATAMART_BUCKET", "DIAB_MODEL_REGISTRY_BUCKET"}
 FAMILIES = {
     # family: (cpu units, memory MiB), the seed's table

@@ -52,6 +52,51 @@ def test_best_model_is_chosen_on_test_never_on_oot(histories):
     assert table["best"].tolist() == [False, True, False]
 
 
+def _on_windows(history, test_end: str, trained: str):
+    history["latest"]["temporal_splits"] = {
+        "train": {"start_date": "1999-01-01", "end_date": "2005-12-31"},
+        "test": {"start_date": "2006-01-01", "end_date": test_end},
+        "oot": {"start_date": "2008-01-01", "end_date": "2008-12-31"},
+    }
+    history["latest"]["training_date"] = trained
+    return history
+
+
+def test_only_models_tested_on_the_same_windows_are_compared():
+    # Issue 17: preprocessing with test.end_date=2007-06-30, then only XGBoost retrained. Its
+    # higher test ROC-AUC is on a shorter window: it must not be named best without a word.
+    histories = [
+        _on_windows(make_history("logistic_regression", [0.61]), "2007-12-31", "2026-01-01T12:00:00"),
+        _on_windows(make_history("random_forest", [0.65]), "2007-12-31", "2026-01-01T12:05:00"),
+        _on_windows(make_history("xgboost", [0.70]), "2007-06-30", "2026-01-02T09:00:00"),
+    ]
+    comparison, history, images = _report_inputs(histories)
+    table = comparison.set_index("algorithm")
+
+    assert table["comparable"].tolist() == [True, True, False]
+    assert table["best"].tolist() == [False, True, False]
+    assert table.loc["xgboost", "test_window"] == "2006-01-01..2007-06-30"
+    note = ("Not comparable: xgboost (test 2006-01-01..2007-06-30, OOT 2008-01-01..2008-12-31) was tested on "
+            "other windows than logistic_regression, random_forest (test 2006-01-01..2007-12-31, OOT "
+            "2008-01-01..2008-12-31), so it is left out of the choice of the best model.")  # fmt: skip
+    markdown = render_markdown_report(comparison, history, SETTINGS)
+    page = render_html_report(comparison, history, images, SETTINGS, *histories)
+    assert note in markdown and "xgboost (other windows)" in markdown
+    assert note in page and "other windows</span>" in page
+    assert "Best model: random_forest" in markdown
+
+
+def test_with_two_window_sets_of_equal_size_the_newest_training_is_the_reference():
+    histories = [
+        _on_windows(make_history("logistic_regression", [0.61]), "2007-12-31", "2026-01-01T12:00:00"),
+        _on_windows(make_history("xgboost", [0.58]), "2007-06-30", "2026-01-02T09:00:00"),
+    ]
+    table = tabulate_latest_versions(SETTINGS, *histories).set_index("algorithm")
+
+    assert table["comparable"].tolist() == [False, True]
+    assert table["best"].tolist() == [False, True]
+
+
 def test_best_model_by_brier_takes_the_lowest():
     histories = [
         make_history("logistic_regression", [0.60], brier=(0.15, 0.30)),

@@ -10,6 +10,13 @@ Each input is one algorithm's ``<algorithm>.model_registry@history`` view::
 The best model is chosen on the TEST window only. OOT metrics are shown beside the test
 metrics so a reader sees how each model holds up on later data, but they never choose
 anything: a choice made on OOT would leave no untouched window to report.
+
+Only models tested on the same windows are compared. Each algorithm registers on its own
+schedule, so the latest versions can come from snapshots with different windows (a
+preprocessing run with moved windows, then only one algorithm retrained). The windows most
+latest versions share are the reference (ties: the most recently trained version's); rows on
+other windows are shown, marked ``comparable: False`` and named in the report, and never
+chosen as the best.
 """
 
 from __future__ import annotations
@@ -91,6 +98,8 @@ def tabulate_latest_versions(settings: ReportSettings, *histories: dict[str, Any
             "cv_score": math.nan,
             "training_seconds": math.nan,
             "n_versions": len(history.get("versions") or []),
+            "test_window": None,
+            "oot_window": None,
         }
         if latest is not None:
             performance = _performance_of(algorithm, latest, metrics)
@@ -102,6 +111,8 @@ def tabulate_latest_versions(settings: ReportSettings, *histories: dict[str, Any
                 threshold=_float_or_nan(latest.get("threshold")),
                 cv_score=_float_or_nan(latest.get("cv_score")),
                 training_seconds=_float_or_nan(latest.get("training_seconds")),
+                test_window=_window_text(latest, "test"),
+                oot_window=_window_text(latest, "oot"),
             )
             for window in WINDOWS:
                 for metric in metrics:
@@ -112,13 +123,37 @@ def tabulate_latest_versions(settings: ReportSettings, *histories: dict[str, Any
     for window in WINDOWS:
         columns += [f"{window}_{metric}" for metric in metrics if f"{window}_{metric}" not in columns]
     table = pd.DataFrame(rows).reindex(columns=columns)
+    table["comparable"] = _on_reference_windows(table)
     table["best"] = False
-    registered = table[table["registered"]]
+    registered = table[table["registered"] & table["comparable"]]
     if not registered.empty:
         scores = registered[f"test_{settings.selection_metric}"]
         best_index = scores.idxmin() if settings.selection_metric in LOWER_IS_BETTER else scores.idxmax()
         table.loc[best_index, "best"] = True
     return table
+
+
+def _window_text(latest: dict[str, Any], window: str) -> str | None:
+    """``start..end`` of a version's test or OOT window, from its metadata's temporal_splits."""
+    bounds = (latest.get("temporal_splits") or {}).get(window) or {}
+    if not bounds.get("start_date") and not bounds.get("end_date"):
+        return None
+    return f"{bounds.get('start_date', '?')}..{bounds.get('end_date', '?')}"
+
+
+def _on_reference_windows(table: pd.DataFrame) -> pd.Series:
+    """True for registered rows tested on the reference windows (see the module docstring)."""
+    registered = table[table["registered"].astype(bool)]
+    comparable = pd.Series(False, index=table.index)
+    if registered.empty:
+        return comparable
+    windows = list(zip(registered["test_window"], registered["oot_window"], strict=True))
+    counts = pd.Series(windows).value_counts(sort=False)
+    tied = set(counts[counts == counts.max()].index)
+    newest_first = registered.assign(key=windows).sort_values("training_date", ascending=False, na_position="last")
+    reference = next(key for key in newest_first["key"] if key in tied)
+    comparable[registered.index] = [key == reference for key in windows]
+    return comparable
 
 
 def tabulate_version_history(*histories: dict[str, Any]) -> pd.DataFrame:
@@ -247,6 +282,9 @@ def render_markdown_report(
     """The comparison as Markdown tables: best model, metrics side by side, version history."""
     metrics = _metrics_to_show(settings)
     lines = [f"# {settings.title}", "", _best_model_sentence(comparison, settings), ""]
+    note = _comparability_note(comparison)
+    if note:
+        lines += [f"**{note}**", ""]
     lines += [_selection_rule(settings), ""]
     lines += ["## Latest versions: test and OOT side by side", ""]
     header = ["algorithm", "version", "trained"]
@@ -256,6 +294,8 @@ def render_markdown_report(
     lines += [_md_row(header), _md_row(["---"] * 3 + ["---:"] * (len(header) - 3))]
     for row in comparison.itertuples(index=False):
         name = f"**{row.algorithm}** (best)" if row.best else row.algorithm
+        if row.registered and not row.comparable:
+            name += " (other windows)"
         if not row.registered:
             lines.append(_md_row([name, "not registered", _MISSING] + [_MISSING] * (len(header) - 3)))
             continue
@@ -304,6 +344,7 @@ def render_html_report(
     body = [
         f"<h1>{esc(settings.title)}</h1>",
         f'<p class="best">{esc(_best_model_sentence(comparison, settings))}</p>',
+        _html_comparability_note(comparison),
         f'<p class="rule">{esc(_selection_rule(settings))}</p>',
         "<h2>Latest versions: test and OOT side by side</h2>",
         _html_comparison_table(comparison, metrics),
@@ -320,7 +361,9 @@ def render_html_report(
 
 def _html_comparison_table(comparison: pd.DataFrame, metrics: list[str]) -> str:
     esc = html.escape
-    head = ['<tr><th rowspan="2">algorithm</th><th rowspan="2">version</th><th rowspan="2">trained</th>']
+    # No "trained" column here (the version id is its timestamp; the training table has it):
+    # 7 metrics x 2 windows must fit 1280 px and a landscape page.
+    head = ['<tr><th rowspan="2">algorithm</th><th rowspan="2">version</th>']
     head += [f'<th colspan="2">{esc(METRIC_LABELS[m])}</th>' for m in metrics]
     head.append('<th rowspan="2">threshold</th></tr><tr>')
     head += ['<th>test</th><th class="oot">OOT</th>' for _ in metrics]
@@ -329,20 +372,22 @@ def _html_comparison_table(comparison: pd.DataFrame, metrics: list[str]) -> str:
     for row in comparison.itertuples(index=False):
         css = ' class="best"' if row.best else ""
         name = esc(row.algorithm) + (' <span class="badge">best</span>' if row.best else "")
+        if row.registered and not row.comparable:
+            name += ' <span class="badge warn">other windows</span>'
+
         if not row.registered:
             rows.append(
-                f'<tr class="missing"><td>{name}</td><td colspan="{2 + 2 * len(metrics) + 1}">'
+                f'<tr class="missing"><td>{name}</td><td colspan="{1 + 2 * len(metrics) + 1}">'
                 f"not registered: run <code>kedro run --pipelines {esc(row.algorithm)}</code></td></tr>"
             )
             continue
-        cells = [f"<td>{name}</td>", f"<td>{esc(_text(row.version_id))}</td>",
-                 f"<td>{esc(_timestamp(row.training_date))}</td>"]  # fmt: skip
+        cells = [f"<td>{name}</td>", f"<td>{esc(_text(row.version_id))}</td>"]
         for metric in metrics:
             cells.append(f'<td class="num">{_number(getattr(row, f"test_{metric}"))}</td>')
             cells.append(f'<td class="num oot">{_number(getattr(row, f"oot_{metric}"))}</td>')
         cells.append(f'<td class="num">{_number(row.threshold)}</td>')
         rows.append(f"<tr{css}>{''.join(cells)}</tr>")
-    return f"<div class=\"wide\"><table>{''.join(head)}{''.join(rows)}</table></div>"
+    return f"<div class=\"wide\"><table class=\"metrics\">{''.join(head)}{''.join(rows)}</table></div>"
 
 
 def _html_model_details(comparison: pd.DataFrame, histories: tuple[dict[str, Any], ...]) -> str:
@@ -355,20 +400,23 @@ def _html_model_details(comparison: pd.DataFrame, histories: tuple[dict[str, Any
         rows.append(
             "<tr>"
             f"<td>{esc(row.algorithm)}</td>"
+            f'<td class="nowrap">{esc(_timestamp(row.training_date))}</td>'
             f'<td class="num">{_number(row.cv_score)}</td>'
-            f"<td><code>{esc(_text(params))}</code></td>"
+            f'<td class="params"><code>{esc(_text(params))}</code></td>'
             f"<td>{esc(_text(latest.get('feature_count')))}</td>"
             f"<td>{esc(_samples(latest))}</td>"
             f"<td>{esc(_text(row.snapshot_id))}</td>"
+            f'<td class="nowrap">{esc(_text(row.test_window))}<br>{esc(_text(row.oot_window))}</td>'
             f'<td class="num">{_number(row.training_seconds, digits=1)}</td>'
             "</tr>"
         )
     if not rows:
         return ""
     return (
-        "<h3>How each latest version was trained</h3><table><tr><th>algorithm</th><th>CV score</th>"
+        '<h3>How each latest version was trained</h3><div class="wide"><table class="details">'
+        "<tr><th>algorithm</th><th>trained</th><th>CV score</th>"
         "<th>best hyperparameters</th><th>features</th><th>rows train / test / OOT</th>"
-        "<th>snapshot</th><th>training s</th></tr>" + "".join(rows) + "</table>"
+        "<th>snapshot</th><th>test / OOT window</th><th>training s</th></tr>" + "".join(rows) + "</table></div>"
     )
 
 
@@ -433,23 +481,43 @@ def _plot_sort_key(item: tuple[str, bytes]) -> tuple[int, str]:
 _HTML_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 1400px; }}
+body {{ font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; max-width: 1400px; }}
 table {{ border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }}
 th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.6rem; }}
 th {{ background: #f0f0f0; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
+table.metrics {{ font-size: 0.8rem; }}
+table.metrics th, table.metrics td {{ padding: 0.2rem 0.3rem; }}
+table.metrics td:nth-child(-n+2) {{ white-space: nowrap; }}
+table.details {{ font-size: 0.8rem; }}
+table.details th, table.details td {{ padding: 0.2rem 0.4rem; }}
+td.params {{ min-width: 14rem; }}
+td.params code {{ overflow-wrap: anywhere; }}
+td.nowrap {{ white-space: nowrap; }}
 .oot {{ background: #fff6ec; }}
 tr.best td {{ font-weight: 600; background: #eaf5ea; }}
 tr.missing td {{ color: #888; font-style: italic; }}
 .badge {{ background: #2e7d32; color: #fff; border-radius: 3px; padding: 0 0.3rem; font-size: 0.75rem; }}
+.badge.warn {{ background: #a15c00; }}
 p.best {{ font-size: 1.1rem; }}
 p.rule, p.note {{ color: #555; }}
+p.warning {{ background: #fff3e0; border-left: 4px solid #a15c00; padding: 0.5rem 0.8rem; }}
 .plots {{ display: flex; flex-wrap: wrap; gap: 1rem; }}
 figure {{ margin: 0 0 1rem; }}
-figure img {{ max-width: 100%; border: 1px solid #ddd; }}
-.plots figure img {{ max-width: 560px; }}
+figure img {{ max-width: 100%; box-sizing: border-box; border: 1px solid #ddd; }}
+.plots figure {{ flex: 0 1 560px; }}
 .wide {{ overflow-x: auto; }}
 figcaption {{ font-size: 0.8rem; color: #555; }}
+@media print {{
+  @page {{ size: A4 landscape; margin: 12mm; }}
+  body {{ margin: 0; max-width: none; font-size: 10pt; }}
+  table, table.metrics {{ font-size: 8pt; }}
+  .wide {{ overflow: visible; }}
+  tr, figure, p.warning {{ break-inside: avoid; }}
+  h2, h3 {{ break-after: avoid; }}
+  .plots figure {{ flex-basis: 48%; }}
+  .oot, tr.best td, th, .badge {{ print-color-adjust: exact; -webkit-print-color-adjust: exact; }}
+}}
 </style></head>
 <body>
 {body}
@@ -474,6 +542,32 @@ def _best_model_sentence(comparison: pd.DataFrame, settings: ReportSettings) -> 
         f"test {METRIC_LABELS[metric]} {_number(row[f'test_{metric}'])} "
         f"(OOT {_number(row[f'oot_{metric}'])})."
     )
+
+
+def _comparability_note(comparison: pd.DataFrame) -> str | None:
+    """A sentence naming the latest versions tested on other windows than the reference."""
+    registered = comparison[comparison["registered"].astype(bool)]
+    others = registered[~registered["comparable"].astype(bool)]
+    if others.empty:
+        return None
+    reference = registered[registered["comparable"].astype(bool)].iloc[0]
+
+    def windows(row: Any) -> str:
+        return f"test {_text(row['test_window'])}, OOT {_text(row['oot_window'])}"
+
+    listed = "; ".join(f"{row['algorithm']} ({windows(row)})" for _, row in others.iterrows())
+    verb, pronoun = ("was", "it is") if len(others) == 1 else ("were", "they are")
+    return (
+        f"Not comparable: {listed} {verb} tested on other windows than "
+        f"{', '.join(registered[registered['comparable'].astype(bool)]['algorithm'])} "
+        f"({windows(reference)}), so {pronoun} left out of the choice of the best model. Retrain "
+        f"every algorithm on one snapshot to compare them all: `kedro run --pipelines training`."
+    )
+
+
+def _html_comparability_note(comparison: pd.DataFrame) -> str:
+    note = _comparability_note(comparison)
+    return f'<p class="warning">{html.escape(note)}</p>' if note else ""
 
 
 def _selection_rule(settings: ReportSettings) -> str:

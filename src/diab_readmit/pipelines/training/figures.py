@@ -107,6 +107,7 @@ def importances(values: pd.Series, title: str, top: int = 20) -> Figure:
     colours = ["#d62728" if value < 0 else "#1f77b4" for value in shown]
     axis.barh(list(map(str, shown.index)), shown.to_numpy(), color=colours)
     axis.axvline(0, color="grey", linewidth=0.8)
-    axis.set(xlabel=str(values.name), title=f"{title}: top {len(shown)} features by {values.name}")
+    # Two title lines: "by coefficient (standardized inputs)" on one line ran past the figure.
+    axis.set(xlabel=str(values.name), title=f"{title}: top {len(shown)} features\nby {values.name}")
     figure.tight_layout()
     return figure

@@ -1,4 +1,4 @@
-"""Hyperparameter search: the space from ``params:search``, the method, and progress logging.
+"""Hyperparameter search: the space from ``params:search``, the method, and its progress.
 
 Two methods, both seeded and both scored by cross-validation on the training window only:
 
@@ -16,11 +16,13 @@ distributions sampled per candidate.
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
-from joblib import parallel_config
+from joblib import effective_n_jobs, parallel_config
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy import stats
 from sklearn.base import BaseEstimator
@@ -33,6 +35,8 @@ from sklearn.model_selection import (
 )
 
 from diab_readmit.patient_folds import StratifiedPatientKFold
+
+from .search_progress import StageProgress
 
 logger = logging.getLogger(__name__)
 
@@ -97,34 +101,51 @@ def parameter_distributions(space: dict[str, Any]) -> dict[str, Any]:
 
 
 class _StageLogging:
-    """Logs one line per search stage: candidates, rows, best score, seconds.
+    """Progress while a search stage runs, and one line per stage when it is done.
 
     Wraps the ``evaluate_candidates`` callback scikit-learn hands to ``_run_search``, which
-    every search class calls once per batch of candidates (once per halving stage). ``label``
-    (for the log) is a plain attribute, not a constructor parameter, so scikit-learn's
-    parameter handling of the search classes stays untouched.
+    the search classes call once per stage (a halving stage, or all of a random search's
+    candidates). The wrapper hands a stage's candidates to scikit-learn in chunks (whole
+    candidates, all folds each, chunks sized to finish in about ``chunk_seconds``): the
+    fits, scores and ``cv_results_`` are the same as in one call, and between chunks
+    ``StageProgress`` knows how many fits are done. ``label``, ``chunk_seconds`` and
+    ``progress_interval`` are plain attributes, not constructor parameters, so
+    scikit-learn's parameter handling of the search classes stays untouched.
     """
 
     label = "search"
+    #: Aimed-for duration of one chunk of fits, and seconds between progress log lines.
+    chunk_seconds = 30.0
+    progress_interval = 30.0
     stages_: list[dict[str, Any]]
 
     def _logged(self, evaluate_candidates: Any, n_rows: int) -> Any:
         self.stages_ = []
 
         def evaluate(candidate_params, cv=None, more_results=None, callback_ctx=None):
+            # callback_ctx is not passed on: scikit-learn's experimental callbacks need
+            # distinct task ids per stage, which chunks would repeat; none are used here.
             candidate_params = list(candidate_params)
+            number = len(self.stages_) + 1
             started = time.perf_counter()
-            results = evaluate_candidates(
-                candidate_params, cv, more_results=more_results, callback_ctx=callback_ctx
-            )
+            description = f"{self.label} search stage {number}"
+            with StageProgress(description, len(candidate_params) * self.n_splits_,
+                               self.progress_interval) as progress:  # fmt: skip
+                for start, stop in self._chunks(len(candidate_params), started):
+                    results = evaluate_candidates(
+                        candidate_params[start:stop],
+                        cv,
+                        more_results=_sliced(more_results, start, stop),
+                    )
+                    progress.advance((stop - start) * self.n_splits_)
             rows = (more_results or {}).get("n_resources", [n_rows])[0]
             stage_scores = results["mean_test_score"][-len(candidate_params):]
             stage = {
-                "stage": len(self.stages_) + 1,
+                "stage": number,
                 "candidates": len(candidate_params),
                 "rows": int(rows),
-                "best_stage_score": float(np.nanmax(stage_scores)),
-                "best_score_so_far": float(np.nanmax(results["mean_test_score"])),
+                "best_stage_score": _best(stage_scores),
+                "best_score_so_far": _best(results["mean_test_score"]),
                 "seconds": round(time.perf_counter() - started, 2),
             }
             self.stages_.append(stage)
@@ -139,14 +160,45 @@ class _StageLogging:
 
         return evaluate
 
+    def _chunks(self, n_candidates: int, started: float) -> Iterator[tuple[int, int]]:
+        """(start, stop) candidate ranges; each chunk's fits fill every worker evenly.
+
+        The first chunk is a quarter of the stage; later ones are sized from the stage's
+        time per candidate so far, to take about ``chunk_seconds``. Each chunk boundary
+        leaves a worker idle for about one fit, so chunks are no smaller than they must be.
+        """
+        workers = max(1, effective_n_jobs(self.n_jobs))
+        step = workers // math.gcd(self.n_splits_, workers)
+        start = 0
+        while start < n_candidates:
+            size = max(step, n_candidates // 4 // step * step)
+            if start:
+                per_candidate = (time.perf_counter() - started) / start
+                size = max(step, int(self.chunk_seconds / max(per_candidate, 1e-9)) // step * step)
+            stop = min(n_candidates, start + size)
+            yield start, stop
+            start = stop
+
+
+def _sliced(more_results: dict[str, list] | None, start: int, stop: int) -> dict[str, list] | None:
+    """The per-candidate lists of ``more_results`` for candidates ``start:stop``."""
+    if more_results is None:
+        return None
+    return {key: list(values)[start:stop] for key, values in more_results.items()}
+
+
+def _best(scores: np.ndarray) -> float:
+    """The highest finite score; NaN when no candidate has one (scikit-learn warns already)."""
+    finite = np.asarray(scores, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.max()) if finite.size else math.nan
+
 
 class LoggedRandomizedSearchCV(_StageLogging, RandomizedSearchCV):
-    """``RandomizedSearchCV`` evaluating its candidates in logged batches of ``batch_size``.
+    """``RandomizedSearchCV`` with progress and a log line for its one stage.
 
     The candidates are the same ``ParameterSampler`` draw as ``RandomizedSearchCV``'s.
     """
-
-    batch_size = 5
 
     def fit(self, X, y=None, **params):
         self._n_rows = len(X)
@@ -154,11 +206,7 @@ class LoggedRandomizedSearchCV(_StageLogging, RandomizedSearchCV):
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         evaluate = self._logged(evaluate_candidates, self._n_rows)
-        candidates = list(
-            ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state)
-        )
-        for start in range(0, len(candidates), self.batch_size):
-            evaluate(candidates[start : start + self.batch_size])
+        evaluate(ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state))
 
 
 class LoggedHalvingRandomSearchCV(_StageLogging, HalvingRandomSearchCV):

@@ -1,0 +1,166 @@
+"""The lines a run ends with: what it registered, the best model, where the results are.
+
+Kedro ends a run with "Pipeline execution completed successfully in N sec." and nothing
+about what was produced. ``RunSummary`` watches the datasets a run saves and, once the run
+is over (also after a failure, when other algorithms still registered), logs::
+
+    Registered 3 model versions:
+      logistic_regression v20261201_120301  test ROC-AUC 0.6723  OOT ROC-AUC 0.6890  data/06_models/model_registry/logistic_regression/v20261201_120301
+      ...
+    Best model (test ROC-AUC, as in the report): xgboost v20261201_120410, test ROC-AUC 0.6784, OOT ROC-AUC 0.7098
+    Report: data/08_reporting/model_comparison.html
+
+The best model is the comparison table's ``best`` row when the run wrote the report (the
+same choice the report makes); otherwise the best of the versions this run registered.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+REGISTRY_SUFFIX = ".model_registry@bundle"
+HISTORY_SUFFIX = ".model_registry@history"
+COMPARISON_TABLE = "reporting.model_comparison"
+HTML_REPORT = "reporting.comparison_report_html"
+MARKDOWN_REPORT = "reporting.comparison_report_md"
+
+
+@dataclass
+class RegisteredVersion:
+    """One version this run registered, as its metadata.json describes it."""
+
+    algorithm: str
+    version_id: str
+    test_auc: float
+    oot_auc: float
+    location: str
+
+    def line(self) -> str:
+        return (
+            f"  {self.algorithm} {self.version_id}  test ROC-AUC {_auc(self.test_auc)}  "
+            f"OOT ROC-AUC {_auc(self.oot_auc)}  {self.location}"
+        )
+
+
+@dataclass(eq=False)  # hashable by identity, as pluggy needs of a hook object
+class RunSummary:
+    """Kedro hooks collecting the run's registrations and reports, logged at the end."""
+
+    registered: list[RegisteredVersion] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)
+    comparison: pd.DataFrame | None = None
+    _catalog: Any = None
+    _known_versions: dict[str, set[str] | None] = field(default_factory=dict)
+
+    @hook_impl
+    def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
+        self.registered, self.reports, self.comparison = [], [], None
+        self._catalog = catalog
+        self._known_versions = {}
+        for name in pipeline.all_outputs():
+            if name.endswith(REGISTRY_SUFFIX):
+                algorithm = name.removesuffix(REGISTRY_SUFFIX)
+                try:
+                    self._known_versions[algorithm] = set(self._history(algorithm).committed_versions())
+                except Exception:  # noqa: BLE001 - the summary must never be why a run fails
+                    # An unreadable registry (missing bucket, no access) fails the run's own
+                    # registration with the error that explains it; the summary stays silent.
+                    self._known_versions[algorithm] = None
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        if dataset_name.endswith(REGISTRY_SUFFIX):
+            self._record_registration(dataset_name.removesuffix(REGISTRY_SUFFIX))
+        elif dataset_name == COMPARISON_TABLE and isinstance(data, pd.DataFrame):
+            self.comparison = data
+        elif dataset_name in (HTML_REPORT, MARKDOWN_REPORT):
+            self.reports.append(self._location(dataset_name))
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._log()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._log()
+
+    # ---------------------------------------------------------------- internals
+    def _history(self, algorithm: str) -> Any:
+        return self._catalog.get(f"{algorithm}{HISTORY_SUFFIX}")
+
+    def _record_registration(self, algorithm: str) -> None:
+        known = self._known_versions.get(algorithm)
+        if known is None:
+            return
+        latest = self._history(algorithm).load().get("latest") or {}
+        version_id = latest.get("version_id")
+        if not version_id or version_id in known:
+            return
+        performance = latest.get("performance") or {}
+        registry = self._catalog.get(f"{algorithm}{HISTORY_SUFFIX}")._describe().get("path", "")
+        self.registered.append(
+            RegisteredVersion(
+                algorithm=algorithm,
+                version_id=version_id,
+                test_auc=_number((performance.get("test") or {}).get("auc_roc")),
+                oot_auc=_number((performance.get("oot") or {}).get("auc_roc")),
+                location=f"{registry}/{version_id}",
+            )
+        )
+
+    def _location(self, dataset_name: str) -> str:
+        described = self._catalog.get(dataset_name)._describe()
+        return str(described.get("filepath") or described.get("path") or dataset_name)
+
+    def _log(self) -> None:
+        if not (self.registered or self.reports):
+            return
+        lines = []
+        if self.registered:
+            count = len(self.registered)
+            lines.append(f"Registered {count} model version{'s' if count != 1 else ''}:")
+            lines += [version.line() for version in self.registered]
+        best = self._best()
+        if best:
+            lines.append(best)
+        lines += [f"Report: {path}" for path in self.reports]
+        logger.info("\n".join(lines))
+
+    def _best(self) -> str | None:
+        if self.comparison is not None and "best" in self.comparison:
+            rows = self.comparison[self.comparison["best"].astype(bool)]
+            if not rows.empty:
+                row = rows.iloc[0]
+                return (
+                    f"Best model (as in the report): {row['algorithm']} {row['version_id']}, "
+                    f"test ROC-AUC {_auc(row.get('test_auc_roc'))}, "
+                    f"OOT ROC-AUC {_auc(row.get('oot_auc_roc'))}"
+                )
+        scored = [v for v in self.registered if not math.isnan(v.test_auc)]
+        if len(scored) < 2:
+            return None
+        top = max(scored, key=lambda v: v.test_auc)
+        return (
+            f"Best of this run on test ROC-AUC: {top.algorithm} {top.version_id}, "
+            f"test ROC-AUC {_auc(top.test_auc)}, OOT ROC-AUC {_auc(top.oot_auc)}"
+        )
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _auc(value: Any) -> str:
+    number = _number(value)
+    return "—" if math.isnan(number) else f"{number:.4f}"
