@@ -128,7 +128,7 @@ _RECIPES: dict[str, _Recipe] = {
     "random_forest": _Recipe(RandomForestClassifier, {"n_jobs": 1}),
     "xgboost": _Recipe(
         EarlyStoppingXGBClassifier,
-        {"tree_method": "hist", "n_jobs": 1, "eval_metric": "logloss"},
+        {"tree_method": "hist", "n_jobs": 1, "eval_metric": "auc"},
     ),
 }
 
