@@ -230,8 +230,9 @@ def _target_encoder() -> SklearnPipeline:
     """Readmission rate per code, shrunk for rare codes (scikit-learn's TargetEncoder).
 
     Its own cross-fit (used only inside ``fit``) is seeded; the train rows' values in the
-    snapshot come from ``_cross_fitted_train``. A missing code (None, NaN or pd.NA, however the rows arrive) is the code ``?``, as in
-    the raw file, so the registered model encodes it the same way it was trained.
+    snapshot come from ``_cross_fitted_train``. A missing code (None, NaN or pd.NA, however
+    the rows arrive) is the code ``?``, as in the raw file, so the registered model encodes
+    it the same way it was trained.
     """
     folds = StratifiedKFold(n_splits=TARGET_ENCODING_FOLDS, shuffle=True, random_state=0)
     return SklearnPipeline(
@@ -296,8 +297,8 @@ def scale_windows(
 
     Returns:
         Per window: ``encounter_id``, ``patient_nbr`` (groups CV folds; never a model input),
-        ``partition_date``, ``readmitted_30d``, then the float32
-        model-input columns in the scaler's output order.
+        ``partition_date``, ``readmitted_30d``, then the float32 model-input columns in the
+        scaler's output order. The train window's target encodings are cross-fitted.
 
     Raises:
         PreprocessingError: a model input is missing or infinite in some window (the gold

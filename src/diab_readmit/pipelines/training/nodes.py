@@ -128,9 +128,9 @@ def tune_hyperparameters(
     best_params = {key.removeprefix(prefix): value for key, value in _plain(searcher.best_params_).items()}
     chosen = base.set_params(**{prefix + key: value for key, value in best_params.items()})
     # The final fit sees the train window minus the calibration holdout (by default its most
-    # recent encounters); the calibrator, and XGBoost's early stopping, see only the holdout. DataFrames over one
-    # float32 matrix each: estimators read them without another copy, and the fitted model
-    # records the feature names.
+    # recent encounters); the calibrator, and XGBoost's early stopping, see only the holdout.
+    # DataFrames over one float32 matrix each: estimators read them without another copy,
+    # and the fitted model records the feature names.
     settings = training_config.calibration
     order = train["partition_date"].to_numpy() if "partition_date" in train else np.arange(len(train))
     fit_rows, calibration_rows = calibration_split(y, groups, order, settings, training_config.seed)
