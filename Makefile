@@ -17,8 +17,10 @@ run: $(VENV)/.installed
 	else $(BIN)/kedro run --pipelines synthetic; fi
 	$(BIN)/kedro run
 
-## test: install what is missing (runtime + test tools) and run the test suite
+## test: install what is missing (runtime + test tools), lint, check formatting, run the tests
 test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	@for script in tools/ensure_*.sh; do [ -e "$$script" ] && bash "$$script"; done; true
 	$(BIN)/python -m pytest
 

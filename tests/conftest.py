@@ -19,9 +19,19 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
 KEDRO = Path(sys.executable).with_name("kedro")
-UCI_ZIP = PROJECT.parent / "shared" / "data" / "uci-diabetes-130" / "dataset_diabetes.zip"
-DATA_LAYERS = ("01_raw", "02_intermediate", "03_primary", "04_feature", "05_model_input",
-               "06_models", "07_model_output", "08_reporting")  # fmt: skip
+UCI_ZIP = (
+    PROJECT.parent / "shared" / "data" / "uci-diabetes-130" / "dataset_diabetes.zip"
+)
+DATA_LAYERS = (
+    "01_raw",
+    "02_intermediate",
+    "03_primary",
+    "04_feature",
+    "05_model_input",
+    "06_models",
+    "07_model_output",
+    "08_reporting",
+)
 
 
 @dataclass
@@ -34,19 +44,41 @@ class ScratchProject:
     def data(self) -> Path:
         return self.path / "data"
 
-    def run(self, *args: str, env: dict[str, str] | None = None, check: bool = True,
-            timeout: int = 600) -> subprocess.CompletedProcess:  # fmt: skip
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+        timeout: int = 600,
+    ) -> subprocess.CompletedProcess:
         return self.kedro("run", *args, env=env, check=check, timeout=timeout)
 
-    def kedro(self, *args: str, env: dict[str, str] | None = None, check: bool = True,
-              timeout: int = 600) -> subprocess.CompletedProcess:  # fmt: skip
+    def kedro(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+        timeout: int = 600,
+    ) -> subprocess.CompletedProcess:
         # A developer's own ALGORITHM setting must not leak into the run under test.
         environment = {k: v for k, v in os.environ.items() if k != "ALGORITHM"}
-        environment.update({"KEDRO_DISABLE_TELEMETRY": "true", "NO_COLOR": "1", "COLUMNS": "250", **(env or {})})
+        environment.update(
+            {
+                "KEDRO_DISABLE_TELEMETRY": "true",
+                "NO_COLOR": "1",
+                "COLUMNS": "250",
+                **(env or {}),
+            }
+        )
         result = subprocess.run(
-            [str(KEDRO), *args], cwd=self.path, env=environment, capture_output=True,
-            text=True, timeout=timeout,
-        )  # fmt: skip
+            [str(KEDRO), *args],
+            cwd=self.path,
+            env=environment,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
             raise AssertionError(
                 f"`kedro {' '.join(args)}` exited {result.returncode}:\n"
@@ -58,7 +90,9 @@ class ScratchProject:
 def make_scratch_project(root: Path) -> ScratchProject:
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT / "pyproject.toml", root)
-    shutil.copytree(PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("credentials*"))
+    shutil.copytree(
+        PROJECT / "conf", root / "conf", ignore=shutil.ignore_patterns("credentials*")
+    )
     (root / "conf" / "local").mkdir(exist_ok=True)
     # Kedro insists on a source dir; an empty one keeps imports on the installed package.
     (root / "src").mkdir()
@@ -98,12 +132,26 @@ def chromium() -> str:
     )
 
 
-def headless(chromium: str, profile: Path, *args: str, window: str = "1600,1000") -> subprocess.CompletedProcess:
+def headless(
+    chromium: str, profile: Path, *args: str, window: str = "1600,1000"
+) -> subprocess.CompletedProcess:
     """One headless Chromium command (``--dump-dom``, ``--screenshot=``, ``--print-to-pdf=``)."""
     command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-        f"--window-size={window}", "--virtual-time-budget=20000", *args,
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=180)
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        f"--window-size={window}",
+        "--virtual-time-budget=20000",
+        *args,
+    ]
+    return subprocess.run(
+        command, check=False, capture_output=True, text=True, timeout=180
+    )

@@ -22,7 +22,16 @@ from .conftest import headless, make_scratch_project
 
 #: Modular pipelines a reader must be able to collapse and expand.
 MODULAR_PIPELINES = ("preprocessing", *ALGORITHMS)
-LAYERS = ("raw", "intermediate", "primary", "feature", "model_input", "models", "model_output", "reporting")
+LAYERS = (
+    "raw",
+    "intermediate",
+    "primary",
+    "feature",
+    "model_input",
+    "models",
+    "model_output",
+    "reporting",
+)
 #: A node without name= gets Kedro's generated "func([inputs]) -> [outputs]".
 GENERATED_NAME = re.compile(r"[()\[\]]|->")
 
@@ -35,9 +44,11 @@ def viz_build(tmp_path_factory) -> Path:
     output = result.stdout + result.stderr
     build = project.path / "build"
     # kedro viz build exits 0 even when it fails, so judge it by what it wrote.
-    assert result.returncode == 0 and (build / "index.html").is_file() and "Failed" not in output, (
-        f"`kedro viz build` failed (exit {result.returncode}):\n{output[-6000:]}"
-    )
+    assert (
+        result.returncode == 0
+        and (build / "index.html").is_file()
+        and "Failed" not in output
+    ), f"`kedro viz build` failed (exit {result.returncode}):\n{output[-6000:]}"
     return build
 
 
@@ -50,18 +61,25 @@ def test_namespaces_are_modular_pipelines(viz_api):
     modular = viz_api["modular_pipelines"]
 
     for name in MODULAR_PIPELINES:
-        assert name in modular, f"'{name}' is not a modular pipeline in kedro-viz; found {sorted(modular)}"
+        assert name in modular, (
+            f"'{name}' is not a modular pipeline in kedro-viz; found {sorted(modular)}"
+        )
         assert modular[name]["children"], f"modular pipeline '{name}' is empty"
 
 
 def test_every_dataset_sits_on_a_layer(viz_api):
     datasets = [node for node in viz_api["nodes"] if node["type"] == "data"]
     without_layer = sorted(node["name"] for node in datasets if not node.get("layer"))
-    unknown = sorted(f"{n['name']}: {n['layer']}" for n in datasets if n.get("layer") and n["layer"] not in LAYERS)
+    unknown = sorted(
+        f"{n['name']}: {n['layer']}"
+        for n in datasets
+        if n.get("layer") and n["layer"] not in LAYERS
+    )
 
     assert datasets
     assert not without_layer, (
-        "datasets without `metadata: {kedro-viz: {layer: ...}}` in the catalog: " + ", ".join(without_layer)
+        "datasets without `metadata: {kedro-viz: {layer: ...}}` in the catalog: "
+        + ", ".join(without_layer)
     )
     assert not unknown, f"layers outside {LAYERS}: {unknown}"
 
@@ -69,7 +87,11 @@ def test_every_dataset_sits_on_a_layer(viz_api):
 def test_layers_are_drawn_in_data_flow_order(viz_api):
     # kedro-viz draws layer bands only if data flows one way between layers; one dataset
     # whose layer points back upstream makes it silently drop every band.
-    used = {node["layer"] for node in viz_api["nodes"] if node["type"] == "data" and node.get("layer")}
+    used = {
+        node["layer"]
+        for node in viz_api["nodes"]
+        if node["type"] == "data" and node.get("layer")
+    }
     backwards = _layer_cycle_edges(viz_api)
 
     assert not backwards, (
@@ -77,7 +99,9 @@ def test_layers_are_drawn_in_data_flow_order(viz_api):
         "of each pair to another layer:\n" + "\n".join(backwards)
     )
     assert set(viz_api["layers"]) == used
-    assert [layer for layer in LAYERS if layer in used] == viz_api["layers"], "layers out of the usual Kedro order"
+    assert [layer for layer in LAYERS if layer in used] == viz_api["layers"], (
+        "layers out of the usual Kedro order"
+    )
 
 
 def _layer_cycle_edges(viz_api: dict) -> list[str]:
@@ -106,7 +130,9 @@ def _layer_cycle_edges(viz_api: dict) -> list[str]:
         for target in next_layered(node_id, set()):
             pair = (node["layer"], nodes[target]["layer"])
             if pair[0] != pair[1]:
-                hops.setdefault(pair, []).append(f"{node['name']} -> {nodes[target]['name']}")
+                hops.setdefault(pair, []).append(
+                    f"{node['name']} -> {nodes[target]['name']}"
+                )
 
     def reaches(start: str, goal: str) -> bool:
         frontier, seen = [start], {start}
@@ -129,10 +155,14 @@ def _layer_cycle_edges(viz_api: dict) -> list[str]:
 
 def test_every_node_has_a_readable_name(viz_api):
     tasks = [node for node in viz_api["nodes"] if node["type"] == "task"]
-    generated = sorted(node["name"] for node in tasks if GENERATED_NAME.search(node["name"]))
+    generated = sorted(
+        node["name"] for node in tasks if GENERATED_NAME.search(node["name"])
+    )
 
     assert tasks
-    assert not generated, f"nodes without name= (Kedro made up these names): {generated}"
+    assert not generated, (
+        f"nodes without name= (Kedro made up these names): {generated}"
+    )
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -143,7 +173,9 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 @pytest.fixture
 def served_build(viz_build) -> Iterator[str]:
     """The static build on an ephemeral 127.0.0.1 port, as `kedro viz run` would serve it."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(viz_build)))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(viz_build))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -159,7 +191,10 @@ def test_browser_renders_the_algorithm_namespaces(chromium, served_build, tmp_pa
     assert dom.returncode == 0, f"chromium --dump-dom failed:\n{dom.stderr[-3000:]}"
 
     rendered = set(
-        re.findall(r'<g[^>]*class="pipeline-node pipeline-node--modularPipeline"[^>]*data-id="([^"]+)"', dom.stdout)
+        re.findall(
+            r'<g[^>]*class="pipeline-node pipeline-node--modularPipeline"[^>]*data-id="([^"]+)"',
+            dom.stdout,
+        )
     )
     for name in MODULAR_PIPELINES:
         assert name in rendered, (
@@ -167,13 +202,23 @@ def test_browser_renders_the_algorithm_namespaces(chromium, served_build, tmp_pa
         )
 
     # With the modular pipelines collapsed, the shared datasets show these layer bands.
-    bands = set(re.findall(r'class="pipeline-layer-name" data-id="layer-label--([^"]+)"', dom.stdout))
+    bands = set(
+        re.findall(
+            r'class="pipeline-layer-name" data-id="layer-label--([^"]+)"', dom.stdout
+        )
+    )
     expected_bands = {"raw", "feature", "model_input", "models", "reporting"}
-    assert expected_bands <= bands, f"layer bands drawn: {sorted(bands)}; expected at least {sorted(expected_bands)}"
+    assert expected_bands <= bands, (
+        f"layer bands drawn: {sorted(bands)}; expected at least {sorted(expected_bands)}"
+    )
 
     screenshot = tmp_path / "viz.png"
-    shot = headless(chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", served_build)
-    assert shot.returncode == 0 and screenshot.is_file(), f"chromium --screenshot failed:\n{shot.stderr[-3000:]}"
+    shot = headless(
+        chromium, tmp_path / "profile-shot", f"--screenshot={screenshot}", served_build
+    )
+    assert shot.returncode == 0 and screenshot.is_file(), (
+        f"chromium --screenshot failed:\n{shot.stderr[-3000:]}"
+    )
     # A blank dark page is ~10 kB; the drawn flowchart and sidebar are several times that.
     assert screenshot.stat().st_size > 50_000, f"screenshot {screenshot} looks blank"
 
@@ -196,4 +241,7 @@ def test_run_status_is_recorded_for_the_failure_isolating_runner(tmp_path):
     # Both prerequisite checks fail and both are recorded: failure isolation ran the second
     # check after the first failed (Kedro's SequentialRunner would have stopped there).
     messages = sorted(node["error"]["message"] for node in by_status.get("failed", []))
-    assert [m.split(":")[0] for m in messages] == ["Gold data is missing", "Not enough training data"], status
+    assert [m.split(":")[0] for m in messages] == [
+        "Gold data is missing",
+        "Not enough training data",
+    ], status

@@ -36,9 +36,9 @@ def filled_project(tmp_path_factory) -> ScratchProject:
 
 
 #: The metrics the project's report shows (conf/base/parameters_reporting.yml).
-SHOWN_METRICS = yaml.safe_load((PROJECT / "conf" / "base" / "parameters_reporting.yml").read_text())[
-    "reporting"
-]["report"]["metrics"]
+SHOWN_METRICS = yaml.safe_load(
+    (PROJECT / "conf" / "base" / "parameters_reporting.yml").read_text()
+)["reporting"]["report"]["metrics"]
 
 
 def test_default_run_ends_with_the_comparison_report(filled_project):
@@ -48,20 +48,29 @@ def test_default_run_ends_with_the_comparison_report(filled_project):
 
     registry = filled_project.data / "06_models" / "model_registry"
     for algorithm in ALGORITHMS:
-        metadata = json.loads((registry / algorithm / "latest" / "metadata.json").read_text())
+        metadata = json.loads(
+            (registry / algorithm / "latest" / "metadata.json").read_text()
+        )
         row = next(
-            line for line in markdown.splitlines()
-            if line.startswith("|") and algorithm in line and metadata["version_id"] in line
+            line
+            for line in markdown.splitlines()
+            if line.startswith("|")
+            and algorithm in line
+            and metadata["version_id"] in line
         )
         for window in ("test", "oot"):
             for metric in SHOWN_METRICS:
                 value = f"{metadata['performance'][window][metric]:.4f}"
-                assert value in row, f"{algorithm} {window} {metric} {value} missing from: {row}"
+                assert value in row, (
+                    f"{algorithm} {window} {metric} {value} missing from: {row}"
+                )
         # The training run's evaluation plots, embedded from the registry version.
-        section = re.search(rf"<h3>{algorithm}</h3>(.*?)(?=<h[23]>)", page, re.S).group(1)
+        section = re.search(rf"<h3>{algorithm}</h3>(.*?)(?=<h[23]>)", page, re.S).group(
+            1
+        )
         assert section.count("data:image/png;base64,") == len(metadata["plots"]) >= 5
     assert markdown.count("(best)") == 1
-    assert "src=\"http" not in page
+    assert 'src="http' not in page
 
 
 def test_notebook_executes(filled_project):
@@ -72,15 +81,26 @@ def test_notebook_executes(filled_project):
 
     # Any failing cell raises CellExecutionError naming the cell and the traceback.
     NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(notebooks)}}
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(notebooks)}},
     ).execute()
 
-    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    outputs = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    ]
     text = "\n".join(
-        output.get("text", "") + output.get("data", {}).get("text/plain", "") for output in outputs
+        output.get("text", "") + output.get("data", {}).get("text/plain", "")
+        for output in outputs
     )
     images = [output for output in outputs if "image/png" in output.get("data", {})]
-    assert len(images) >= 2, "the monthly readmission plot and the model plots should be drawn"
+    assert len(images) >= 2, (
+        "the monthly readmission plot and the model plots should be drawn"
+    )
     assert "readmitted within 30 days" in text
     assert f"registered: {', '.join(ALGORITHMS)}" in text
     assert "ROC-AUC from gold rows" in text
@@ -92,4 +112,6 @@ def test_notebook_is_committed_without_outputs():
     nbformat.validate(notebook)
 
     assert notebook.cells[1].source.strip() == "%load_ext kedro.ipython"
-    assert not [cell for cell in notebook.cells if cell.cell_type == "code" and cell.outputs]
+    assert not [
+        cell for cell in notebook.cells if cell.cell_type == "code" and cell.outputs
+    ]

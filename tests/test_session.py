@@ -14,7 +14,11 @@ from kedro.pipeline import Node, Pipeline
 from kedro.runner import SequentialRunner
 
 from diab_readmit.parameter_models import ALGORITHMS
-from diab_readmit.runner import RUNS_AFTER_UPSTREAM_FAILURE, FailureIsolatingRunner, NodeFailuresError
+from diab_readmit.runner import (
+    RUNS_AFTER_UPSTREAM_FAILURE,
+    FailureIsolatingRunner,
+    NodeFailuresError,
+)
 from diab_readmit.session import (
     AlgorithmSelectionError,
     DiabReadmitSession,
@@ -35,29 +39,53 @@ def test_the_project_runs_with_the_selecting_session():
     ("pipelines", "config", "algorithm", "expected"),
     [
         (["__default__"], {}, None, ALL),
-        (["training"], {"enabled_algorithms": {"xgboost": False}}, None, ["logistic_regression", "random_forest"]),
-        (["__default__"], {"enabled_algorithms": {"xgboost": False}}, "xgboost", ["xgboost"]),
+        (
+            ["training"],
+            {"enabled_algorithms": {"xgboost": False}},
+            None,
+            ["logistic_regression", "random_forest"],
+        ),
+        (
+            ["__default__"],
+            {"enabled_algorithms": {"xgboost": False}},
+            "xgboost",
+            ["xgboost"],
+        ),
         (["training"], {}, "random_forest", ["random_forest"]),
         (["training"], {}, " ", ALL),  # blank ALGORITHM counts as unset
         # A pipeline named after an algorithm always trains it: nothing to filter.
         (["xgboost"], {"enabled_algorithms": {"xgboost": False}}, None, None),
         (["xgboost"], {}, "xgboost", None),
         (["data_processing"], {}, None, None),
-        (["training", "xgboost"], {"enabled_algorithms": {"xgboost": False}}, None, ALL),
+        (
+            ["training", "xgboost"],
+            {"enabled_algorithms": {"xgboost": False}},
+            None,
+            ALL,
+        ),
     ],
-)  # fmt: skip
+)
 def test_which_algorithms_a_run_trains(pipelines, config, algorithm, expected):
     assert select_algorithms(pipelines, config, algorithm) == expected
 
 
 def test_selection_errors_name_the_problem_and_the_valid_names():
-    with pytest.raises(AlgorithmSelectionError, match=r"ALGORITHM='svm' is not an algorithm .* \['logistic_regression', 'random_forest', 'xgboost'\]"):
+    with pytest.raises(
+        AlgorithmSelectionError,
+        match=r"ALGORITHM='svm' is not an algorithm .* \['logistic_regression', 'random_forest', 'xgboost'\]",
+    ):
         select_algorithms(["__default__"], {}, "svm")
     with pytest.raises(AlgorithmSelectionError, match=r"ALGORITHM='svm'"):
         select_algorithms(["data_processing"], {}, "svm")  # validated even when unused
-    with pytest.raises(AlgorithmSelectionError, match="ALGORITHM=xgboost conflicts with --pipelines random_forest"):
+    with pytest.raises(
+        AlgorithmSelectionError,
+        match="ALGORITHM=xgboost conflicts with --pipelines random_forest",
+    ):
         select_algorithms(["random_forest"], {}, "xgboost")
-    with pytest.raises(AlgorithmSelectionError, match=r"unknown algorithm\(s\) \['svm'\]; valid names are"):
+    with pytest.raises(
+        AlgorithmSelectionError,
+        match=r"unknown algorithm\(s\) \['svm'\]; valid names are",
+    ):
         select_algorithms(["training"], {"enabled_algorithms": {"svm": True}}, None)
     disabled = {"enabled_algorithms": {name: False for name in ALGORITHMS}}
     with pytest.raises(AlgorithmSelectionError, match="No algorithm to train"):
@@ -65,9 +93,16 @@ def test_selection_errors_name_the_problem_and_the_valid_names():
 
 
 def test_an_unknown_pipeline_name_is_an_error_listing_the_valid_ones():
-    check_pipeline_names(["xgboost", "__default__"], ["__default__", "xgboost", "reporting"])
-    with pytest.raises(UnknownPipelineError, match=r"--pipelines nonexistent: no such pipeline\. Valid names are reporting, xgboost;"):
-        check_pipeline_names(["xgboost", "nonexistent"], ["__default__", "xgboost", "reporting"])
+    check_pipeline_names(
+        ["xgboost", "__default__"], ["__default__", "xgboost", "reporting"]
+    )
+    with pytest.raises(
+        UnknownPipelineError,
+        match=r"--pipelines nonexistent: no such pipeline\. Valid names are reporting, xgboost;",
+    ):
+        check_pipeline_names(
+            ["xgboost", "nonexistent"], ["__default__", "xgboost", "reporting"]
+        )
 
 
 def test_kedro_run_with_a_mistyped_pipeline_prints_one_line(scratch_project):
@@ -77,7 +112,10 @@ def test_kedro_run_with_a_mistyped_pipeline_prints_one_line(scratch_project):
     assert result.returncode != 0
     assert "Traceback" not in output, output
     errors = [line for line in output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and "Valid names are data_processing, logistic_regression" in errors[0], output
+    assert (
+        len(errors) == 1
+        and "Valid names are data_processing, logistic_regression" in errors[0]
+    ), output
     assert len(output.strip().splitlines()) <= 4, output
 
 
@@ -100,15 +138,23 @@ def _branches(fail_in: set[str], tagged_report: bool = True) -> Pipeline:
     for name in ("a", "b", "c"):
         template = Pipeline(
             [
-                Node(_fail if name in fail_in else _identity, "source", "fitted", name="fit"),
+                Node(
+                    _fail if name in fail_in else _identity,
+                    "source",
+                    "fitted",
+                    name="fit",
+                ),
                 Node(_identity, "fitted", "registered", name="register"),
             ]
         )
         branches.append(Pipeline(template, namespace=name, inputs={"source"}))
     report = Node(
-        _collect, ["a.registered", "b.registered", "c.registered"], "report", name="report",
+        _collect,
+        ["a.registered", "b.registered", "c.registered"],
+        "report",
+        name="report",
         tags=[RUNS_AFTER_UPSTREAM_FAILURE] if tagged_report else None,
-    )  # fmt: skip
+    )
     return sum(branches, Pipeline([])) + Pipeline([report])
 
 
@@ -123,10 +169,20 @@ def _catalog(names=("a", "b", "c")) -> DataCatalog:
 def test_runner_finishes_one_branch_before_the_next(caplog):
     caplog.set_level(logging.INFO)
     FailureIsolatingRunner().run(_branches(set()), _catalog())
-    outputs = [re.search(r"-> \[([^\]]+)\]", r.getMessage()).group(1) for r in caplog.records
-               if r.getMessage().startswith("Running node:")]  # fmt: skip
-    assert outputs == ["a.fitted", "a.registered", "b.fitted", "b.registered", "c.fitted",
-                       "c.registered", "report"]  # fmt: skip
+    outputs = [
+        re.search(r"-> \[([^\]]+)\]", r.getMessage()).group(1)
+        for r in caplog.records
+        if r.getMessage().startswith("Running node:")
+    ]
+    assert outputs == [
+        "a.fitted",
+        "a.registered",
+        "b.fitted",
+        "b.registered",
+        "c.fitted",
+        "c.registered",
+        "report",
+    ]
 
 
 def test_one_failure_skips_only_its_dependants_and_is_reraised(caplog):
@@ -137,7 +193,11 @@ def test_one_failure_skips_only_its_dependants_and_is_reraised(caplog):
     # a and c registered; b.register was skipped; the tagged report still ran, over what the
     # registries hold: b's earlier version.
     assert catalog.load("report") == [1, "earlier b", 1]
-    summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Run summary"))
+    summary = next(
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("Run summary")
+    )
     assert "a: succeeded" in summary and "c: succeeded" in summary
     assert "b: FAILED (b.fit: ValueError: bad value 1)" in summary
 
@@ -148,7 +208,11 @@ def test_untagged_dependants_of_a_failure_are_skipped(caplog):
     with pytest.raises(ValueError):
         FailureIsolatingRunner().run(_branches({"a"}, tagged_report=False), catalog)
     assert "report" not in catalog or not catalog.exists("report")
-    summary = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("Run summary"))
+    summary = next(
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("Run summary")
+    )
     assert "(no namespace): SKIPPED (depends on failed a.fit)" in summary
 
 
@@ -156,7 +220,9 @@ def test_several_failures_are_reported_together():
     with pytest.raises(NodeFailuresError, match=r"2 node\(s\) failed") as raised:
         FailureIsolatingRunner().run(_branches({"a", "c"}), _catalog())
     message = str(raised.value)
-    assert "a: FAILED" in message and "c: FAILED" in message and "b: succeeded" in message
+    assert (
+        "a: FAILED" in message and "c: FAILED" in message and "b: succeeded" in message
+    )
     assert isinstance(raised.value.__cause__, ValueError)
 
 
@@ -184,10 +250,16 @@ def test_the_session_swaps_only_the_default_runner(monkeypatch, tmp_path):
     with DiabReadmitSession.create(project.path) as session:
         session.run(pipeline_names=["data_processing"], runner=ThreadRunner())
     assert type(seen["runner"]) is ThreadRunner
-    with DiabReadmitSession.create(project.path, runtime_params={
-            "training_config": {"enabled_algorithms": {"random_forest": False}}}) as session:  # fmt: skip
+    with DiabReadmitSession.create(
+        project.path,
+        runtime_params={
+            "training_config": {"enabled_algorithms": {"random_forest": False}}
+        },
+    ) as session:
         session.run(pipeline_names=["training"])
-    assert seen["node_names"] and all(not name.startswith("random_forest.") for name in seen["node_names"])
+    assert seen["node_names"] and all(
+        not name.startswith("random_forest.") for name in seen["node_names"]
+    )
     assert any(name.startswith("xgboost.") for name in seen["node_names"])
 
 
@@ -196,7 +268,10 @@ def test_the_session_swaps_only_the_default_runner(monkeypatch, tmp_path):
 def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
     """raw (synthetic) -> gold -> snapshot -> three algorithms -> registry -> report."""
     from tests.conftest import make_scratch_project
-    from tests.pipelines.training.conftest import SMALL_ALGORITHMS, SMALL_TRAINING_CONFIG
+    from tests.pipelines.training.conftest import (
+        SMALL_ALGORITHMS,
+        SMALL_TRAINING_CONFIG,
+    )
 
     project = make_scratch_project(tmp_path / "project")
     (project.path / "conf" / "local" / "parameters_training.yml").write_text(
@@ -217,19 +292,41 @@ def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
     # record starts with its timestamp, or is the indented continuation of a summary), no
     # warning the project can fix or has explained away, and a closing summary.
     lines = log.splitlines()
-    assert not [line for line in lines if line.startswith(" " * 10)], "rich-wrapped lines:\n" + log[-3000:]
-    for noise in ("register_new_resolver", "contain '.' characters", "Workflow tracking is disabled",
-                  "A worker stopped", "Loading data from"):  # fmt: skip
+    assert not [line for line in lines if line.startswith(" " * 10)], (
+        "rich-wrapped lines:\n" + log[-3000:]
+    )
+    for noise in (
+        "register_new_resolver",
+        "contain '.' characters",
+        "Workflow tracking is disabled",
+        "A worker stopped",
+        "Loading data from",
+    ):
         assert noise not in log, f"{noise!r} in the run's output:\n{log[-3000:]}"
-    summary = log[log.index("Pipeline execution completed successfully"):]
+    summary = log[log.index("Pipeline execution completed successfully") :]
     assert "Registered 3 model versions:" in summary
     for algorithm in ALGORITHMS:
-        assert re.search(rf"  {algorithm} v\d{{8}}_\d{{6}}  test ROC-AUC 0\.\d{{4}}  OOT ROC-AUC 0\.\d{{4}}  \S+/model_registry/{algorithm}/v", summary), summary
-    assert re.search(r"Best model \(as in the report\): \w+ v\d{8}_\d{6}, test ROC-AUC 0\.\d{4}, OOT ROC-AUC 0\.\d{4}", summary), summary
-    assert re.search(r"Report: \S+/08_reporting/model_comparison\.html", summary), summary
+        assert re.search(
+            rf"  {algorithm} v\d{{8}}_\d{{6}}  test ROC-AUC 0\.\d{{4}}  OOT ROC-AUC 0\.\d{{4}}  \S+/model_registry/{algorithm}/v",
+            summary,
+        ), summary
+    assert re.search(
+        r"Best model \(as in the report\): \w+ v\d{8}_\d{6}, test ROC-AUC 0\.\d{4}, OOT ROC-AUC 0\.\d{4}",
+        summary,
+    ), summary
+    assert re.search(r"Report: \S+/08_reporting/model_comparison\.html", summary), (
+        summary
+    )
 
     # Issue 17 item 9: kedro-viz's run status is recorded for FailureIsolatingRunner's runs.
-    events = json.loads((project.path / ".viz" / "kedro_pipeline_events.json").read_text())
-    completed = {event["node"] for event in events if event["event"] == "after_node_run"}
-    assert events[0]["event"] == "before_pipeline_run" and events[-1]["event"] == "after_pipeline_run"
+    events = json.loads(
+        (project.path / ".viz" / "kedro_pipeline_events.json").read_text()
+    )
+    completed = {
+        event["node"] for event in events if event["event"] == "after_node_run"
+    }
+    assert (
+        events[0]["event"] == "before_pipeline_run"
+        and events[-1]["event"] == "after_pipeline_run"
+    )
     assert {f"{algorithm}.register_model" for algorithm in ALGORITHMS} <= completed

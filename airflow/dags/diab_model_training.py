@@ -72,17 +72,19 @@ def kedro_command(pipeline: str) -> list[str]:
 
 def _variable(name: str, default: str) -> str:
     """A template rendered when the task runs: Airflow Variable ``name``, else ``default``."""
-    return "{{ var.value.get(%r, %r) }}" % (name, default)
+    return f"{{{{ var.value.get({name!r}, {default!r}) }}}}"
 
 
 def _id_list(name: str) -> str:
     """A comma-separated Variable as a list (the DAG renders templates as native objects)."""
-    return "{{ var.value.get(%r, '').split(',') | map('trim') | select | list }}" % name
+    return f"{{{{ var.value.get({name!r}, '').split(',') | map('trim') | select | list }}}}"
 
 
 BUCKETS = {
     "DIAB_DATAMART_BUCKET": _variable("diab_datamart_bucket", "diab-readmit-datamart"),
-    "DIAB_MODEL_REGISTRY_BUCKET": _variable("diab_model_registry_bucket", "diab-readmit-model-registry"),
+    "DIAB_MODEL_REGISTRY_BUCKET": _variable(
+        "diab_model_registry_bucket", "diab-readmit-model-registry"
+    ),
 }
 CHECK_SETTINGS = {
     "project_path": _variable("diab_project_path", "/opt/airflow/repo"),
@@ -94,7 +96,10 @@ CHECK_SETTINGS = {
 
 
 def _run_check(
-    name: str, project_path: str, environment: dict[str, str], check: Callable[[Any, Any], Any]
+    name: str,
+    project_path: str,
+    environment: dict[str, str],
+    check: Callable[[Any, Any], Any],
 ) -> bool:
     """Run ``check(prerequisites module, Kedro context)`` on the project in the ``aws`` env.
 
@@ -145,7 +150,9 @@ def check_model_config(project_path: str, environment: dict[str, str]) -> bool:
         # The raw parameters: the project's check validates them and names what is wrong.
         params = context.config_loader["parameters"]
         return prerequisites.check_model_config(
-            params.get("temporal_splits"), params.get("training_config"), params.get("preprocessing")
+            params.get("temporal_splits"),
+            params.get("training_config"),
+            params.get("preprocessing"),
         )
 
     return _run_check("check_model_config", project_path, environment, check)
@@ -156,24 +163,31 @@ def check_gold_data_exists(project_path: str, environment: dict[str, str]) -> bo
 
     def check(prerequisites: Any, context: Any) -> Any:
         return prerequisites.check_gold_data_exists(
-            context.catalog.load("feature_store@index"), context.catalog.load("label_store@index")
+            context.catalog.load("feature_store@index"),
+            context.catalog.load("label_store@index"),
         )
 
     return _run_check("check_gold_data_exists", project_path, environment, check)
 
 
-def check_sufficient_training_data(project_path: str, environment: dict[str, str]) -> bool:
+def check_sufficient_training_data(
+    project_path: str, environment: dict[str, str]
+) -> bool:
     """The feature store has at least ``preprocessing.min_partitions`` monthly partitions."""
 
     def check(prerequisites: Any, context: Any) -> Any:
         # What the preprocessing pipeline passes as params:preprocessing.min_partitions;
         # check_model_config ran first, so it is known to be valid here.
-        min_partitions = context.config_loader["parameters"]["preprocessing"]["min_partitions"]
+        min_partitions = context.config_loader["parameters"]["preprocessing"][
+            "min_partitions"
+        ]
         return prerequisites.check_sufficient_training_data(
             context.catalog.load("feature_store@index"), min_partitions
         )
 
-    return _run_check("check_sufficient_training_data", project_path, environment, check)
+    return _run_check(
+        "check_sufficient_training_data", project_path, environment, check
+    )
 
 
 # --- the DAG ------------------------------------------------------------------------------
@@ -193,7 +207,9 @@ def _ecs_task(task_id: str, pipeline: str, timeout: timedelta) -> EcsRunTaskOper
                 {
                     "name": CONTAINER_NAME,
                     "command": kedro_command(pipeline),
-                    "environment": [{"name": k, "value": v} for k, v in BUCKETS.items()],
+                    "environment": [
+                        {"name": k, "value": v} for k, v in BUCKETS.items()
+                    ],
                 }
             ]
         },
@@ -225,7 +241,11 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
-    default_args={"owner": "diab-readmit", "retries": 1, "retry_delay": timedelta(minutes=5)},
+    default_args={
+        "owner": "diab-readmit",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=5),
+    },
     tags=["diab_readmit", "training", "ecs"],
     doc_md=__doc__,
 ) as dag:
@@ -240,9 +260,14 @@ with DAG(
             # hold the run for hours.
             execution_timeout=timedelta(minutes=10),
         )
-        for check in (check_model_config, check_gold_data_exists, check_sufficient_training_data)
+        for check in (
+            check_model_config,
+            check_gold_data_exists,
+            check_sufficient_training_data,
+        )
     ]
     preprocess, *trainings = (
-        _ecs_task(task_id, pipeline, timeout) for task_id, (pipeline, timeout) in ECS_STAGES.items()
+        _ecs_task(task_id, pipeline, timeout)
+        for task_id, (pipeline, timeout) in ECS_STAGES.items()
     )
     checks[0] >> checks[1] >> checks[2] >> preprocess >> trainings

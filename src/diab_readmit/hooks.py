@@ -17,7 +17,12 @@ try:  # Kedro >= 1.7 validates typed params and declared dataset validators
 except ImportError:  # pragma: no cover
     ParameterValidationError = UserFixableError
 
-_USER_FIXABLE = (UserFixableError, DatasetError, ParameterValidationError, ValidationError)
+_USER_FIXABLE = (
+    UserFixableError,
+    DatasetError,
+    ParameterValidationError,
+    ValidationError,
+)
 SHOW_TRACEBACK = "DIAB_READMIT_TRACEBACK"
 
 
@@ -40,16 +45,22 @@ class ConciseUserErrors:
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        if os.environ.get(SHOW_TRACEBACK) or getattr(sys.excepthook, "_diab_readmit", False):
+        if os.environ.get(SHOW_TRACEBACK) or getattr(
+            sys.excepthook, "_diab_readmit", False
+        ):
             return
         previous = sys.excepthook
 
-        def excepthook(kind: type[BaseException], value: BaseException, tb: TracebackType | None):
+        def excepthook(
+            kind: type[BaseException], value: BaseException, tb: TracebackType | None
+        ):
             cause = user_fixable_cause(value)
             if cause is None:
                 previous(kind, value, tb)
                 return
-            print(f"\nError: {cause}\n(set {SHOW_TRACEBACK}=1 to see the traceback)", file=sys.stderr)
+            sys.stderr.write(
+                f"\nError: {cause}\n(set {SHOW_TRACEBACK}=1 to see the traceback)\n"
+            )
 
         excepthook._diab_readmit = True
         sys.excepthook = excepthook

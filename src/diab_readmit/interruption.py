@@ -22,6 +22,7 @@ import time
 from types import FrameType
 from typing import Any
 
+from joblib.externals.loky import get_reusable_executor, reusable_executor
 from kedro.framework.hooks import hook_impl
 
 logger = logging.getLogger(__name__)
@@ -36,12 +37,7 @@ class RunInterrupted(SystemExit):
 
 def stop_worker_processes() -> None:
     """Terminate joblib's reusable loky workers, if any were started."""
-    try:
-        from joblib.externals.loky import get_reusable_executor
-        from joblib.externals.loky.reusable_executor import _executor
-    except ImportError:  # pragma: no cover - joblib is a dependency of scikit-learn
-        return
-    if _executor is not None:
+    if reusable_executor._executor is not None:
         get_reusable_executor().shutdown(wait=False, kill_workers=True)
 
 
@@ -69,7 +65,7 @@ class StopCleanlyOnSignal:
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, node) -> None:
         if dataset_name.endswith(".model_registry@bundle"):
-            self._registered.append(dataset_name.split(".")[0])
+            self._registered.append(dataset_name.split(".", maxsplit=1)[0])
 
     @hook_impl
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
@@ -87,7 +83,12 @@ class StopCleanlyOnSignal:
     def _interrupt(self, number: int, frame: FrameType | None) -> None:
         self._restore()  # a second signal takes its default action
         for other in SIGNALS:
-            signal.signal(other, signal.SIG_DFL if other == signal.SIGTERM else signal.default_int_handler)
+            signal.signal(
+                other,
+                signal.SIG_DFL
+                if other == signal.SIGTERM
+                else signal.default_int_handler,
+            )
         name = signal.Signals(number).name
         registered = (
             f"registered before it: {', '.join(self._registered)}; nothing else was registered"
@@ -97,8 +98,12 @@ class StopCleanlyOnSignal:
         logger.error(
             "%s received after %.0f s, during node %s: stopping the worker processes and exiting "
             "(%s; an interrupted save leaves only an incomplete folder, which is never read).",
-            name, time.monotonic() - self._started, self._node or "(none yet)", registered,
-        )  # fmt: skip
-        atexit.register(stop_worker_processes)  # joblib terminates them too; this is the net
+            name,
+            time.monotonic() - self._started,
+            self._node or "(none yet)",
+            registered,
+        )
+        atexit.register(
+            stop_worker_processes
+        )  # joblib terminates them too; this is the net
         raise RunInterrupted(128 + number)
-

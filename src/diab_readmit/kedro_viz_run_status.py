@@ -33,7 +33,9 @@ except ImportError:  # pragma: no cover - kedro-viz is a runtime dependency
     PipelineRunStatusHook = DatasetStatsHook = None
 
 #: How KedroSession.run records this runner in run_params["runner"]: str(runner).
-_RUNNER_RECORD = f"{FailureIsolatingRunner.__module__}.{FailureIsolatingRunner.__qualname__} object"
+_RUNNER_RECORD = (
+    f"{FailureIsolatingRunner.__module__}.{FailureIsolatingRunner.__qualname__} object"
+)
 
 if PipelineRunStatusHook is not None:
 
@@ -41,7 +43,9 @@ if PipelineRunStatusHook is not None:
         """kedro-viz's run-status hook, accepting ``FailureIsolatingRunner`` as sequential."""
 
         @hook_impl
-        def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any) -> None:
+        def before_pipeline_run(
+            self, run_params: dict[str, Any], pipeline: Any
+        ) -> None:
             if _RUNNER_RECORD in str(run_params.get("runner")):
                 # kedro-viz treats a missing runner as SequentialRunner (hooks_utils).
                 run_params = {**run_params, "runner": None}

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sklearn.metrics import get_scorer_names
 
 #: The algorithms the project knows; each has a training namespace of this name.
 ALGORITHMS: tuple[str, ...] = ("logistic_regression", "random_forest", "xgboost")
@@ -130,7 +131,6 @@ class TrainingConfig(_Strict):
     @field_validator("scoring")
     @classmethod
     def _known_scorer(cls, value: str) -> str:
-        from sklearn.metrics import get_scorer_names  # heavy import, only when validating
 
         if value not in get_scorer_names():
             raise ValueError(
@@ -143,7 +143,9 @@ class TrainingConfig(_Strict):
     @classmethod
     def _not_zero(cls, value: int) -> int:
         if value == 0:
-            raise ValueError("n_jobs 0 means no worker at all; use -1 for all cores or a count >= 1")
+            raise ValueError(
+                "n_jobs 0 means no worker at all; use -1 for all cores or a count >= 1"
+            )
         return value
 
     def enabled(self) -> list[str]:

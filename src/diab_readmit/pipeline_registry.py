@@ -20,7 +20,9 @@ def register_pipelines() -> dict[str, Pipeline]:
     ``__default__`` and ``training`` contain every algorithm; the session drops the ones
     switched off by ``training_config.enabled_algorithms`` or not named by ``ALGORITHM``.
     """
-    per_algorithm = {name: training.create_pipeline(algorithm=name) for name in ALGORITHMS}
+    per_algorithm = {
+        name: training.create_pipeline(algorithm=name) for name in ALGORITHMS
+    }
     all_training = sum(per_algorithm.values(), Pipeline([]))
     gold = data_processing.create_pipeline()
     snapshot = preprocessing.create_pipeline()

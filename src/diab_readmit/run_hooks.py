@@ -13,7 +13,10 @@ from kedro.io import MemoryDataset
 from kedro.io.core import DatasetError, get_protocol_and_path
 
 from diab_readmit.datasets import gold_store
-from diab_readmit.datasets.gold_store import PartitionedParquetIndex, PartitionedParquetStore
+from diab_readmit.datasets.gold_store import (
+    PartitionedParquetIndex,
+    PartitionedParquetStore,
+)
 from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
 
 logger = logging.getLogger(__name__)
@@ -31,7 +34,11 @@ def _datasets(pipeline, catalog) -> dict[str, Any]:
     return found
 
 
-_PINNED_TYPES = (PreprocessedSnapshotDataset, PartitionedParquetStore, PartitionedParquetIndex)
+_PINNED_TYPES = (
+    PreprocessedSnapshotDataset,
+    PartitionedParquetStore,
+    PartitionedParquetIndex,
+)
 
 
 class PinInputsPerRun:
@@ -47,7 +54,11 @@ class PinInputsPerRun:
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         gold_store.start_new_run()
-        self._pinned = [d for d in _datasets(pipeline, catalog).values() if isinstance(d, _PINNED_TYPES)]
+        self._pinned = [
+            d
+            for d in _datasets(pipeline, catalog).values()
+            if isinstance(d, _PINNED_TYPES)
+        ]
         for dataset in self._pinned:
             dataset.pin_for_run()
 
@@ -78,7 +89,11 @@ def _output_location(dataset: Any) -> str | None:
         if value is not None:
             protocol = getattr(dataset, "_protocol", None)
             text = str(value)
-            return text if protocol in (None, "file") or "://" in text else f"{protocol}://{text}"
+            return (
+                text
+                if protocol in (None, "file") or "://" in text
+                else f"{protocol}://{text}"
+            )
     return None
 
 
@@ -94,10 +109,14 @@ def unwritable_local_outputs(locations: dict[str, str]) -> list[str]:
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
         if existing.is_file() and existing != target:
-            problems.append(f"{name}: {location} (the file {existing} is in the way of a folder)")
+            problems.append(
+                f"{name}: {location} (the file {existing} is in the way of a folder)"
+            )
             continue
         folder = existing.parent if existing.is_file() else existing
-        if not os.access(folder, os.W_OK | os.X_OK) or (existing.is_file() and not os.access(existing, os.W_OK)):
+        if not os.access(folder, os.W_OK | os.X_OK) or (
+            existing.is_file() and not os.access(existing, os.W_OK)
+        ):
             problems.append(f"{name}: {location} ({existing} is not writable)")
     return problems
 

@@ -69,7 +69,9 @@ class RunSummary:
             if name.endswith(REGISTRY_SUFFIX):
                 algorithm = name.removesuffix(REGISTRY_SUFFIX)
                 try:
-                    self._known_versions[algorithm] = set(self._history(algorithm).committed_versions())
+                    self._known_versions[algorithm] = set(
+                        self._history(algorithm).committed_versions()
+                    )
                 except Exception:  # noqa: BLE001 - the summary must never be why a run fails
                     # An unreadable registry (missing bucket, no access) fails the run's own
                     # registration with the error that explains it; the summary stays silent.
@@ -105,7 +107,11 @@ class RunSummary:
         if not version_id or version_id in known:
             return
         performance = latest.get("performance") or {}
-        registry = self._catalog.get(f"{algorithm}{HISTORY_SUFFIX}")._describe().get("path", "")
+        registry = (
+            self._catalog.get(f"{algorithm}{HISTORY_SUFFIX}")
+            ._describe()
+            .get("path", "")
+        )
         self.registered.append(
             RegisteredVersion(
                 algorithm=algorithm,
@@ -126,7 +132,9 @@ class RunSummary:
         lines = []
         if self.registered:
             count = len(self.registered)
-            lines.append(f"Registered {count} model version{'s' if count != 1 else ''}:")
+            lines.append(
+                f"Registered {count} model version{'s' if count != 1 else ''}:"
+            )
             lines += [version.line() for version in self.registered]
         best = self._best()
         if best:

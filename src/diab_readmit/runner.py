@@ -76,9 +76,15 @@ class FailureIsolatingRunner(SequentialRunner):
         current_branch: str | None = None
 
         while todo:
-            ready = [n for n in todo if self._is_ready(n, dependencies[n], done, failed, skipped)]
+            ready = [
+                n
+                for n in todo
+                if self._is_ready(n, dependencies[n], done, failed, skipped)
+            ]
             if not ready:  # pragma: no cover - a DAG always has a ready node
-                raise RuntimeError(f"No runnable node among {sorted(n.name for n in todo)}")
+                raise RuntimeError(
+                    f"No runnable node among {sorted(n.name for n in todo)}"
+                )
             # Stay on the branch in progress; otherwise the earliest node in topological order.
             node = min(ready, key=lambda n: (_branch(n) != current_branch, order[n]))
             todo.discard(node)
@@ -94,14 +100,24 @@ class FailureIsolatingRunner(SequentialRunner):
             except Exception as error:  # noqa: BLE001 - recorded, reported and re-raised below
                 failed[node] = error
                 # The traceback is shown once, at the end (see _report), not twice.
-                logger.error("Node %s failed: %s: %s", node.name, type(error).__name__, error)
+                logger.error(
+                    "Node %s failed: %s: %s", node.name, type(error).__name__, error
+                )
                 for dependant in self._downstream(node, dependants):
-                    if dependant in todo and RUNS_AFTER_UPSTREAM_FAILURE not in dependant.tags:
+                    if (
+                        dependant in todo
+                        and RUNS_AFTER_UPSTREAM_FAILURE not in dependant.tags
+                    ):
                         todo.discard(dependant)
                         skipped[dependant] = node
-                        self._release_datasets(dependant, catalog, load_counts, pipeline)
-                        logger.warning("Skipping node %s: it depends on failed node %s",
-                                       dependant.name, node.name)  # fmt: skip
+                        self._release_datasets(
+                            dependant, catalog, load_counts, pipeline
+                        )
+                        logger.warning(
+                            "Skipping node %s: it depends on failed node %s",
+                            dependant.name,
+                            node.name,
+                        )
             else:
                 done.add(node)
                 logger.info("Completed %d out of %d tasks", len(done), len(nodes))
@@ -145,11 +161,15 @@ class FailureIsolatingRunner(SequentialRunner):
             errors = [(n, failed[n]) for n in members if n in failed]
             skipped_here = [n for n in members if n in skipped]
             if errors:
-                details = "; ".join(f"{n.name}: {type(e).__name__}: {e}" for n, e in errors)
+                details = "; ".join(
+                    f"{n.name}: {type(e).__name__}: {e}" for n, e in errors
+                )
                 lines.append(f"  {name}: FAILED ({details})")
             elif skipped_here:
                 causes = sorted({skipped[n].name for n in skipped_here})
-                lines.append(f"  {name}: SKIPPED (depends on failed {', '.join(causes)})")
+                lines.append(
+                    f"  {name}: SKIPPED (depends on failed {', '.join(causes)})"
+                )
             else:
                 lines.append(f"  {name}: succeeded")
         summary = (
@@ -165,4 +185,3 @@ class FailureIsolatingRunner(SequentialRunner):
             if user_fixable_cause(error) is None:
                 logger.error("Traceback of %s:", node.name, exc_info=error)
         raise NodeFailuresError(summary) from errors[0][1]
-

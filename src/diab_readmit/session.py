@@ -62,7 +62,9 @@ def check_pipeline_names(requested: Iterable[str], registered: Iterable[str]) ->
     Kedro's own check raises a ValueError that the CLI prints with two tracebacks.
     """
     valid = sorted(name for name in registered if name != "__default__")
-    unknown = [name for name in requested if name not in valid and name != "__default__"]
+    unknown = [
+        name for name in requested if name not in valid and name != "__default__"
+    ]
     if unknown:
         raise UnknownPipelineError(
             f"--pipelines {','.join(unknown)}: no such pipeline. Valid names are "
@@ -71,7 +73,9 @@ def check_pipeline_names(requested: Iterable[str], registered: Iterable[str]) ->
 
 
 def select_algorithms(
-    pipeline_names: list[str], training_config: dict[str, Any] | TrainingConfig, algorithm: str | None
+    pipeline_names: list[str],
+    training_config: dict[str, Any] | TrainingConfig,
+    algorithm: str | None,
 ) -> list[str] | None:
     """The algorithms a run of ``pipeline_names`` trains, or None when nothing is filtered.
 
@@ -125,7 +129,7 @@ def select_algorithms(
 class DiabReadmitSession(KedroSession):
     """``KedroSession`` with algorithm selection and a failure-isolating default runner."""
 
-    def run(  # noqa: PLR0913 - KedroSession.run's signature
+    def run(  # noqa: PLR0913, PLR0917 - KedroSession.run's signature
         self,
         pipeline_name: str | None = None,
         pipeline_names: list[str] | None = None,
@@ -140,7 +144,9 @@ class DiabReadmitSession(KedroSession):
         namespaces: Iterable[str] | None = None,
         only_missing_outputs: bool = False,
     ) -> dict[str, Any]:
-        names = list(pipeline_names or ([pipeline_name] if pipeline_name else ["__default__"]))
+        names = list(
+            pipeline_names or ([pipeline_name] if pipeline_name else ["__default__"])
+        )
         requested = pipeline_names or ([pipeline_name] if pipeline_name else None)
         # The context is built once per run: here (so the project's hooks, e.g. concise
         # user errors, are active for selection errors too) and reused by KedroSession.run.
@@ -153,12 +159,16 @@ class DiabReadmitSession(KedroSession):
                 pipelines.set_requested(requested)
             parameters = self._run_context.config_loader["parameters"]
             selected = select_algorithms(
-                names, parameters.get("training_config"), os.environ.get(ALGORITHM_VARIABLE)
+                names,
+                parameters.get("training_config"),
+                os.environ.get(ALGORITHM_VARIABLE),
             )
             if selected is not None:
                 node_names = self._without_unselected(requested, selected, node_names)
             if runner is None or type(runner) is SequentialRunner:
-                runner = FailureIsolatingRunner(is_async=getattr(runner, "_is_async", False))
+                runner = FailureIsolatingRunner(
+                    is_async=getattr(runner, "_is_async", False)
+                )
             return super().run(
                 pipeline_name=pipeline_name,
                 pipeline_names=pipeline_names,
@@ -181,17 +191,28 @@ class DiabReadmitSession(KedroSession):
 
     @staticmethod
     def _without_unselected(
-        requested: list[str] | None, selected: list[str], node_names: Iterable[str] | None
+        requested: list[str] | None,
+        selected: list[str],
+        node_names: Iterable[str] | None,
     ) -> Iterable[str] | None:
         """Node names of the requested pipelines minus the unselected training namespaces."""
         dropped = set(ALGORITHMS) - set(selected)
-        logger.info("Training %s%s", ", ".join(selected),
-                    f" (not {', '.join(sorted(dropped))})" if dropped else "")  # fmt: skip
+        logger.info(
+            "Training %s%s",
+            ", ".join(selected),
+            f" (not {', '.join(sorted(dropped))})" if dropped else "",
+        )
         if not dropped:
             return node_names
         names = requested or ["__default__"]
-        combined = sum((pipelines[name] for name in names if name in pipelines), Pipeline([]))
-        kept = [n.name for n in combined.nodes if (n.namespace or "").split(".")[0] not in dropped]
+        combined = sum(
+            (pipelines[name] for name in names if name in pipelines), Pipeline([])
+        )
+        kept = [
+            n.name
+            for n in combined.nodes
+            if (n.namespace or "").split(".")[0] not in dropped
+        ]
         if node_names:
             wanted = set(node_names)
             kept = [name for name in kept if name in wanted]

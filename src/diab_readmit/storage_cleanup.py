@@ -28,6 +28,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
 from diab_readmit.parameter_models import ALGORITHMS
 
 _AGE = re.compile(r"(\d+)\s*([smhd])")
@@ -38,17 +41,27 @@ def parse_age(text: str) -> timedelta:
     """``45m``, ``2h``, ``7d`` or ``30s`` as a timedelta."""
     match = _AGE.fullmatch(text.strip())
     if match is None:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an age: write e.g. 45m, 2h or 7d")
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not an age: write e.g. 45m, 2h or 7d"
+        )
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
-def clean(catalog: Any, older_than: timedelta | None, keep_snapshots: int | None, dry_run: bool) -> list[str]:
+def clean(
+    catalog: Any,
+    older_than: timedelta | None,
+    keep_snapshots: int | None,
+    dry_run: bool,
+) -> list[str]:
     """Apply the cleanup to the stores of ``catalog``; returns one line per deleted item."""
     stores = {
         "feature store": catalog.get("feature_store@frame"),
         "label store": catalog.get("label_store@frame"),
         "preprocessed snapshots": catalog.get("preprocessed_snapshot"),
-        **{f"{name} registry": catalog.get(f"{name}.model_registry@bundle") for name in ALGORITHMS},
+        **{
+            f"{name} registry": catalog.get(f"{name}.model_registry@bundle")
+            for name in ALGORITHMS
+        },
     }
     verb = "would delete" if dry_run else "deleted"
     lines = []
@@ -58,10 +71,16 @@ def clean(catalog: Any, older_than: timedelta | None, keep_snapshots: int | None
                 lines.append(f"{verb} incomplete save in the {label}: {removed}")
     if keep_snapshots is not None:
         trained_on = set().union(
-            *(store.snapshots_trained_on() for label, store in stores.items() if label.endswith(" registry"))
+            *(
+                store.snapshots_trained_on()
+                for label, store in stores.items()
+                if label.endswith(" registry")
+            )
         )
         snapshots = stores["preprocessed snapshots"]
-        for snapshot_id in snapshots.remove_unused(trained_on, keep_snapshots, dry_run=dry_run):
+        for snapshot_id in snapshots.remove_unused(
+            trained_on, keep_snapshots, dry_run=dry_run
+        ):
             lines.append(
                 f"{verb} unused snapshot {snapshots._shown(snapshot_id)} "
                 f"(no registered version was trained on it)"
@@ -75,28 +94,34 @@ def main(argv: list[str] | None = None) -> int:
         description="Remove folders of killed saves and snapshots no registered model was trained on.",
     )
     parser.add_argument(
-        "--older-than", type=parse_age, metavar="AGE",
+        "--older-than",
+        type=parse_age,
+        metavar="AGE",
         help="delete incomplete saves claimed longer ago than this (45m, 2h, 7d)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--keep-snapshots", type=int, metavar="N", help="delete unused snapshots except the newest N"
     )
-    parser.add_argument("--env", default=None, help="Kedro environment (default: local; aws for S3)")
-    parser.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    parser.add_argument(
+        "--keep-snapshots",
+        type=int,
+        metavar="N",
+        help="delete unused snapshots except the newest N",
+    )
+    parser.add_argument(
+        "--env", default=None, help="Kedro environment (default: local; aws for S3)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="only list what would be deleted"
+    )
     args = parser.parse_args(argv)
     if args.older_than is None and args.keep_snapshots is None:
         parser.error("give --older-than AGE, --keep-snapshots N, or both")
     if args.keep_snapshots is not None and args.keep_snapshots < 0:
         parser.error("--keep-snapshots must be 0 or more")
 
-    from kedro.framework.session import KedroSession
-    from kedro.framework.startup import bootstrap_project
-
     bootstrap_project(Path.cwd())
     with KedroSession.create(project_path=Path.cwd(), env=args.env) as session:
         catalog = session.load_context().catalog
         lines = clean(catalog, args.older_than, args.keep_snapshots, args.dry_run)
-    print("\n".join(lines) if lines else "Nothing to delete.")
+    sys.stdout.write(("\n".join(lines) if lines else "Nothing to delete.") + "\n")
     return 0
 
 

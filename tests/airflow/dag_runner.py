@@ -29,8 +29,11 @@ def describe(dags_folder: str) -> dict:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=dags_folder)
-    result: dict = {"import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
-                    "dag_ids": sorted(bag.dags), "tasks": {}}  # fmt: skip
+    result: dict = {
+        "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
+        "dag_ids": sorted(bag.dags),
+        "tasks": {},
+    }
     dag = bag.dags.get(DAG_ID)
     if dag is None:
         return result
@@ -46,12 +49,16 @@ def describe(dags_folder: str) -> dict:
         }
         if entry["type"] == "EcsRunTaskOperator":
             entry.update(
-                overrides=task.overrides, task_definition=task.task_definition,
-                cluster=task.cluster, container_name=task.container_name,
-                awslogs_group=task.awslogs_group, awslogs_stream_prefix=task.awslogs_stream_prefix,
-                launch_type=task.launch_type, reattach=task.reattach,
+                overrides=task.overrides,
+                task_definition=task.task_definition,
+                cluster=task.cluster,
+                container_name=task.container_name,
+                awslogs_group=task.awslogs_group,
+                awslogs_stream_prefix=task.awslogs_stream_prefix,
+                launch_type=task.launch_type,
+                reattach=task.reattach,
                 network_configuration=task.network_configuration,
-            )  # fmt: skip
+            )
         else:
             callable_ = task.python_callable
             entry.update(

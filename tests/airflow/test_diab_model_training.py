@@ -34,7 +34,11 @@ DAGS_FOLDER = PROJECT / "airflow" / "dags"
 ECS_DIR = PROJECT / "deploy" / "ecs"
 STAGES = json.loads((ECS_DIR / "stage_commands.json").read_text())
 
-CHECKS = ["check_model_config", "check_gold_data_exists", "check_sufficient_training_data"]
+CHECKS = [
+    "check_model_config",
+    "check_gold_data_exists",
+    "check_sufficient_training_data",
+]
 TRAININGS = ["train_logistic_regression", "train_random_forest", "train_xgboost"]
 TIMEOUTS = {
     "preprocess_training_data": 30 * 60,
@@ -50,7 +54,9 @@ PIPELINE_OF_TASK = {
 }
 
 
-def airflow_environment(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+def airflow_environment(
+    home: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
     environment = dict(extra or os.environ)
     environment.update(
         AIRFLOW_HOME=str(home),
@@ -73,15 +79,22 @@ def run_in_airflow(
             f"(`make test` runs it before pytest)"
         )
     result = subprocess.run(
-        [str(AIRFLOW_PYTHON), str(RUNNER), *args], env=environment, capture_output=True,
-        text=True, timeout=timeout, cwd=PROJECT,
-    )  # fmt: skip
+        [str(AIRFLOW_PYTHON), str(RUNNER), *args],
+        env=environment,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=PROJECT,
+    )
     output = result.stdout + result.stderr
     log_file.write_text(output)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     if result.returncode != 0 or not lines:
-        raise AssertionError(f"dag_runner.py {args[0]} exited {result.returncode} "
-                             f"(whole output in {log_file}):\n{output[-10000:]}")
+        raise AssertionError(
+            f"dag_runner.py {args[0]} exited {result.returncode} "
+            f"(whole output in {log_file}):\n{output[-10000:]}"
+        )
     return json.loads(lines[-1].removeprefix("RESULT ")), output
 
 
@@ -92,9 +105,11 @@ def run_in_airflow(
 def dag_structure(tmp_path_factory) -> dict:
     home = tmp_path_factory.mktemp("airflow-home")
     structure, _ = run_in_airflow(
-        ["describe", str(DAGS_FOLDER)], airflow_environment(home), timeout=180,
+        ["describe", str(DAGS_FOLDER)],
+        airflow_environment(home),
+        timeout=180,
         log_file=home / "describe.log",
-    )  # fmt: skip
+    )
     return structure
 
 
@@ -132,7 +147,9 @@ def test_ecs_tasks_have_the_seeds_timeouts(dag_structure):
         assert task["execution_timeout"] == seconds, task_id
 
 
-def test_every_ecs_command_names_a_registered_pipeline_and_matches_stage_commands(dag_structure):
+def test_every_ecs_command_names_a_registered_pipeline_and_matches_stage_commands(
+    dag_structure,
+):
     registered = set(register_pipelines())
     for task_id, pipeline in PIPELINE_OF_TASK.items():
         task = dag_structure["tasks"][task_id]
@@ -145,7 +162,9 @@ def test_every_ecs_command_names_a_registered_pipeline_and_matches_stage_command
 
 
 def test_ecs_tasks_read_logs_where_the_task_definition_writes_them(dag_structure):
-    definition = json.loads((ECS_DIR / "diab-readmit-demo-model-training.json").read_text())
+    definition = json.loads(
+        (ECS_DIR / "diab-readmit-demo-model-training.json").read_text()
+    )
     (container,) = definition["containerDefinitions"]
     options = container["logConfiguration"]["options"]
     for task_id in PIPELINE_OF_TASK:
@@ -168,13 +187,23 @@ def write_gold(aws: LoopbackAWS, bucket: str, months: int) -> None:
     """A tiny gold store: the checks read only its manifest (partitions and row counts)."""
     dates = pd.date_range("2005-01-01", periods=months, freq="MS").repeat(3)
     features = pd.DataFrame(
-        {"encounter_id": range(len(dates)), "age_midpoint": 55.0, "partition_date": dates}
+        {
+            "encounter_id": range(len(dates)),
+            "age_midpoint": 55.0,
+            "partition_date": dates,
+        }
     )
     labels = features[["encounter_id", "partition_date"]].assign(readmitted_30d=0)
-    options = {"credentials": {"key": "testing", "secret": "testing"},
-               "fs_args": {"client_kwargs": {"endpoint_url": aws.endpoint, "region_name": REGION}}}  # fmt: skip
+    options = {
+        "credentials": {"key": "testing", "secret": "testing"},
+        "fs_args": {
+            "client_kwargs": {"endpoint_url": aws.endpoint, "region_name": REGION}
+        },
+    }
     feature_store, label_store = gold_store_pair(
-        f"s3://{bucket}/gold/feature_store", f"s3://{bucket}/gold/label_store", **options
+        f"s3://{bucket}/gold/feature_store",
+        f"s3://{bucket}/gold/label_store",
+        **options,
     )
     start_new_run()  # one commit of both stores, as one data_processing run makes
     feature_store.save(features)
@@ -186,13 +215,17 @@ def register_task_definitions(aws: LoopbackAWS) -> None:
     for path in sorted(ECS_DIR.glob("diab-readmit-demo-*.json")):
         definition = json.loads(
             string.Template(path.read_text()).substitute(
-                AWS_ACCOUNT_ID="123456789012", AWS_REGION=REGION,
-                DIAB_DATAMART_BUCKET=DATAMART_READY, DIAB_MODEL_REGISTRY_BUCKET=REGISTRY,
+                AWS_ACCOUNT_ID="123456789012",
+                AWS_REGION=REGION,
+                DIAB_DATAMART_BUCKET=DATAMART_READY,
+                DIAB_MODEL_REGISTRY_BUCKET=REGISTRY,
             )
-        )  # fmt: skip
+        )
         # moto needs a container-level memory to place a task (real Fargate does not).
         definition["containerDefinitions"][0]["memory"] = int(definition["memory"])
-        ecs.register_task_definition(**definition)  # botocore validates every field name
+        ecs.register_task_definition(
+            **definition
+        )  # botocore validates every field name
 
 
 @pytest.fixture(scope="module")
@@ -201,10 +234,15 @@ def dag_runs(tmp_path_factory):
     from moto.ecs import models as ecs_models
     from moto.moto_api import state_manager
 
-    with loopback_aws(tmp_path_factory.mktemp("aws-config")) as aws, pytest.MonkeyPatch.context() as patch:
+    with (
+        loopback_aws(tmp_path_factory.mktemp("aws-config")) as aws,
+        pytest.MonkeyPatch.context() as patch,
+    ):
         # moto's tasks stop at once (real ones after the container exits); moto never moves
         # a container past PENDING, where ECS reports it STOPPED with its exit code.
-        state_manager.set_transition(model_name="ecs::task", transition={"progression": "immediate"})
+        state_manager.set_transition(
+            model_name="ecs::task", transition={"progression": "immediate"}
+        )
         stopped = property(lambda container: "STOPPED", lambda container, value: None)
         patch.setattr(ecs_models.Container, "last_status", stopped, raising=False)
 
@@ -215,21 +253,35 @@ def dag_runs(tmp_path_factory):
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
         subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24")["Subnet"]["SubnetId"]
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24")["Subnet"][
+                "SubnetId"
+            ]
             for i in (1, 2)
         ]
-        group = ec2.create_security_group(GroupName="diab", Description="tasks", VpcId=vpc)["GroupId"]
+        group = ec2.create_security_group(
+            GroupName="diab", Description="tasks", VpcId=vpc
+        )["GroupId"]
         aws.client("ecs").create_cluster(clusterName=CLUSTER)
-        aws.client("logs").create_log_group(logGroupName="/ecs/diab-readmit-demo-model-training")
+        aws.client("logs").create_log_group(
+            logGroupName="/ecs/diab-readmit-demo-model-training"
+        )
         register_task_definitions(aws)
 
-        project = make_scratch_project(tmp_path_factory.mktemp("airflow-project") / "project")
+        project = make_scratch_project(
+            tmp_path_factory.mktemp("airflow-project") / "project"
+        )
         # the same project with a test window cut mid-month, set in conf/aws as an operator might
-        misconfigured = make_scratch_project(tmp_path_factory.mktemp("airflow-bad") / "project")
-        splits = yaml.safe_load((PROJECT / "conf/base/parameters_preprocessing.yml").read_text())
+        misconfigured = make_scratch_project(
+            tmp_path_factory.mktemp("airflow-bad") / "project"
+        )
+        splits = yaml.safe_load(
+            (PROJECT / "conf/base/parameters_preprocessing.yml").read_text()
+        )
         splits = {"temporal_splits": splits["temporal_splits"]}
         splits["temporal_splits"]["test"]["start_date"] = "2006-01-15"
-        (misconfigured.path / "conf/aws/parameters_override.yml").write_text(yaml.safe_dump(splits))
+        (misconfigured.path / "conf/aws/parameters_override.yml").write_text(
+            yaml.safe_dump(splits)
+        )
         settings = {
             "AIRFLOW_VAR_DIAB_PROJECT_PATH": str(project.path),
             "AIRFLOW_VAR_DIAB_ECS_CLUSTER": CLUSTER,
@@ -239,45 +291,77 @@ def dag_runs(tmp_path_factory):
             "AIRFLOW_VAR_DIAB_MODEL_REGISTRY_BUCKET": REGISTRY,
         }
         scenarios = [
-            {"name": name, "environment": {**settings, "AIRFLOW_VAR_DIAB_DATAMART_BUCKET": bucket}}
+            {
+                "name": name,
+                "environment": {**settings, "AIRFLOW_VAR_DIAB_DATAMART_BUCKET": bucket},
+            }
             for name, bucket in (
-                ("ready", DATAMART_READY), ("no_gold", DATAMART_EMPTY), ("short_history", DATAMART_SHORT),
+                ("ready", DATAMART_READY),
+                ("no_gold", DATAMART_EMPTY),
+                ("short_history", DATAMART_SHORT),
             )
-        ]  # fmt: skip
-        scenarios.append({"name": "bad_config", "environment": {
-            **settings, "AIRFLOW_VAR_DIAB_DATAMART_BUCKET": DATAMART_READY,
-            "AIRFLOW_VAR_DIAB_PROJECT_PATH": str(misconfigured.path),
-        }})  # fmt: skip
+        ]
+        scenarios.append(
+            {
+                "name": "bad_config",
+                "environment": {
+                    **settings,
+                    "AIRFLOW_VAR_DIAB_DATAMART_BUCKET": DATAMART_READY,
+                    "AIRFLOW_VAR_DIAB_PROJECT_PATH": str(misconfigured.path),
+                },
+            }
+        )
         home = tmp_path_factory.mktemp("airflow-home")
-        environment = airflow_environment(home, aws.environment(endpoint_variable="AWS_ENDPOINT_URL"))
+        environment = airflow_environment(
+            home, aws.environment(endpoint_variable="AWS_ENDPOINT_URL")
+        )
         results, output = run_in_airflow(
-            ["run", str(DAGS_FOLDER), json.dumps(scenarios)], environment, timeout=300,
+            ["run", str(DAGS_FOLDER), json.dumps(scenarios)],
+            environment,
+            timeout=300,
             log_file=home / "dag_test.log",
-        )  # fmt: skip
+        )
         ecs = aws.client("ecs")
         arns = ecs.list_tasks(cluster=CLUSTER)["taskArns"]
-        started = ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
+        started = (
+            ecs.describe_tasks(cluster=CLUSTER, tasks=arns)["tasks"] if arns else []
+        )
         state_manager.unset_transition(model_name="ecs::task")
     logs = {
-        name: output.split(f"=== SCENARIO {name} ===")[1].split(f"=== END {name} ===")[0]
+        name: output.split(f"=== SCENARIO {name} ===")[1].split(f"=== END {name} ===")[
+            0
+        ]
         for name in results
     }
-    return {"results": results, "logs": logs, "ecs_tasks": started, "subnets": subnets, "group": group}
+    return {
+        "results": results,
+        "logs": logs,
+        "ecs_tasks": started,
+        "subnets": subnets,
+        "group": group,
+    }
 
 
 @pytest.mark.slow
 def test_ready_data_runs_preprocessing_then_the_three_trainings_on_ecs(dag_runs):
     ready = dag_runs["results"]["ready"]
-    assert ready["tasks"] == {task: "success" for task in [*CHECKS, *PIPELINE_OF_TASK]}, (
-        dag_runs["logs"]["ready"][-6000:]
-    )
+    assert ready["tasks"] == {
+        task: "success" for task in [*CHECKS, *PIPELINE_OF_TASK]
+    }, dag_runs["logs"]["ready"][-6000:]
     assert ready["state"] == "success"
 
     started = dag_runs["ecs_tasks"]
-    commands = sorted(task["overrides"]["containerOverrides"][0]["command"] for task in started)
-    assert commands == sorted(STAGES["stages"][p]["command"] for p in PIPELINE_OF_TASK.values())
+    commands = sorted(
+        task["overrides"]["containerOverrides"][0]["command"] for task in started
+    )
+    assert commands == sorted(
+        STAGES["stages"][p]["command"] for p in PIPELINE_OF_TASK.values()
+    )
     for task in started:
-        assert ":task-definition/diab-readmit-demo-model-training:" in task["taskDefinitionArn"]
+        assert (
+            ":task-definition/diab-readmit-demo-model-training:"
+            in task["taskDefinitionArn"]
+        )
         assert task["launchType"] == "FARGATE"
         (override,) = task["overrides"]["containerOverrides"]
         assert override["name"] == "diab-readmit"
@@ -294,19 +378,32 @@ def test_ready_data_runs_preprocessing_then_the_three_trainings_on_ecs(dag_runs)
 @pytest.mark.parametrize(
     ("scenario", "failed_check", "reason"),
     [
-        ("bad_config", "check_model_config",
-         "temporal_splits.test.start_date = 2006-01-15 is not the first day of a month"),
-        ("no_gold", "check_gold_data_exists",
-         f"the feature store at s3://{DATAMART_EMPTY}/gold/feature_store does not exist"),
-        ("short_history", "check_sufficient_training_data",
-         "has 3 non-empty monthly partition(s)"),
+        (
+            "bad_config",
+            "check_model_config",
+            "temporal_splits.test.start_date = 2006-01-15 is not the first day of a month",
+        ),
+        (
+            "no_gold",
+            "check_gold_data_exists",
+            f"the feature store at s3://{DATAMART_EMPTY}/gold/feature_store does not exist",
+        ),
+        (
+            "short_history",
+            "check_sufficient_training_data",
+            "has 3 non-empty monthly partition(s)",
+        ),
     ],
-)  # fmt: skip
-def test_a_failed_check_skips_the_rest_with_its_reason_in_the_log(dag_runs, scenario, failed_check, reason):
+)
+def test_a_failed_check_skips_the_rest_with_its_reason_in_the_log(
+    dag_runs, scenario, failed_check, reason
+):
     result = dag_runs["results"][scenario]
     position = CHECKS.index(failed_check)
     expected = {check: "success" for check in CHECKS[: position + 1]}
-    expected.update({task: "skipped" for task in [*CHECKS[position + 1 :], *PIPELINE_OF_TASK]})
+    expected.update(
+        {task: "skipped" for task in [*CHECKS[position + 1 :], *PIPELINE_OF_TASK]}
+    )
     assert result["tasks"] == expected, dag_runs["logs"][scenario][-6000:]
     log = dag_runs["logs"][scenario]
     assert f"{failed_check} failed; skipping the rest of the run" in log

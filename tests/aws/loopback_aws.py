@@ -20,10 +20,17 @@ from moto.server import ThreadedMotoServer
 REGION = "ap-southeast-1"
 #: A developer's or CI's real AWS settings must not reach the processes under test.
 _AWS_VARIABLES_TO_DROP = (
-    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-    "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-)  # fmt: skip
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+)
 
 
 @dataclass(frozen=True)
@@ -33,18 +40,25 @@ class LoopbackAWS:
 
     def client(self, service: str):
         return boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )  # fmt: skip
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
 
-    def environment(self, *, endpoint_variable: str = "AWS_ENDPOINT_URL_S3") -> dict[str, str]:
+    def environment(
+        self, *, endpoint_variable: str = "AWS_ENDPOINT_URL_S3"
+    ) -> dict[str, str]:
         """``os.environ`` for a subprocess that must talk to this server and nothing else.
 
         ``endpoint_variable`` is the botocore setting that points at the server:
         AWS_ENDPOINT_URL_S3 (S3 only, what the README tells MinIO users to set) or
         AWS_ENDPOINT_URL (every service, for Airflow's ECS and CloudWatch calls).
         """
-        environment = {k: v for k, v in os.environ.items() if k not in _AWS_VARIABLES_TO_DROP}
+        environment = {
+            k: v for k, v in os.environ.items() if k not in _AWS_VARIABLES_TO_DROP
+        }
         environment.update(
             {
                 endpoint_variable: self.endpoint,
@@ -62,7 +76,9 @@ class LoopbackAWS:
     def create_buckets(self, *names: str) -> None:
         s3 = self.client("s3")
         for name in names:
-            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+            s3.create_bucket(
+                Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         paginator = self.client("s3").get_paginator("list_objects_v2")

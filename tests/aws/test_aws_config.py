@@ -29,9 +29,18 @@ def resolved_config(environment: dict[str, str]) -> dict:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIAB_")}
     env.update(environment, KEDRO_DISABLE_TELEMETRY="true")
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = [line for line in result.stdout.splitlines() if line.startswith("CONFIG ")]
-    assert result.returncode == 0 and lines, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == 0 and lines, (
+        result.stdout[-3000:] + result.stderr[-3000:]
+    )
     return yaml.safe_load(lines[-1].removeprefix("CONFIG "))
 
 
@@ -43,7 +52,10 @@ def default_config() -> dict:
 @pytest.fixture(scope="module")
 def configured() -> dict:
     return resolved_config(
-        {"DIAB_DATAMART_BUCKET": "acme-datamart", "DIAB_MODEL_REGISTRY_BUCKET": "acme-models"}
+        {
+            "DIAB_DATAMART_BUCKET": "acme-datamart",
+            "DIAB_MODEL_REGISTRY_BUCKET": "acme-models",
+        }
     )
 
 
@@ -69,16 +81,26 @@ def test_bucket_names_come_from_the_environment(configured):
     assert paths["feature_store"] == "s3://acme-datamart/gold/feature_store"
     assert paths["model_registry"] == "s3://acme-models"
     catalog = configured["catalog"]
-    assert catalog["feature_store@frame"]["path"] == "s3://acme-datamart/gold/feature_store"
-    assert catalog["{algorithm}.model_registry@bundle"]["path"] == "s3://acme-models/{algorithm}"
-    assert catalog["preprocessed_snapshot"]["path"] == "s3://acme-datamart/gold/preprocessed"
+    assert (
+        catalog["feature_store@frame"]["path"]
+        == "s3://acme-datamart/gold/feature_store"
+    )
+    assert (
+        catalog["{algorithm}.model_registry@bundle"]["path"]
+        == "s3://acme-models/{algorithm}"
+    )
+    assert (
+        catalog["preprocessed_snapshot"]["path"]
+        == "s3://acme-datamart/gold/preprocessed"
+    )
 
 
 def stored_datasets(catalog: dict) -> dict[str, dict]:
     """Entries that read or write files, by name; a wrapper's (CachedDataset) inner dataset
     under the wrapper's name."""
     found = {}
-    for name, entry in catalog.items():
+    for name, declared in catalog.items():
+        entry = declared
         while isinstance(entry, dict) and isinstance(entry.get("dataset"), dict):
             entry = entry["dataset"]
         if isinstance(entry, dict) and (entry.get("path") or entry.get("filepath")):
@@ -88,7 +110,11 @@ def stored_datasets(catalog: dict) -> dict[str, dict]:
 
 def test_every_dataset_of_the_aws_catalog_is_on_s3(configured):
     datasets = stored_datasets(configured["catalog"])
-    assert {"raw_encounters", "preprocessed_snapshot", "{algorithm}.model_registry@bundle"} <= set(datasets)
+    assert {
+        "raw_encounters",
+        "preprocessed_snapshot",
+        "{algorithm}.model_registry@bundle",
+    } <= set(datasets)
     for name, entry in datasets.items():
         location = str(entry.get("path") or entry.get("filepath"))
         assert location.startswith("s3://acme-"), (name, location)

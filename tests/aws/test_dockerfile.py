@@ -23,8 +23,8 @@ def instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
     joined = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
     result = []
-    for line in joined.splitlines():
-        line = line.strip()
+    for raw_line in joined.splitlines():
+        line = raw_line.strip()
         if line and not line.startswith("#"):
             keyword, _, arguments = line.partition(" ")
             result.append((keyword.upper(), arguments.strip()))
@@ -53,11 +53,17 @@ def test_base_image_is_a_slim_python_311_or_newer():
 def test_dependencies_come_from_the_lock_and_the_project_adds_none():
     steps = instructions()
     copy_lock = steps.index(("COPY", "requirements.lock ./"))
-    installs = [(i, args) for i, (name, args) in enumerate(steps) if name == "RUN" and "pip install" in args]
+    installs = [
+        (i, args)
+        for i, (name, args) in enumerate(steps)
+        if name == "RUN" and "pip install" in args
+    ]
     assert installs[0][0] > copy_lock
     assert "-r requirements.lock" in installs[0][1]
     for _, command in installs[1:]:
-        assert "--no-deps" in command, f"only the lock may bring dependencies: {command}"
+        assert "--no-deps" in command, (
+            f"only the lock may bring dependencies: {command}"
+        )
 
 
 def test_runs_as_a_non_root_user():
@@ -106,8 +112,8 @@ def _pattern_regex(pattern: str) -> re.Pattern:
 
 def dockerignore_rules() -> list[tuple[bool, re.Pattern]]:
     rules = []
-    for line in DOCKERIGNORE.read_text().splitlines():
-        line = line.strip()
+    for raw_line in DOCKERIGNORE.read_text().splitlines():
+        line = raw_line.strip()
         if not line or line.startswith("#"):
             continue
         include = line.startswith("!")
@@ -131,11 +137,16 @@ def sent_to_docker(path: str) -> bool:
 @pytest.mark.parametrize(
     "path",
     [
-        "requirements.lock", "pyproject.toml", "README.md",
-        "src/diab_readmit/settings.py", "src/diab_readmit/pipelines/training/pipeline.py",
-        "conf/base/catalog.yml", "conf/base/globals.yml", "conf/aws/globals.yml",
+        "requirements.lock",
+        "pyproject.toml",
+        "README.md",
+        "src/diab_readmit/settings.py",
+        "src/diab_readmit/pipelines/training/pipeline.py",
+        "conf/base/catalog.yml",
+        "conf/base/globals.yml",
+        "conf/aws/globals.yml",
     ],
-)  # fmt: skip
+)
 def test_the_project_is_in_the_build_context(path):
     assert sent_to_docker(path)
 
@@ -143,13 +154,21 @@ def test_the_project_is_in_the_build_context(path):
 @pytest.mark.parametrize(
     "path",
     [
-        "data/01_raw/diabetic_data.csv", "data/04_feature/feature_store/_manifest.json",
-        "notebooks/exploration.ipynb", ".venv/bin/python", ".venv-airflow/bin/airflow",
-        ".git/config", "conf/local/credentials.yml", "conf/aws/credentials.yml",
-        "src/diab_readmit/__pycache__/settings.cpython-311.pyc", "tests/conftest.py",
-        ".env", "airflow/dags/diab_model_training.py", "src/diab_readmit.egg-info/PKG-INFO",
+        "data/01_raw/diabetic_data.csv",
+        "data/04_feature/feature_store/_manifest.json",
+        "notebooks/exploration.ipynb",
+        ".venv/bin/python",
+        ".venv-airflow/bin/airflow",
+        ".git/config",
+        "conf/local/credentials.yml",
+        "conf/aws/credentials.yml",
+        "src/diab_readmit/__pycache__/settings.cpython-311.pyc",
+        "tests/conftest.py",
+        ".env",
+        "airflow/dags/diab_model_training.py",
+        "src/diab_readmit.egg-info/PKG-INFO",
     ],
-)  # fmt: skip
+)
 def test_data_credentials_notebooks_and_venvs_stay_out(path):
     assert not sent_to_docker(path)
 
@@ -159,4 +178,6 @@ def test_every_copied_source_exists_and_is_in_the_build_context():
         *sources, _target = shlex.split(arguments)
         for source in sources:
             assert (PROJECT / source).exists(), source
-            assert sent_to_docker(source.rstrip("/")), f"COPY {source}: excluded by .dockerignore"
+            assert sent_to_docker(source.rstrip("/")), (
+                f"COPY {source}: excluded by .dockerignore"
+            )

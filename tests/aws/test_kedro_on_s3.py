@@ -31,7 +31,9 @@ ALGORITHMS = ("logistic_regression", "random_forest", "xgboost")
 SYNTHETIC = "synthetic.n_encounters=3000"
 #: Few candidates and folds, one worker each (three runs share the cores): this test is about
 #: where things land, not about model quality.
-QUICK_TRAINING = "training_config.n_candidates=2,training_config.cv_folds=2,training_config.n_jobs=1"
+QUICK_TRAINING = (
+    "training_config.n_candidates=2,training_config.cv_folds=2,training_config.n_jobs=1"
+)
 VERSION = re.compile(r"v\d{8}_\d{6}\w*")
 
 
@@ -56,17 +58,26 @@ def project(tmp_path_factory) -> ScratchProject:
     return make_scratch_project(tmp_path_factory.mktemp("aws-run") / "project")
 
 
-def start_kedro(project: ScratchProject, aws: LoopbackAWS, *args: str) -> subprocess.Popen:
+def start_kedro(
+    project: ScratchProject, aws: LoopbackAWS, *args: str
+) -> subprocess.Popen:
     environment = aws.environment()
     environment.update(
-        KEDRO_DISABLE_TELEMETRY="true", NO_COLOR="1", COLUMNS="250",
-        DIAB_DATAMART_BUCKET=DATAMART, DIAB_MODEL_REGISTRY_BUCKET=REGISTRY,
-    )  # fmt: skip
+        KEDRO_DISABLE_TELEMETRY="true",
+        NO_COLOR="1",
+        COLUMNS="250",
+        DIAB_DATAMART_BUCKET=DATAMART,
+        DIAB_MODEL_REGISTRY_BUCKET=REGISTRY,
+    )
     environment.pop("ALGORITHM", None)
     return subprocess.Popen(
-        [str(KEDRO), "run", "--env", "aws", *args], cwd=project.path, env=environment,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [str(KEDRO), "run", "--env", "aws", *args],
+        cwd=project.path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(process: subprocess.Popen, timeout: float = 300) -> str:
@@ -105,7 +116,9 @@ def trained(project, aws, snapshot_id) -> dict[str, float]:
         registered_pipeline(algorithm)
     started = time.monotonic()
     processes = {
-        algorithm: start_kedro(project, aws, "--pipelines", algorithm, "--params", QUICK_TRAINING)
+        algorithm: start_kedro(
+            project, aws, "--pipelines", algorithm, "--params", QUICK_TRAINING
+        )
         for algorithm in ALGORITHMS
     }
     for process in processes.values():
@@ -120,17 +133,26 @@ def test_gold_stores_and_raw_file_land_in_the_datamart(aws, gold):
         manifest = json.loads(aws.read(DATAMART, f"gold/{store}/_manifest.json"))
         assert len(manifest["partitions"]) >= 10, store
         for partition in manifest["partitions"]:
-            assert re.fullmatch(r"partition_date=\d{4}-\d{2}-01", partition["partition"])
+            assert re.fullmatch(
+                r"partition_date=\d{4}-\d{2}-01", partition["partition"]
+            )
             assert f"gold/{store}/{partition['file']}" in keys
 
 
 def test_preprocessing_writes_a_snapshot_that_latest_txt_names(aws, snapshot_id):
     assert re.fullmatch(r"train_data_\d{8}_\d{6}(_\d+)?", snapshot_id)
-    files = {k.rsplit("/", 1)[-1] for k in aws.keys(DATAMART, f"gold/preprocessed/{snapshot_id}/")}
+    files = {
+        k.rsplit("/", 1)[-1]
+        for k in aws.keys(DATAMART, f"gold/preprocessed/{snapshot_id}/")
+    }
     assert files == {
-        "train_processed.parquet", "test_processed.parquet", "oot_processed.parquet",
-        "scaler.pkl", "metadata.json", "_claim.json",
-    }  # fmt: skip
+        "train_processed.parquet",
+        "test_processed.parquet",
+        "oot_processed.parquet",
+        "scaler.pkl",
+        "metadata.json",
+        "_claim.json",
+    }
 
 
 def test_three_concurrent_trainings_each_register_a_version_from_that_snapshot(
@@ -139,16 +161,31 @@ def test_three_concurrent_trainings_each_register_a_version_from_that_snapshot(
     print(f"three concurrent training runs took {trained['seconds']:.0f} s")
     keys = aws.keys(REGISTRY)
     for algorithm in ALGORITHMS:
-        mine = [k.removeprefix(f"{algorithm}/") for k in keys if k.startswith(f"{algorithm}/")]
-        versions = sorted({k.split("/")[0] for k in mine if VERSION.fullmatch(k.split("/")[0])})
+        mine = [
+            k.removeprefix(f"{algorithm}/")
+            for k in keys
+            if k.startswith(f"{algorithm}/")
+        ]
+        versions = sorted(
+            {k.split("/")[0] for k in mine if VERSION.fullmatch(k.split("/")[0])}
+        )
         assert len(versions) == 1, (algorithm, mine)
         version = versions[0]
-        assert {f"{version}/model.pkl", f"{version}/metadata.json", "latest/model.pkl",
-                "latest/metadata.json", "versions.json"} <= set(mine), (algorithm, mine)  # fmt: skip
+        assert {
+            f"{version}/model.pkl",
+            f"{version}/metadata.json",
+            "latest/model.pkl",
+            "latest/metadata.json",
+            "versions.json",
+        } <= set(mine), (algorithm, mine)
 
-        metadata = json.loads(aws.read(REGISTRY, f"{algorithm}/{version}/metadata.json"))
+        metadata = json.loads(
+            aws.read(REGISTRY, f"{algorithm}/{version}/metadata.json")
+        )
         assert metadata["version_id"] == version
-        assert metadata["snapshot_id"] == snapshot_id, "the model must name the snapshot latest.txt pointed at"
+        assert metadata["snapshot_id"] == snapshot_id, (
+            "the model must name the snapshot latest.txt pointed at"
+        )
         for window in ("test", "oot"):
             assert 0.0 <= metadata["performance"][window]["auc_roc"] <= 1.0
 
@@ -167,9 +204,13 @@ def test_three_concurrent_trainings_each_register_a_version_from_that_snapshot(
 def test_reporting_reads_the_registries_on_s3(project, aws, trained):
     registered_pipeline("reporting")
     run_on_s3(project, aws, "--pipelines", "reporting")
-    assert aws.keys(DATAMART, "reporting/"), "the comparison report must land under reporting/"
+    assert aws.keys(DATAMART, "reporting/"), (
+        "the comparison report must land under reporting/"
+    )
 
 
 def test_nothing_is_written_to_local_disk(project, trained):
-    written = [p for p in project.data.rglob("*") if p.is_file() and p.name != ".gitkeep"]
+    written = [
+        p for p in project.data.rglob("*") if p.is_file() and p.name != ".gitkeep"
+    ]
     assert written == []

@@ -68,10 +68,16 @@ def faulty_s3(faults) -> Iterator[tuple[FaultyS3, fsspec.AbstractFileSystem]]:
     thread.start()
     try:
         fs = fsspec.filesystem(
-            "s3", key="testing", secret="testing", skip_instance_cache=True,
-            client_kwargs={"endpoint_url": f"http://127.0.0.1:{server.server_port}", "region_name": REGION},
+            "s3",
+            key="testing",
+            secret="testing",
+            skip_instance_cache=True,
+            client_kwargs={
+                "endpoint_url": f"http://127.0.0.1:{server.server_port}",
+                "region_name": REGION,
+            },
             **FS_ARGS,
-        )  # fmt: skip
+        )
         yield state, fs
     finally:
         server.shutdown()
@@ -95,10 +101,13 @@ def test_transient_errors_are_retried_until_the_read_succeeds(faults):
 
 @pytest.mark.parametrize(
     ("fault", "error"),
-    [((403, "AccessDenied"), PermissionError), ((404, "NoSuchBucket"), FileNotFoundError),
-     ((404, "NoSuchKey"), FileNotFoundError)],
+    [
+        ((403, "AccessDenied"), PermissionError),
+        ((404, "NoSuchBucket"), FileNotFoundError),
+        ((404, "NoSuchKey"), FileNotFoundError),
+    ],
     ids=["access-denied", "no-such-bucket", "no-such-key"],
-)  # fmt: skip
+)
 def test_permanent_errors_fail_on_the_first_request(fault, error):
     with faulty_s3([fault] * 10) as (state, fs), pytest.raises(error):
         fs.cat_file("datamart/gold/feature_store/_manifest.json")

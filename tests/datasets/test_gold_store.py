@@ -10,11 +10,16 @@ import pyarrow.parquet as pq
 import pytest
 from kedro.io.core import DatasetError
 
-from diab_readmit.datasets.gold_store import PartitionedParquetIndex, PartitionedParquetStore
+from diab_readmit.datasets.gold_store import (
+    PartitionedParquetIndex,
+    PartitionedParquetStore,
+)
 
 
 def frame(months: int, rows_per_month: int = 3, value: float = 1.0) -> pd.DataFrame:
-    dates = pd.date_range("2001-01-01", periods=months, freq="MS").repeat(rows_per_month)
+    dates = pd.date_range("2001-01-01", periods=months, freq="MS").repeat(
+        rows_per_month
+    )
     return pd.DataFrame(
         {
             "encounter_id": range(len(dates)),
@@ -69,7 +74,9 @@ def test_interrupted_save_leaves_previous_contents(tmp_path, monkeypatch):
         store.save(frame(6, value=9.0))
     monkeypatch.undo()
 
-    pd.testing.assert_frame_equal(store.load(), old)  # leftovers of the failed save are ignored
+    pd.testing.assert_frame_equal(
+        store.load(), old
+    )  # leftovers of the failed save are ignored
     store.save(frame(5, value=3.0))  # and the next save succeeds
     assert store.load()["x"].eq(3.0).all()
     # The 3 files of the failed save (the third one empty) stay (a concurrent save looks the same) until removed
@@ -86,7 +93,10 @@ def test_corrupt_partition_is_reported_by_path(tmp_path):
     manifest = json.loads((tmp_path / "store" / "_manifest.json").read_text())
     broken = tmp_path / "store" / manifest["partitions"][1]["file"]
     broken.write_bytes(broken.read_bytes()[:40])  # truncated
-    with pytest.raises(DatasetError, match=r"partition_date=2001-02-01/part-.*\.parquet is not a readable parquet"):
+    with pytest.raises(
+        DatasetError,
+        match=r"partition_date=2001-02-01/part-.*\.parquet is not a readable parquet",
+    ):
         store.load()
 
 
@@ -94,7 +104,12 @@ def test_missing_store_says_what_to_run(tmp_path):
     with pytest.raises(DatasetError, match="kedro run --pipelines data_processing"):
         PartitionedParquetStore(str(tmp_path / "nothing")).load()
     index = PartitionedParquetIndex(str(tmp_path / "nothing")).load()
-    assert index == {"path": str(tmp_path / "nothing"), "exists": False, "rows": 0, "partitions": []}
+    assert index == {
+        "path": str(tmp_path / "nothing"),
+        "exists": False,
+        "rows": 0,
+        "partitions": [],
+    }
 
 
 def test_works_on_memory_filesystem():
@@ -108,7 +123,14 @@ def test_rows_in_the_wrong_partition_are_reported(tmp_path):
     store.save(frame(3))
     manifest = json.loads((tmp_path / "store" / "_manifest.json").read_text())
     moved = tmp_path / "store" / manifest["partitions"][0]["file"]
-    table = pq.read_table(moved).to_pandas().assign(partition_date=pd.Timestamp("2001-05-01"))
+    table = (
+        pq.read_table(moved)
+        .to_pandas()
+        .assign(partition_date=pd.Timestamp("2001-05-01"))
+    )
     table.to_parquet(moved, index=False)
-    with pytest.raises(DatasetError, match=r"sits in partition_date=2001-01-01 but holds 3 row\(s\) with partition_date 2001-05-01"):
+    with pytest.raises(
+        DatasetError,
+        match=r"sits in partition_date=2001-01-01 but holds 3 row\(s\) with partition_date 2001-05-01",
+    ):
         store.load()

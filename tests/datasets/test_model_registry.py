@@ -11,7 +11,7 @@ import pickle
 import socket
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,10 @@ from matplotlib.figure import Figure
 from sklearn.linear_model import LogisticRegression
 
 from diab_readmit.datasets import model_registry
-from diab_readmit.datasets.model_registry import ModelRegistryDataset, ModelRegistryHistoryDataset
+from diab_readmit.datasets.model_registry import (
+    ModelRegistryDataset,
+    ModelRegistryHistoryDataset,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -34,18 +37,25 @@ def _bundle(test_auc: float = 0.7, with_plots: bool = True) -> dict:
     figure.subplots().plot([0, 1], [0, test_auc])
     metadata = {
         "model_name": "logistic_regression",
-        "performance": {"test": {"auc_roc": test_auc}, "oot": {"auc_roc": np.float64(test_auc - 0.02)}},
+        "performance": {
+            "test": {"auc_roc": test_auc},
+            "oot": {"auc_roc": np.float64(test_auc - 0.02)},
+        },
         "snapshot_id": "train_data_20260101_000000",
         "threshold": 0.4,
     }
-    plots = {"roc_curves.png": figure, "importances.png": b"\x89PNG\r\n\x1a\nnot-really"} if with_plots else {}
+    plots = (
+        {"roc_curves.png": figure, "importances.png": b"\x89PNG\r\n\x1a\nnot-really"}
+        if with_plots
+        else {}
+    )
     return {"model": model, "metadata": metadata, "plots": plots}
 
 
 class _FrozenClock(datetime):
     @classmethod
     def now(cls, tz=None):
-        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def test_layout_metadata_and_indexes_after_two_registrations(tmp_path):
@@ -58,26 +68,49 @@ def test_layout_metadata_and_indexes_after_two_registrations(tmp_path):
     versions = sorted(p.name for p in root.iterdir() if p.name.startswith("v2"))
     assert len(versions) == 2 and versions[0] < versions[1]
     for version in versions:
-        names = sorted(p.name for p in (root / version).iterdir() if p.name != "_claim.json")
+        names = sorted(
+            p.name for p in (root / version).iterdir() if p.name != "_claim.json"
+        )
         assert names == ["metadata.json", "model.pkl", "plots"]
-        assert sorted(p.name for p in (root / version / "plots").iterdir()) == ["importances.png", "roc_curves.png"]
-        assert (root / version / "plots" / "roc_curves.png").read_bytes().startswith(PNG_MAGIC)
+        assert sorted(p.name for p in (root / version / "plots").iterdir()) == [
+            "importances.png",
+            "roc_curves.png",
+        ]
+        assert (
+            (root / version / "plots" / "roc_curves.png")
+            .read_bytes()
+            .startswith(PNG_MAGIC)
+        )
         metadata = json.loads((root / version / "metadata.json").read_text())
         assert metadata["version_id"] == version
-        assert metadata["sha256"] == hashlib.sha256((root / version / "model.pkl").read_bytes()).hexdigest()
+        assert (
+            metadata["sha256"]
+            == hashlib.sha256((root / version / "model.pkl").read_bytes()).hexdigest()
+        )
         assert metadata["plots"] == ["plots/roc_curves.png", "plots/importances.png"]
-        assert metadata["model_name"] == "logistic_regression" and metadata["created_at"]
+        assert (
+            metadata["model_name"] == "logistic_regression" and metadata["created_at"]
+        )
 
     index = json.loads((root / "versions.json").read_text())
     assert index["latest"] == versions[1]
     assert [entry["id"] for entry in index["versions"]] == versions
-    assert set(index["versions"][0]) >= {"id", "created_at", "test_auc_roc", "oot_auc_roc", "snapshot_id", "sha256"}
+    assert set(index["versions"][0]) >= {
+        "id",
+        "created_at",
+        "test_auc_roc",
+        "oot_auc_roc",
+        "snapshot_id",
+        "sha256",
+    }
     assert [entry["test_auc_roc"] for entry in index["versions"]] == [0.70, 0.72]
     assert index["versions"][1]["oot_auc_roc"] == pytest.approx(0.70)
 
     latest = json.loads((root / "latest" / "metadata.json").read_text())
     assert latest["version_id"] == versions[1]
-    assert (root / "latest" / "model.pkl").read_bytes() == (root / versions[1] / "model.pkl").read_bytes()
+    assert (root / "latest" / "model.pkl").read_bytes() == (
+        root / versions[1] / "model.pkl"
+    ).read_bytes()
 
     loaded = registry.load()
     assert loaded["version_id"] == versions[1]
@@ -89,7 +122,12 @@ def test_layout_metadata_and_indexes_after_two_registrations(tmp_path):
 def test_history_view_reads_indexes_and_plots_without_models(tmp_path):
     root = tmp_path / "xgboost"
     history = ModelRegistryHistoryDataset(str(root), algorithm="xgboost")
-    assert history.load() == {"algorithm": "xgboost", "latest": None, "versions": [], "plots": {}}
+    assert history.load() == {
+        "algorithm": "xgboost",
+        "latest": None,
+        "versions": [],
+        "plots": {},
+    }
 
     registry = ModelRegistryDataset(str(root))
     registry.save(_bundle(0.70))
@@ -115,7 +153,9 @@ def test_registrations_in_the_same_second_get_distinct_ids(tmp_path, monkeypatch
     ids = registry.committed_versions()
     assert ids == ["v20260102_030405", "v20260102_030405_01", "v20260102_030405_02"]
     assert registry.load()["version_id"] == "v20260102_030405_02"
-    first = ModelRegistryDataset(str(tmp_path / "rf"), pinned_version="v20260102_030405").load()
+    first = ModelRegistryDataset(
+        str(tmp_path / "rf"), pinned_version="v20260102_030405"
+    ).load()
     assert first["metadata"]["performance"]["test"]["auc_roc"] == 0.60
 
 
@@ -130,7 +170,9 @@ def test_concurrent_registrations_all_end_up_listed(tmp_path, monkeypatch):
     path = str(tmp_path / "xgboost")
     barrier = threading.Barrier(8)
     threads = [
-        threading.Thread(target=_register_in_process, args=(path, 0.6 + i / 100, barrier))
+        threading.Thread(
+            target=_register_in_process, args=(path, 0.6 + i / 100, barrier)
+        )
         for i in range(8)
     ]
     for thread in threads:
@@ -140,7 +182,9 @@ def test_concurrent_registrations_all_end_up_listed(tmp_path, monkeypatch):
     context = multiprocessing.get_context("fork")
     process_barrier = context.Barrier(4)
     processes = [
-        context.Process(target=_register_in_process, args=(path, 0.7 + i / 100, process_barrier))
+        context.Process(
+            target=_register_in_process, args=(path, 0.7 + i / 100, process_barrier)
+        )
         for i in range(4)
     ]
     for process in processes:
@@ -155,7 +199,9 @@ def test_concurrent_registrations_all_end_up_listed(tmp_path, monkeypatch):
     index = json.loads((tmp_path / "xgboost" / "versions.json").read_text())
     assert [entry["id"] for entry in index["versions"]] == committed
     assert index["latest"] == committed[-1]
-    assert registry.load()["version_id"] == committed[-1]  # latest/ is whole and verified
+    assert (
+        registry.load()["version_id"] == committed[-1]
+    )  # latest/ is whole and verified
 
 
 def test_modified_model_is_refused_by_its_sha256(tmp_path):
@@ -165,7 +211,9 @@ def test_modified_model_is_refused_by_its_sha256(tmp_path):
     version = registry.committed_versions()[0]
     tampered = pickle.dumps(LogisticRegression())
     (root / version / "model.pkl").write_bytes(tampered)
-    with pytest.raises(DatasetError, match=rf"Refusing to load .*{version}/model.pkl.*sha256"):
+    with pytest.raises(
+        DatasetError, match=rf"Refusing to load .*{version}/model.pkl.*sha256"
+    ):
         ModelRegistryDataset(str(root), pinned_version=version).load()
     (root / "latest" / "model.pkl").write_bytes(tampered)
     with pytest.raises(DatasetError, match=r"Refusing to load .*latest/model.pkl"):
@@ -194,8 +242,12 @@ def test_missing_metadata_is_refused_and_never_listed(tmp_path, monkeypatch):
     assert registry.committed_versions() == [first]
     assert registry.load()["version_id"] == first
     assert json.loads((root / "versions.json").read_text())["latest"] == first
-    orphan = next(p.name for p in root.iterdir() if p.name.startswith("v2") and p.name != first)
-    with pytest.raises(DatasetError, match=rf"{orphan}.*no metadata.json.*Registered versions: {first}"):
+    orphan = next(
+        p.name for p in root.iterdir() if p.name.startswith("v2") and p.name != first
+    )
+    with pytest.raises(
+        DatasetError, match=rf"{orphan}.*no metadata.json.*Registered versions: {first}"
+    ):
         ModelRegistryDataset(str(root), pinned_version=orphan).load()
 
 
@@ -213,7 +265,9 @@ def test_indexes_are_rebuilt_from_the_versions(tmp_path):
 
 
 def test_user_errors_say_what_to_do(tmp_path):
-    with pytest.raises(DatasetError, match=r"No model of 'xgboost' is registered.*--pipelines xgboost"):
+    with pytest.raises(
+        DatasetError, match=r"No model of 'xgboost' is registered.*--pipelines xgboost"
+    ):
         ModelRegistryDataset(str(tmp_path / "xgboost")).load()
     with pytest.raises(DatasetError, match="not a version id"):
         ModelRegistryDataset(str(tmp_path / "xgboost"), pinned_version="latest")
@@ -241,7 +295,9 @@ def s3_endpoint():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = moto_server.ThreadedMotoServer(
+        ip_address="127.0.0.1", port=port, verbose=False
+    )
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
@@ -251,7 +307,11 @@ def test_round_trip_and_concurrent_writers_on_s3(s3_endpoint, monkeypatch):
     import s3fs
 
     monkeypatch.setattr(model_registry, "datetime", _FrozenClock)
-    credentials = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": s3_endpoint}}
+    credentials = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": s3_endpoint},
+    }
     bucket = f"registry-{uuid.uuid4().hex[:8]}"
     s3fs.S3FileSystem(**credentials).mkdir(bucket)
     path = f"s3://{bucket}/model_registry/xgboost"
@@ -263,7 +323,9 @@ def test_round_trip_and_concurrent_writers_on_s3(s3_endpoint, monkeypatch):
         # One dataset (and one S3 client) per writer, like separate ECS tasks.
         ModelRegistryDataset(path, credentials=credentials).save(_bundle(auc))
 
-    threads = [threading.Thread(target=register, args=(0.6 + i / 100,)) for i in range(4)]
+    threads = [
+        threading.Thread(target=register, args=(0.6 + i / 100,)) for i in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -272,7 +334,9 @@ def test_round_trip_and_concurrent_writers_on_s3(s3_endpoint, monkeypatch):
     registry = ModelRegistryDataset(path, credentials=credentials)
     committed = registry.committed_versions()
     # Distinct ids of that second; writers that collide both back off, so numbers may skip.
-    assert len(set(committed)) == 4 and all(v.startswith("v20260102_030405") for v in committed)
+    assert len(set(committed)) == 4 and all(
+        v.startswith("v20260102_030405") for v in committed
+    )
     history = ModelRegistryHistoryDataset(path, credentials=credentials).load()
     assert [v["id"] for v in history["versions"]] == committed
     assert registry.load()["version_id"] == committed[-1]
@@ -285,5 +349,9 @@ def test_saved_plots_are_readable_images(tmp_path):
     registry = ModelRegistryDataset(str(tmp_path / "lr"))
     registry.save(_bundle())
     version = registry.committed_versions()[0]
-    image = matplotlib.image.imread(io.BytesIO(Path(tmp_path / "lr" / version / "plots" / "roc_curves.png").read_bytes()))
+    image = matplotlib.image.imread(
+        io.BytesIO(
+            Path(tmp_path / "lr" / version / "plots" / "roc_curves.png").read_bytes()
+        )
+    )
     assert image.ndim == 3 and image.shape[0] > 50

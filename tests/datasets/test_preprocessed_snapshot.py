@@ -7,7 +7,7 @@ import hashlib
 import json
 import socket
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -26,19 +26,25 @@ def _snapshot(offset: float = 0.0) -> dict:
         windows[name] = pd.DataFrame(
             {
                 "encounter_id": np.arange(rows, dtype=np.int64),
-                "partition_date": pd.to_datetime(["2005-01-01"] * rows).astype("datetime64[ms]"),
+                "partition_date": pd.to_datetime(["2005-01-01"] * rows).astype(
+                    "datetime64[ms]"
+                ),
                 "readmitted_30d": (np.arange(rows) % 4 == 0).astype(np.int8),
                 "age_midpoint": (rng.normal(size=rows) + offset).astype(np.float32),
             }
         )
     scaler = StandardScaler().fit(windows["train"][["age_midpoint"]])
-    return {**windows, "scaler": scaler, "metadata": {"feature_columns": ["age_midpoint"], "offset": offset}}
+    return {
+        **windows,
+        "scaler": scaler,
+        "metadata": {"feature_columns": ["age_midpoint"], "offset": offset},
+    }
 
 
 class _FrozenClock(datetime):
     @classmethod
     def now(cls, tz=None):
-        return datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        return datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def _assert_round_trip(dataset: PreprocessedSnapshotDataset, saved: dict) -> dict:
@@ -62,16 +68,26 @@ def test_round_trip_on_local_disk_with_checksums(tmp_path):
     assert (tmp_path / "preprocessed" / "latest.txt").read_text().strip() == snapshot_id
     folder = tmp_path / "preprocessed" / snapshot_id
     assert sorted(p.name for p in folder.iterdir()) == [
-        "_claim.json", "metadata.json", "oot_processed.parquet", "scaler.pkl", "test_processed.parquet", "train_processed.parquet",
-    ]  # fmt: skip
+        "_claim.json",
+        "metadata.json",
+        "oot_processed.parquet",
+        "scaler.pkl",
+        "test_processed.parquet",
+        "train_processed.parquet",
+    ]
     files = json.loads((folder / "metadata.json").read_text())["files"]
     for name, recorded in files.items():
-        assert recorded["sha256"] == hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        assert (
+            recorded["sha256"]
+            == hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        )
     assert dataset.exists()
 
 
 def test_round_trip_on_memory_filesystem():
-    dataset = PreprocessedSnapshotDataset(f"memory://snapshots-{uuid.uuid4().hex}/preprocessed")
+    dataset = PreprocessedSnapshotDataset(
+        f"memory://snapshots-{uuid.uuid4().hex}/preprocessed"
+    )
     saved = _snapshot()
     dataset.save(saved)
     _assert_round_trip(dataset, saved)
@@ -83,7 +99,9 @@ def s3_endpoint():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = moto_server.ThreadedMotoServer(
+        ip_address="127.0.0.1", port=port, verbose=False
+    )
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
@@ -92,17 +110,27 @@ def s3_endpoint():
 def test_round_trip_on_s3(s3_endpoint):
     import s3fs
 
-    credentials = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": s3_endpoint}}
+    credentials = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": s3_endpoint},
+    }
     bucket = f"gold-{uuid.uuid4().hex[:8]}"
     s3fs.S3FileSystem(**credentials).mkdir(bucket)
-    dataset = PreprocessedSnapshotDataset(f"s3://{bucket}/gold/preprocessed", credentials=credentials)
+    dataset = PreprocessedSnapshotDataset(
+        f"s3://{bucket}/gold/preprocessed", credentials=credentials
+    )
 
     first, second = _snapshot(0.0), _snapshot(1.0)
     dataset.save(first)
     dataset.save(second)
     loaded = _assert_round_trip(dataset, second)
     assert dataset.snapshot_ids()[-1] == loaded["snapshot_id"]
-    pinned = PreprocessedSnapshotDataset(f"s3://{bucket}/gold/preprocessed", snapshot_id=dataset.snapshot_ids()[0], credentials=credentials)
+    pinned = PreprocessedSnapshotDataset(
+        f"s3://{bucket}/gold/preprocessed",
+        snapshot_id=dataset.snapshot_ids()[0],
+        credentials=credentials,
+    )
     _assert_round_trip(pinned, first)
 
 
@@ -113,9 +141,17 @@ def test_saves_in_the_same_second_do_not_collide(tmp_path, monkeypatch):
     dataset.save(first)
     dataset.save(second)
 
-    assert dataset.snapshot_ids() == ["train_data_20250102_030405", "train_data_20250102_030405_01"]
+    assert dataset.snapshot_ids() == [
+        "train_data_20250102_030405",
+        "train_data_20250102_030405_01",
+    ]
     assert dataset.load()["snapshot_id"] == "train_data_20250102_030405_01"
-    _assert_round_trip(PreprocessedSnapshotDataset(str(tmp_path), snapshot_id="train_data_20250102_030405"), first)
+    _assert_round_trip(
+        PreprocessedSnapshotDataset(
+            str(tmp_path), snapshot_id="train_data_20250102_030405"
+        ),
+        first,
+    )
 
 
 def test_pinned_snapshot_is_loaded_instead_of_latest(tmp_path, monkeypatch):
@@ -126,7 +162,9 @@ def test_pinned_snapshot_is_loaded_instead_of_latest(tmp_path, monkeypatch):
     dataset.save(_snapshot(1.0))
     assert dataset.load()["snapshot_id"] != first_id
 
-    _assert_round_trip(PreprocessedSnapshotDataset(str(tmp_path), snapshot_id=first_id), first)
+    _assert_round_trip(
+        PreprocessedSnapshotDataset(str(tmp_path), snapshot_id=first_id), first
+    )
 
 
 def test_interrupted_save_keeps_latest_and_is_never_loadable(tmp_path, monkeypatch):
@@ -150,15 +188,25 @@ def test_interrupted_save_keeps_latest_and_is_never_loadable(tmp_path, monkeypat
         dataset.save(_snapshot(1.0))
 
     half_written = tmp_path / "train_data_20250102_030405"
-    assert sorted(p.name for p in half_written.iterdir()) == ["_claim.json", "train_processed.parquet"]
+    assert sorted(p.name for p in half_written.iterdir()) == [
+        "_claim.json",
+        "train_processed.parquet",
+    ]
     assert (tmp_path / "latest.txt").read_text().strip() == previous_id
     _assert_round_trip(dataset, previous)
     assert dataset.snapshot_ids() == [previous_id]
-    with pytest.raises(DatasetError, match=r"train_data_20250102_030405 is incomplete: it has no metadata.json"):
-        PreprocessedSnapshotDataset(str(tmp_path), snapshot_id="train_data_20250102_030405").load()
+    with pytest.raises(
+        DatasetError,
+        match=r"train_data_20250102_030405 is incomplete: it has no metadata.json",
+    ):
+        PreprocessedSnapshotDataset(
+            str(tmp_path), snapshot_id="train_data_20250102_030405"
+        ).load()
 
 
-def test_save_interrupted_before_metadata_leaves_an_unloadable_snapshot(tmp_path, monkeypatch):
+def test_save_interrupted_before_metadata_leaves_an_unloadable_snapshot(
+    tmp_path, monkeypatch
+):
     dataset = PreprocessedSnapshotDataset(str(tmp_path))
     dataset.save(_snapshot(0.0))
     previous_id = dataset.load()["snapshot_id"]
@@ -176,7 +224,9 @@ def test_save_interrupted_before_metadata_leaves_an_unloadable_snapshot(tmp_path
 
     assert dataset.load()["snapshot_id"] == previous_id
     with pytest.raises(DatasetError, match="is incomplete"):
-        PreprocessedSnapshotDataset(str(tmp_path), snapshot_id="train_data_20250102_030405").load()
+        PreprocessedSnapshotDataset(
+            str(tmp_path), snapshot_id="train_data_20250102_030405"
+        ).load()
 
 
 def test_modified_file_is_refused_by_its_checksum(tmp_path):
@@ -186,7 +236,10 @@ def test_modified_file_is_refused_by_its_checksum(tmp_path):
     target = tmp_path / snapshot_id / "test_processed.parquet"
     target.write_bytes(target.read_bytes()[:-10] + b"0123456789")
 
-    with pytest.raises(DatasetError, match=rf"{snapshot_id}/test_processed.parquet does not match its sha256 in metadata.json"):
+    with pytest.raises(
+        DatasetError,
+        match=rf"{snapshot_id}/test_processed.parquet does not match its sha256 in metadata.json",
+    ):
         dataset.load()
 
 
@@ -194,23 +247,36 @@ def test_loading_when_nothing_was_saved_says_what_to_run(tmp_path):
     path = tmp_path / "preprocessed"
     with pytest.raises(DatasetError) as caught:
         PreprocessedSnapshotDataset(str(path)).load()
-    assert str(caught.value) == f"no preprocessed snapshot at {path}: run `kedro run --pipelines preprocessing` first."
+    assert (
+        str(caught.value)
+        == f"no preprocessed snapshot at {path}: run `kedro run --pipelines preprocessing` first."
+    )
 
 
 def test_pinning_an_unknown_snapshot_lists_the_available_ones(tmp_path):
     dataset = PreprocessedSnapshotDataset(str(tmp_path))
     dataset.save(_snapshot())
     existing = dataset.load()["snapshot_id"]
-    with pytest.raises(DatasetError, match=rf"train_data_19990101_000000 does not exist .*complete snapshots: {existing}"):
-        PreprocessedSnapshotDataset(str(tmp_path), snapshot_id="train_data_19990101_000000").load()
+    with pytest.raises(
+        DatasetError,
+        match=rf"train_data_19990101_000000 does not exist .*complete snapshots: {existing}",
+    ):
+        PreprocessedSnapshotDataset(
+            str(tmp_path), snapshot_id="train_data_19990101_000000"
+        ).load()
 
 
 def test_malformed_snapshot_id_is_refused_up_front(tmp_path):
-    with pytest.raises(DatasetError, match="snapshot_id '../elsewhere' is not a snapshot id"):
+    with pytest.raises(
+        DatasetError, match="snapshot_id '../elsewhere' is not a snapshot id"
+    ):
         PreprocessedSnapshotDataset(str(tmp_path), snapshot_id="../elsewhere")
 
 
 def test_saving_something_else_than_a_snapshot_is_refused(tmp_path):
-    with pytest.raises(DatasetError, match=r"expected a dict with keys \['metadata', 'oot', 'scaler', 'test', 'train'\]"):
+    with pytest.raises(
+        DatasetError,
+        match=r"expected a dict with keys \['metadata', 'oot', 'scaler', 'test', 'train'\]",
+    ):
         PreprocessedSnapshotDataset(str(tmp_path)).save({"train": pd.DataFrame()})
     assert list(tmp_path.iterdir()) == []

@@ -16,7 +16,9 @@ ROW = ",".join(["1"] * len(RAW_COLUMNS))
 
 
 def _load(path):
-    return RawEncountersCSVDataset(filepath=str(path), load_args={"dtype": str, "keep_default_na": False}).load()
+    return RawEncountersCSVDataset(
+        filepath=str(path), load_args={"dtype": str, "keep_default_na": False}
+    ).load()
 
 
 def _one_line(error: pytest.ExceptionInfo) -> str:
@@ -37,7 +39,11 @@ def test_semicolon_delimited_file_is_named_as_such(tmp_path):
     with pytest.raises(DatasetError) as error:
         _load(path)
     message = _one_line(error)
-    assert "semicolons (';'), not commas" in message and str(path) in message and "load_args.sep" in message
+    assert (
+        "semicolons (';'), not commas" in message
+        and str(path) in message
+        and "load_args.sep" in message
+    )
 
 
 def test_gzip_file_named_csv_says_compressed_and_how_to_decompress(tmp_path):

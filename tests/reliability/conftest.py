@@ -58,9 +58,10 @@ def loopback(tmp_path_factory) -> LoopbackAWS:
 
 def s3_credentials(aws: LoopbackAWS) -> dict[str, Any]:
     return {
-        "key": "testing", "secret": "testing",
+        "key": "testing",
+        "secret": "testing",
         "client_kwargs": {"endpoint_url": aws.endpoint, "region_name": REGION},
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture(params=["local", "s3"])

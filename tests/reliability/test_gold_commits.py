@@ -16,7 +16,10 @@ import pandas as pd
 import pytest
 
 from diab_readmit.datasets import gold_store
-from diab_readmit.datasets.gold_store import PartitionedParquetIndex, PartitionedParquetStore
+from diab_readmit.datasets.gold_store import (
+    PartitionedParquetIndex,
+    PartitionedParquetStore,
+)
 from tests.conftest import PROJECT
 from tests.pipelines.data_processing.test_pipeline import _small_raw
 from tests.reliability.conftest import Backend
@@ -25,15 +28,23 @@ from tests.reliability.conftest import Backend
 def _pair(backend: Backend) -> tuple[PartitionedParquetStore, PartitionedParquetStore]:
     features, labels = backend.path("feature_store"), backend.path("label_store")
     return (
-        PartitionedParquetStore(features, commits_with=labels, credentials=backend.credentials),
-        PartitionedParquetStore(labels, commits_with=features, credentials=backend.credentials),
+        PartitionedParquetStore(
+            features, commits_with=labels, credentials=backend.credentials
+        ),
+        PartitionedParquetStore(
+            labels, commits_with=features, credentials=backend.credentials
+        ),
     )
 
 
 def _frame(tag: float, months: int = 3) -> pd.DataFrame:
     dates = pd.date_range("2001-01-01", periods=months, freq="MS").repeat(4)
     return pd.DataFrame(
-        {"encounter_id": range(len(dates)), "partition_date": dates.astype("datetime64[ms]"), "tag": tag}
+        {
+            "encounter_id": range(len(dates)),
+            "partition_date": dates.astype("datetime64[ms]"),
+            "tag": tag,
+        }
     )
 
 
@@ -50,7 +61,9 @@ def test_a_run_that_saves_only_one_store_changes_neither(backend, caplog):
     assert "which" in caplog.text and "lacks" in caplog.text
     assert features.load()["tag"].eq(1.0).all()
     index = PartitionedParquetIndex(
-        backend.path("label_store"), commits_with=backend.path("feature_store"), credentials=backend.credentials
+        backend.path("label_store"),
+        commits_with=backend.path("feature_store"),
+        credentials=backend.credentials,
     ).load()
     assert index["rows"] == 12
 
@@ -59,7 +72,10 @@ def test_a_run_that_saves_only_one_store_changes_neither(backend, caplog):
     labels.save(_frame(3.0))
     assert features.load()["tag"].eq(3.0).all() and labels.load()["tag"].eq(3.0).all()
     manifest = json.loads(backend.read("label_store", "_manifest.json"))
-    assert manifest["commit_id"] == json.loads(backend.read("feature_store", "_manifest.json"))["commit_id"]
+    assert (
+        manifest["commit_id"]
+        == json.loads(backend.read("feature_store", "_manifest.json"))["commit_id"]
+    )
 
 
 _WRITER = r"""
@@ -86,9 +102,20 @@ def test_concurrent_runs_leave_both_stores_whole(backend):
     features, labels = backend.path("feature_store"), backend.path("label_store")
     writers = [
         subprocess.Popen(
-            [sys.executable, "-c", _WRITER, features, labels, json.dumps(backend.credentials), str(number)],
-            cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                _WRITER,
+                features,
+                labels,
+                json.dumps(backend.credentials),
+                str(number),
+            ],
+            cwd=PROJECT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for number in (1, 2)
     ]
     for writer in writers:
@@ -96,10 +123,15 @@ def test_concurrent_runs_leave_both_stores_whole(backend):
         assert writer.returncode == 0, output[-4000:]
 
     feature_store, label_store = _pair(backend)
-    loaded_features, loaded_labels = feature_store.load(), label_store.load()  # every file there
+    loaded_features, loaded_labels = (
+        feature_store.load(),
+        label_store.load(),
+    )  # every file there
     assert len(loaded_features) == len(loaded_labels) == 60
     tags = set(loaded_features["tag"]) | set(loaded_labels["tag"])
-    assert len(tags) == 1, f"features and labels of one commit, of one writer's run: {tags}"
+    assert len(tags) == 1, (
+        f"features and labels of one commit, of one writer's run: {tags}"
+    )
     manifest = feature_store.read_manifest()
     for partition in manifest["partitions"]:
         assert backend.read("feature_store", partition["file"]) is not None
@@ -117,7 +149,10 @@ def test_failed_data_processing_run_keeps_the_label_store(scratch_project):
             str(scratch_project.data / "04_feature" / name),
             commits_with=str(scratch_project.data / "04_feature" / other),
         )
-        for name, other in (("feature_store", "label_store"), ("label_store", "feature_store"))
+        for name, other in (
+            ("feature_store", "label_store"),
+            ("label_store", "feature_store"),
+        )
     }
     before = {name: store.load() for name, store in stores.items()}
 

@@ -22,7 +22,10 @@ from pathlib import Path
 import pytest
 from kedro.io.core import DatasetError
 
-from diab_readmit.datasets.model_registry import ModelRegistryDataset, ModelRegistryHistoryDataset
+from diab_readmit.datasets.model_registry import (
+    ModelRegistryDataset,
+    ModelRegistryHistoryDataset,
+)
 from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
 from tests.conftest import PROJECT
 from tests.datasets.test_model_registry import _bundle
@@ -51,32 +54,49 @@ def _fail_at(monkeypatch, cls, method: str, at: int) -> list[tuple]:
 
 # ---------------------------------------------------------------------------- snapshots
 def _snapshot_dataset(backend: Backend) -> PreprocessedSnapshotDataset:
-    return PreprocessedSnapshotDataset(backend.path("preprocessed"), credentials=backend.credentials)
+    return PreprocessedSnapshotDataset(
+        backend.path("preprocessed"), credentials=backend.credentials
+    )
 
 
-def _check_snapshots_after_fault(backend, before_latest, good_ids, where, caplog) -> None:
+def _check_snapshots_after_fault(
+    backend, before_latest, good_ids, where, caplog
+) -> None:
     dataset = _snapshot_dataset(backend)
     assert backend.read("preprocessed", "latest.txt") == before_latest, where
     assert dataset.load()["snapshot_id"] == good_ids[-1], where
     for snapshot_id in good_ids:  # nothing lost
         pinned = PreprocessedSnapshotDataset(
-            backend.path("preprocessed"), snapshot_id=snapshot_id, credentials=backend.credentials
+            backend.path("preprocessed"),
+            snapshot_id=snapshot_id,
+            credentials=backend.credentials,
         )
         assert pinned.load()["snapshot_id"] == snapshot_id, where
     partial = dataset.incomplete_snapshots()
     for snapshot_id in partial:
-        with pytest.raises(DatasetError, match=rf"{snapshot_id} is incomplete: it has no metadata.json"):
+        with pytest.raises(
+            DatasetError, match=rf"{snapshot_id} is incomplete: it has no metadata.json"
+        ):
             PreprocessedSnapshotDataset(
-                backend.path("preprocessed"), snapshot_id=snapshot_id, credentials=backend.credentials
+                backend.path("preprocessed"),
+                snapshot_id=snapshot_id,
+                credentials=backend.credentials,
             ).load()
 
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="diab_readmit.datasets.preprocessed_snapshot"):
+    with caplog.at_level(
+        logging.WARNING, logger="diab_readmit.datasets.preprocessed_snapshot"
+    ):
         dataset.save(_snapshot(2.0))  # the next run succeeds
     fresh = dataset.load()
-    assert fresh["snapshot_id"] not in good_ids and fresh["metadata"]["offset"] == 2.0, where
+    assert (
+        fresh["snapshot_id"] not in good_ids and fresh["metadata"]["offset"] == 2.0
+    ), where
     if partial:
-        assert f"incomplete snapshot folder(s) at {backend.path('preprocessed')}: {', '.join(partial)}" in caplog.text
+        assert (
+            f"incomplete snapshot folder(s) at {backend.path('preprocessed')}: {', '.join(partial)}"
+            in caplog.text
+        )
 
 
 def test_snapshot_save_fails_at_every_write(backend, monkeypatch, caplog):
@@ -97,7 +117,9 @@ def test_snapshot_save_fails_at_every_write(backend, monkeypatch, caplog):
             break
         monkeypatch.undo()
         points += 1
-        _check_snapshots_after_fault(backend, before_latest, good_ids, f"{backend.name}, write {at}", caplog)
+        _check_snapshots_after_fault(
+            backend, before_latest, good_ids, f"{backend.name}, write {at}", caplog
+        )
 
     # The last point: every file and metadata.json written, latest.txt not yet moved.
     good_ids = dataset.snapshot_ids()
@@ -109,50 +131,77 @@ def test_snapshot_save_fails_at_every_write(backend, monkeypatch, caplog):
     points += 1
     assert backend.read("preprocessed", "latest.txt") == before_latest
     assert dataset.load()["snapshot_id"] == good_ids[-1]
-    assert len(dataset.snapshot_ids()) == len(good_ids) + 1, "complete, just not latest: pin it to use it"
+    assert len(dataset.snapshot_ids()) == len(good_ids) + 1, (
+        "complete, just not latest: pin it to use it"
+    )
 
     assert points == 6, "4 data files + metadata.json + latest.txt"
 
 
 # ---------------------------------------------------------------------------- registry
 def _registry(backend: Backend) -> ModelRegistryDataset:
-    return ModelRegistryDataset(backend.path("registry", "xgboost"), credentials=backend.credentials)
+    return ModelRegistryDataset(
+        backend.path("registry", "xgboost"), credentials=backend.credentials
+    )
 
 
 def _index_files(backend: Backend) -> dict[str, bytes]:
     files = backend.files("registry", "xgboost")
-    return {k: v for k, v in files.items() if k == "versions.json" or k.startswith("latest/")}
+    return {
+        k: v
+        for k, v in files.items()
+        if k == "versions.json" or k.startswith("latest/")
+    }
 
 
-def _check_registry_after_fault(backend, before_index, before_committed, where, caplog) -> None:
+def _check_registry_after_fault(
+    backend, before_index, before_committed, where, caplog
+) -> None:
     registry = _registry(backend)
     committed = registry.committed_versions()
     new = [v for v in committed if v not in before_committed]
-    assert committed[: len(before_committed)] == before_committed and len(new) <= 1, where
-    if not new:  # died before the commit point: the indexes are byte for byte as they were
+    assert committed[: len(before_committed)] == before_committed and len(new) <= 1, (
+        where
+    )
+    if (
+        not new
+    ):  # died before the commit point: the indexes are byte for byte as they were
         assert _index_files(backend) == before_index, where
-    loaded = registry.load()  # latest/ reads as it was, or as the newly committed version
+    loaded = (
+        registry.load()
+    )  # latest/ reads as it was, or as the newly committed version
     assert loaded["version_id"] in (before_committed[-1], *new), where
     if not new:
         assert loaded["version_id"] == before_committed[-1], where
     for version in before_committed:  # nothing lost
         pinned = ModelRegistryDataset(
-            backend.path("registry", "xgboost"), pinned_version=version, credentials=backend.credentials
+            backend.path("registry", "xgboost"),
+            pinned_version=version,
+            credentials=backend.credentials,
         )
         assert pinned.load()["version_id"] == version, where
-    history = ModelRegistryHistoryDataset(backend.path("registry", "xgboost"), credentials=backend.credentials)
+    history = ModelRegistryHistoryDataset(
+        backend.path("registry", "xgboost"), credentials=backend.credentials
+    )
     assert [v["id"] for v in history.load()["versions"]] == committed, where
     partial = registry.incomplete_versions()
 
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="diab_readmit.datasets.model_registry"):
+    with caplog.at_level(
+        logging.WARNING, logger="diab_readmit.datasets.model_registry"
+    ):
         registry.save(_bundle(0.8, with_plots=False))  # the next run succeeds
     after = registry.committed_versions()
     index = json.loads(backend.read("registry", "xgboost", "versions.json"))
-    assert [entry["id"] for entry in index["versions"]] == after and index["latest"] == after[-1], where
+    assert [entry["id"] for entry in index["versions"]] == after and index[
+        "latest"
+    ] == after[-1], where
     assert registry.load()["version_id"] == after[-1], where
     if partial:
-        assert "incomplete version folder(s) of 'xgboost'" in caplog.text and partial[0] in caplog.text, where
+        assert (
+            "incomplete version folder(s) of 'xgboost'" in caplog.text
+            and partial[0] in caplog.text
+        ), where
 
 
 def test_registration_fails_at_every_write(backend, monkeypatch, caplog):
@@ -160,13 +209,18 @@ def test_registration_fails_at_every_write(backend, monkeypatch, caplog):
     registry.save(_bundle(0.70))
     points = 0
     # The claim: an exclusive create (commit_protocol), not a write.
-    before_committed, before_index = registry.committed_versions(), _index_files(backend)
+    before_committed, before_index = (
+        registry.committed_versions(),
+        _index_files(backend),
+    )
     _fail_at(monkeypatch, ModelRegistryDataset, "_create_exclusive", 0)
     with pytest.raises(DatasetError, match="injected"):
         registry.save(_bundle(0.75))
     monkeypatch.undo()
     points += 1
-    _check_registry_after_fault(backend, before_index, before_committed, f"{backend.name}, claim", caplog)
+    _check_registry_after_fault(
+        backend, before_index, before_committed, f"{backend.name}, claim", caplog
+    )
     for at in range(30):
         before_committed = registry.committed_versions()
         before_index = _index_files(backend)
@@ -181,7 +235,13 @@ def test_registration_fails_at_every_write(backend, monkeypatch, caplog):
             break
         monkeypatch.undo()
         points += 1
-        _check_registry_after_fault(backend, before_index, before_committed, f"{backend.name}, write {at}", caplog)
+        _check_registry_after_fault(
+            backend,
+            before_index,
+            before_committed,
+            f"{backend.name}, write {at}",
+            caplog,
+        )
     # claim, model.pkl, 2 plots, metadata.json (the commit), latest/model.pkl,
     # latest/metadata.json, versions.json
     assert points == 8
@@ -224,17 +284,33 @@ else:
 """
 
 
-def _kill_mid_save(kind: str, path: str, credentials: dict, at: int, torn: bool, marker: Path) -> None:
+def _kill_mid_save(
+    kind: str, path: str, credentials: dict, at: int, torn: bool, marker: Path
+) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-c", _VICTIM, kind, path, json.dumps(credentials), str(at),
-         "torn" if torn else "whole", str(marker)],
-        cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            _VICTIM,
+            kind,
+            path,
+            json.dumps(credentials),
+            str(at),
+            "torn" if torn else "whole",
+            str(marker),
+        ],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not marker.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise AssertionError(f"the save never reached fault point {at}:\n{process.communicate()[0][-3000:]}")
+            raise AssertionError(
+                f"the save never reached fault point {at}:\n{process.communicate()[0][-3000:]}"
+            )
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     assert process.wait(30) == -signal.SIGKILL
@@ -255,14 +331,18 @@ def test_snapshot_save_killed_with_sigkill(backend, tmp_path, caplog):
         good_ids = dataset.snapshot_ids()
         before_latest = backend.read("preprocessed", "latest.txt")
         marker = tmp_path / f"reached-{number}"
-        _kill_mid_save(kind, backend.path("preprocessed"), backend.credentials, at, torn, marker)
+        _kill_mid_save(
+            kind, backend.path("preprocessed"), backend.credentials, at, torn, marker
+        )
         where = f"{backend.name}: SIGKILL before {kind} write {at}{' (torn)' if torn else ''}"
         if kind == "latest.txt":
             assert backend.read("preprocessed", "latest.txt") == before_latest, where
             assert dataset.load()["snapshot_id"] == good_ids[-1], where
             assert len(dataset.snapshot_ids()) == len(good_ids) + 1, where
         else:
-            _check_snapshots_after_fault(backend, before_latest, good_ids, where, caplog)
+            _check_snapshots_after_fault(
+                backend, before_latest, good_ids, where, caplog
+            )
 
 
 def test_registration_killed_with_sigkill(backend, tmp_path, caplog):
@@ -272,9 +352,13 @@ def test_registration_killed_with_sigkill(backend, tmp_path, caplog):
         before_committed = registry.committed_versions()
         before_index = _index_files(backend)
         marker = tmp_path / f"reached-{number}"
-        _kill_mid_save("registry", registry._path, backend.credentials, at, torn, marker)
+        _kill_mid_save(
+            "registry", registry._path, backend.credentials, at, torn, marker
+        )
         where = f"{backend.name}: SIGKILL before registry write {at}{' (torn)' if torn else ''}: {marker.read_text()}"
-        _check_registry_after_fault(backend, before_index, before_committed, where, caplog)
+        _check_registry_after_fault(
+            backend, before_index, before_committed, where, caplog
+        )
 
 
 def test_latest_killed_between_its_two_files_reads_as_it_was(backend, tmp_path):
@@ -283,11 +367,20 @@ def test_latest_killed_between_its_two_files_reads_as_it_was(backend, tmp_path):
     registry = _registry(backend)
     registry.save(_bundle(0.70))
     first = registry.committed_versions()[-1]
-    _kill_mid_save("registry", registry._path, backend.credentials, 5, False, tmp_path / "reached")
+    _kill_mid_save(
+        "registry", registry._path, backend.credentials, 5, False, tmp_path / "reached"
+    )
     second = registry.committed_versions()[-1]
     assert second != first
-    assert json.loads(backend.read("registry", "xgboost", "latest", "metadata.json"))["version_id"] == first
-    assert backend.read("registry", "xgboost", "latest", "model.pkl") == backend.read("registry", "xgboost", second, "model.pkl")
+    assert (
+        json.loads(backend.read("registry", "xgboost", "latest", "metadata.json"))[
+            "version_id"
+        ]
+        == first
+    )
+    assert backend.read("registry", "xgboost", "latest", "model.pkl") == backend.read(
+        "registry", "xgboost", second, "model.pkl"
+    )
     loaded = registry.load()
     assert loaded["version_id"] == first
     assert loaded["metadata"]["performance"]["test"]["auc_roc"] == 0.70

@@ -25,11 +25,15 @@ from tests.datasets.test_preprocessed_snapshot import _snapshot
 pytestmark = pytest.mark.slow
 
 KEDRO = Path(sys.executable).with_name("kedro")
-QUICK = "training_config.n_candidates=2,training_config.cv_folds=2,training_config.n_jobs=1"
+QUICK = (
+    "training_config.n_candidates=2,training_config.cv_folds=2,training_config.n_jobs=1"
+)
 
 
 def test_a_pinned_dataset_returns_one_snapshot_for_the_whole_run(backend):
-    dataset = PreprocessedSnapshotDataset(backend.path("preprocessed"), credentials=backend.credentials)
+    dataset = PreprocessedSnapshotDataset(
+        backend.path("preprocessed"), credentials=backend.credentials
+    )
     dataset.save(_snapshot(0.0))
     first = dataset.load()["snapshot_id"]
     dataset.save(_snapshot(1.0))
@@ -37,10 +41,16 @@ def test_a_pinned_dataset_returns_one_snapshot_for_the_whole_run(backend):
 
     dataset.pin_for_run()
     assert dataset.load()["snapshot_id"] == second
-    backend.write(f"{first}\n".encode(), "preprocessed", "latest.txt")  # another run moves it
-    assert dataset.load()["snapshot_id"] == second, "every node of the run sees the same snapshot"
+    backend.write(
+        f"{first}\n".encode(), "preprocessed", "latest.txt"
+    )  # another run moves it
+    assert dataset.load()["snapshot_id"] == second, (
+        "every node of the run sees the same snapshot"
+    )
     dataset.unpin()
-    assert dataset.load()["snapshot_id"] == first, "outside a run, latest.txt is read each time"
+    assert dataset.load()["snapshot_id"] == first, (
+        "outside a run, latest.txt is read each time"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +59,12 @@ def project(tmp_path_factory) -> ScratchProject:
     project = make_scratch_project(tmp_path_factory.mktemp("guards") / "project")
     project.run("--pipelines", "synthetic", "--params", "synthetic.n_encounters=3000")
     project.run("--pipelines", "data_processing")
-    project.run("--pipelines", "preprocessing", "--params", "temporal_splits.test.end_date=2006-12-31")
+    project.run(
+        "--pipelines",
+        "preprocessing",
+        "--params",
+        "temporal_splits.test.end_date=2006-12-31",
+    )
     project.run("--pipelines", "preprocessing")
     return project
 
@@ -58,9 +73,13 @@ def _popen(project: ScratchProject, *args: str) -> subprocess.Popen:
     environment = {k: v for k, v in os.environ.items() if k != "ALGORITHM"}
     environment.update(KEDRO_DISABLE_TELEMETRY="true", NO_COLOR="1", COLUMNS="250")
     return subprocess.Popen(
-        [str(KEDRO), "run", *args], cwd=project.path, env=environment,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [str(KEDRO), "run", *args],
+        cwd=project.path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_latest_txt_moved_during_training_does_not_mix_snapshots(project):
@@ -72,7 +91,9 @@ def test_latest_txt_moved_during_training_does_not_mix_snapshots(project):
     for line in process.stdout:
         lines.append(line)
         if "Loaded preprocessed snapshot" in line:  # the first node has its snapshot
-            (preprocessed / "latest.txt").write_text(f"{older}\n")  # as a preprocessing run does
+            (preprocessed / "latest.txt").write_text(
+                f"{older}\n"
+            )  # as a preprocessing run does
             break
     output = "".join(lines) + process.communicate(timeout=300)[0]
     assert process.returncode == 0, output[-5000:]
@@ -83,8 +104,12 @@ def test_latest_txt_moved_during_training_does_not_mix_snapshots(project):
     trained_on = json.loads((preprocessed / newer / "metadata.json").read_text())
     assert metadata["snapshot_id"] == newer
     assert metadata["temporal_splits"] == trained_on["temporal_splits"]
-    test_rows = PreprocessedSnapshotDataset(str(preprocessed), snapshot_id=newer).load()["test"]
-    assert metadata["test_samples"] == len(test_rows), "evaluated on the snapshot it was refitted on"
+    test_rows = PreprocessedSnapshotDataset(
+        str(preprocessed), snapshot_id=newer
+    ).load()["test"]
+    assert metadata["test_samples"] == len(test_rows), (
+        "evaluated on the snapshot it was refitted on"
+    )
     assert f"Loaded preprocessed snapshot {older}" not in output
 
 
@@ -97,7 +122,9 @@ def test_an_unwritable_local_registry_stops_the_run_before_the_first_node(tmp_pa
     # (a read-only folder, as the issue found, is writable for root).
     (project.data / "06_models" / "model_registry").write_text("not a folder")
     started = time.monotonic()
-    result = project.run("--pipelines", "logistic_regression", "--params", QUICK, check=False)
+    result = project.run(
+        "--pipelines", "logistic_regression", "--params", QUICK, check=False
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "Running node" not in output, "refused before any training"
@@ -118,7 +145,9 @@ def _descendants(pid: int) -> set[int]:
             parents[int(entry.name)] = int(fields[1])
     found, frontier = set(), {pid}
     while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        frontier = {
+            child for child, parent in parents.items() if parent in frontier
+        } - found
         found |= frontier
     return found
 
@@ -135,14 +164,18 @@ def _alive(pids: set[int]) -> set[int]:
     return alive
 
 
-def test_sigterm_during_a_search_stops_the_workers_and_says_nothing_was_registered(project):
+def test_sigterm_during_a_search_stops_the_workers_and_says_nothing_was_registered(
+    project,
+):
     registry = project.data / "06_models" / "model_registry" / "random_forest"
     before = sorted(p.name for p in registry.glob("v*")) if registry.exists() else []
     slow = "training_config.n_candidates=30,training_config.cv_folds=5,training_config.n_jobs=2"
     process = _popen(project, "--pipelines", "random_forest", "--params", slow)
     deadline = time.monotonic() + 120
     workers: set[int] = set()
-    while len(workers) < 2 and time.monotonic() < deadline:  # the search's workers are up
+    while (
+        len(workers) < 2 and time.monotonic() < deadline
+    ):  # the search's workers are up
         assert process.poll() is None, process.communicate()[0][-4000:]
         workers = _descendants(process.pid)
         time.sleep(0.2)
@@ -153,11 +186,18 @@ def test_sigterm_during_a_search_stops_the_workers_and_says_nothing_was_register
     process.send_signal(signal.SIGTERM)
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 128 + signal.SIGTERM, output[-4000:]
-    assert "SIGTERM received" in output and "during node random_forest.tune_hyperparameters" in output
+    assert (
+        "SIGTERM received" in output
+        and "during node random_forest.tune_hyperparameters" in output
+    )
     assert "nothing was registered" in output
     deadline = time.monotonic() + 15
     while _alive(workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(workers), f"left running after SIGTERM: {sorted(_alive(workers))}"
     after = sorted(p.name for p in registry.glob("v*")) if registry.exists() else []
-    assert [v for v in after if v not in before and (registry / v / "metadata.json").exists()] == []
+    assert [
+        v
+        for v in after
+        if v not in before and (registry / v / "metadata.json").exists()
+    ] == []

@@ -21,8 +21,14 @@ import pandas as pd
 import pytest
 from kedro.io.core import DatasetError
 
-from diab_readmit.datasets.gold_store import PartitionedParquetIndex, PartitionedParquetStore
-from diab_readmit.datasets.model_registry import ModelRegistryDataset, ModelRegistryHistoryDataset
+from diab_readmit.datasets.gold_store import (
+    PartitionedParquetIndex,
+    PartitionedParquetStore,
+)
+from diab_readmit.datasets.model_registry import (
+    ModelRegistryDataset,
+    ModelRegistryHistoryDataset,
+)
 from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
 from tests.aws.loopback_aws import REGION
 from tests.aws.test_s3_retries import FS_ARGS
@@ -35,7 +41,12 @@ BUCKET = "diab-no-such-bucket"
 
 
 def _gold_frame() -> pd.DataFrame:
-    return pd.DataFrame({"encounter_id": [1, 2], "partition_date": pd.to_datetime(["2005-01-01", "2005-02-01"])})
+    return pd.DataFrame(
+        {
+            "encounter_id": [1, 2],
+            "partition_date": pd.to_datetime(["2005-01-01", "2005-02-01"]),
+        }
+    )
 
 
 def _operations(bucket: str, credentials: dict) -> dict[str, Callable[[], object]]:
@@ -74,7 +85,9 @@ def test_missing_bucket_is_named_and_never_created(loopback, operation):
     assert "DIAB_DATAMART_BUCKET" in message and "key prefix" in message, message
     assert time.monotonic() - started < 10, "a permanent error must not be retried"
     buckets = [b["Name"] for b in loopback.client("s3").list_buckets()["Buckets"]]
-    assert BUCKET not in buckets, "a typo in a bucket name must never create that bucket"
+    assert BUCKET not in buckets, (
+        "a typo in a bucket name must never create that bucket"
+    )
 
 
 class _Forbidden(BaseHTTPRequestHandler):
@@ -86,7 +99,9 @@ class _Forbidden(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        body = (
+            b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        )
         self.send_response(403)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -106,8 +121,15 @@ def forbidden_s3() -> Iterator[dict]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield {"key": "testing", "secret": "testing", "skip_instance_cache": True,
-               "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{server.server_port}", "region_name": REGION}}  # fmt: skip
+        yield {
+            "key": "testing",
+            "secret": "testing",
+            "skip_instance_cache": True,
+            "client_kwargs": {
+                "endpoint_url": f"http://127.0.0.1:{server.server_port}",
+                "region_name": REGION,
+            },
+        }
     finally:
         server.shutdown()
         thread.join()
@@ -118,7 +140,9 @@ def test_access_denied_is_named_and_not_retried(operation):
     with forbidden_s3() as credentials, pytest.raises(DatasetError) as caught:
         _operations("diab-datamart", credentials)[operation]()
     message = str(caught.value)
-    assert "Access denied while" in message and "bucket 'diab-datamart'" in message, message
+    assert "Access denied while" in message and "bucket 'diab-datamart'" in message, (
+        message
+    )
     assert "task role" in message and "s3:GetObject" in message, message
     # No retries: each request at most once (s3fs may try a key and then the same as a folder).
     assert len(_Forbidden.requests) <= 3, _Forbidden.requests
@@ -127,14 +151,33 @@ def test_access_denied_is_named_and_not_retried(operation):
 def test_kedro_run_on_a_missing_bucket_names_it(loopback, tmp_path):
     project = make_scratch_project(tmp_path / "project")
     environment = loopback.environment()
-    environment.update(KEDRO_DISABLE_TELEMETRY="true", NO_COLOR="1", COLUMNS="250",
-                       DIAB_DATAMART_BUCKET="diab-typo-datamart", DIAB_MODEL_REGISTRY_BUCKET=BUCKET)  # fmt: skip
+    environment.update(
+        KEDRO_DISABLE_TELEMETRY="true",
+        NO_COLOR="1",
+        COLUMNS="250",
+        DIAB_DATAMART_BUCKET="diab-typo-datamart",
+        DIAB_MODEL_REGISTRY_BUCKET=BUCKET,
+    )
     environment.pop("ALGORITHM", None)
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("kedro")), "run", "--env", "aws", "--pipelines", "preprocessing"],
-        cwd=project.path, env=environment, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).with_name("kedro")),
+            "run",
+            "--env",
+            "aws",
+            "--pipelines",
+            "preprocessing",
+        ],
+        cwd=project.path,
+        env=environment,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "bucket 'diab-typo-datamart'" in output and "does not exist" in output, output[-3000:]
+    assert "bucket 'diab-typo-datamart'" in output and "does not exist" in output, (
+        output[-3000:]
+    )
     assert "DIAB_DATAMART_BUCKET" in output

@@ -15,7 +15,10 @@ from kedro.io.core import DatasetError
 from sklearn.linear_model import LogisticRegression
 
 from diab_readmit.datasets.gold_store import PartitionedParquetStore
-from diab_readmit.datasets.model_registry import ModelRegistryDataset, ModelRegistryHistoryDataset
+from diab_readmit.datasets.model_registry import (
+    ModelRegistryDataset,
+    ModelRegistryHistoryDataset,
+)
 from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
 from tests.datasets.test_model_registry import _bundle
 from tests.datasets.test_preprocessed_snapshot import _snapshot
@@ -24,7 +27,13 @@ from tests.reliability.conftest import Backend
 
 # ---------------------------------------------------------------------------- registry
 def _swap_metadata(b: Backend, first: str, second: str) -> None:
-    b.write(b.read("registry", "lr", first, "metadata.json"), "registry", "lr", second, "metadata.json")
+    b.write(
+        b.read("registry", "lr", first, "metadata.json"),
+        "registry",
+        "lr",
+        second,
+        "metadata.json",
+    )
 
 
 def _edit_metadata(b: Backend, version: str, change) -> None:
@@ -36,45 +45,101 @@ def _edit_metadata(b: Backend, version: str, change) -> None:
 #: name -> (damage done to version ``second`` (or latest/), what is loaded, expected message)
 REGISTRY_CASES = {
     "model bytes changed": (
-        lambda b, first, second: b.write(pickle.dumps(LogisticRegression()), "registry", "lr", second, "model.pkl"),
-        "second", r"Refusing to load .*/{second}/model.pkl: it has sha256 \w+\.\.\., not \w+\.\.\. as its metadata.json records"),
+        lambda b, first, second: b.write(
+            pickle.dumps(LogisticRegression()), "registry", "lr", second, "model.pkl"
+        ),
+        "second",
+        r"Refusing to load .*/{second}/model.pkl: it has sha256 \w+\.\.\., not \w+\.\.\. as its metadata.json records",
+    ),
     "model truncated (partial upload)": (
-        lambda b, first, second: b.write(b.read("registry", "lr", second, "model.pkl")[:100], "registry", "lr", second, "model.pkl"),
-        "second", r"Refusing to load .*/{second}/model.pkl: it has sha256"),
+        lambda b, first, second: b.write(
+            b.read("registry", "lr", second, "model.pkl")[:100],
+            "registry",
+            "lr",
+            second,
+            "model.pkl",
+        ),
+        "second",
+        r"Refusing to load .*/{second}/model.pkl: it has sha256",
+    ),
     "model deleted": (
         lambda b, first, second: b.delete("registry", "lr", second, "model.pkl"),
-        "second", r"Refusing to load .*/{second}/model.pkl: it is missing"),
+        "second",
+        r"Refusing to load .*/{second}/model.pkl: it is missing",
+    ),
     "metadata deleted": (
         lambda b, first, second: b.delete("registry", "lr", second, "metadata.json"),
-        "second", r"{second} of 'lr' has no metadata.json .*Registered versions: {first}\."),
+        "second",
+        r"{second} of 'lr' has no metadata.json .*Registered versions: {first}\.",
+    ),
     "metadata.json of another version (mismatched pair)": (
-        lambda b, first, second: _swap_metadata(b, first, second),
-        "second", r"Refusing to load .*/{second}: its metadata.json describes version {first}, not {second}"),
+        _swap_metadata,
+        "second",
+        r"Refusing to load .*/{second}: its metadata.json describes version {first}, not {second}",
+    ),
     "model.pkl of another version (mismatched pair)": (
-        lambda b, first, second: b.write(b.read("registry", "lr", first, "model.pkl"), "registry", "lr", second, "model.pkl"),
-        "second", r"Refusing to load .*/{second}/model.pkl: it has sha256"),
+        lambda b, first, second: b.write(
+            b.read("registry", "lr", first, "model.pkl"),
+            "registry",
+            "lr",
+            second,
+            "model.pkl",
+        ),
+        "second",
+        r"Refusing to load .*/{second}/model.pkl: it has sha256",
+    ),
     "sha256 removed from metadata": (
         lambda b, first, second: _edit_metadata(b, second, lambda m: m.pop("sha256")),
-        "second", r"Refusing to load .*/{second}/model.pkl: it has no sha256 in its metadata.json"),
+        "second",
+        r"Refusing to load .*/{second}/model.pkl: it has no sha256 in its metadata.json",
+    ),
     "metadata not JSON": (
-        lambda b, first, second: b.write(b'{"version_id": "v2', "registry", "lr", second, "metadata.json"),
-        "second", r"/{second}/metadata.json is not valid JSON .*restore it"),
+        lambda b, first, second: b.write(
+            b'{"version_id": "v2', "registry", "lr", second, "metadata.json"
+        ),
+        "second",
+        r"/{second}/metadata.json is not valid JSON .*restore it",
+    ),
     "latest/model.pkl replaced by an unregistered model": (
-        lambda b, first, second: b.write(pickle.dumps(LogisticRegression()), "registry", "lr", "latest", "model.pkl"),
-        "latest", r"Refusing to load .*/latest/model.pkl: it has sha256"),
+        lambda b, first, second: b.write(
+            pickle.dumps(LogisticRegression()), "registry", "lr", "latest", "model.pkl"
+        ),
+        "latest",
+        r"Refusing to load .*/latest/model.pkl: it has sha256",
+    ),
     "latest/metadata.json edited to another sha256": (
-        lambda b, first, second: b.write(b.read("registry", "lr", first, "metadata.json"), "registry", "lr", "latest", "metadata.json")
-        or b.write(pickle.dumps(LogisticRegression()), "registry", "lr", "latest", "model.pkl"),
-        "latest", r"Refusing to load .*/latest/model.pkl"),
-}  # fmt: skip
+        lambda b, first, second: (
+            b.write(
+                b.read("registry", "lr", first, "metadata.json"),
+                "registry",
+                "lr",
+                "latest",
+                "metadata.json",
+            )
+            or b.write(
+                pickle.dumps(LogisticRegression()),
+                "registry",
+                "lr",
+                "latest",
+                "model.pkl",
+            )
+        ),
+        "latest",
+        r"Refusing to load .*/latest/model.pkl",
+    ),
+}
 
 
 @pytest.fixture
 def two_versions(backend) -> tuple[Backend, str, str]:
-    registry = ModelRegistryDataset(backend.path("registry", "lr"), credentials=backend.credentials)
+    registry = ModelRegistryDataset(
+        backend.path("registry", "lr"), credentials=backend.credentials
+    )
     registry.save(_bundle(0.70, with_plots=False))
     second_bundle = _bundle(0.72, with_plots=False)
-    second_bundle["model"].C = 0.5  # a different model, so its bytes differ from the first's
+    second_bundle[
+        "model"
+    ].C = 0.5  # a different model, so its bytes differ from the first's
     registry.save(second_bundle)
     first, second = registry.committed_versions()
     return backend, first, second
@@ -86,11 +151,19 @@ def test_damaged_model_is_refused(two_versions, case):
     damage, target, expected = REGISTRY_CASES[case]
     damage(backend, first, second)
     pinned = None if target == "latest" else second
-    dataset = ModelRegistryDataset(backend.path("registry", "lr"), pinned_version=pinned, credentials=backend.credentials)
+    dataset = ModelRegistryDataset(
+        backend.path("registry", "lr"),
+        pinned_version=pinned,
+        credentials=backend.credentials,
+    )
     with pytest.raises(DatasetError, match=expected.format(first=first, second=second)):
         dataset.load()
     # The undamaged version is still there and whole: nothing else is lost.
-    intact = ModelRegistryDataset(backend.path("registry", "lr"), pinned_version=first, credentials=backend.credentials)
+    intact = ModelRegistryDataset(
+        backend.path("registry", "lr"),
+        pinned_version=first,
+        credentials=backend.credentials,
+    )
     assert intact.load()["metadata"]["performance"]["test"]["auc_roc"] == 0.70
 
 
@@ -106,11 +179,16 @@ def test_latest_never_points_at_a_model_failing_its_sha256(backend, monkeypatch)
 
     def damage_then_refresh(self):
         newest = self.committed_versions()[-1]
-        backend.write(b"not the registered model", "registry", "lr", newest, "model.pkl")
+        backend.write(
+            b"not the registered model", "registry", "lr", newest, "model.pkl"
+        )
         real_refresh(self)
 
     monkeypatch.setattr(ModelRegistryDataset, "refresh_indexes", damage_then_refresh)
-    with pytest.raises(DatasetError, match=r"Not publishing v\w+ as latest/: .*model.pkl has sha256 .* latest/ is unchanged"):
+    with pytest.raises(
+        DatasetError,
+        match=r"Not publishing v\w+ as latest/: .*model.pkl has sha256 .* latest/ is unchanged",
+    ):
         registry.save(_bundle(0.75, with_plots=False))
     monkeypatch.undo()
     assert backend.files("registry", "lr", "latest") == latest_before
@@ -118,8 +196,15 @@ def test_latest_never_points_at_a_model_failing_its_sha256(backend, monkeypatch)
     # The damaged version is refused by itself too, and the history still reads.
     damaged = registry.committed_versions()[-1]
     with pytest.raises(DatasetError, match="Refusing to load"):
-        ModelRegistryDataset(path, pinned_version=damaged, credentials=backend.credentials).load()
-    assert ModelRegistryHistoryDataset(path, credentials=backend.credentials).load()["latest"]["version_id"] == damaged
+        ModelRegistryDataset(
+            path, pinned_version=damaged, credentials=backend.credentials
+        ).load()
+    assert (
+        ModelRegistryHistoryDataset(path, credentials=backend.credentials).load()[
+            "latest"
+        ]["version_id"]
+        == damaged
+    )
     # The way out the message gives: delete the folder, register again.
     backend.fs.rm(backend.path("registry", "lr", damaged), recursive=True)
     registry.save(_bundle(0.76, with_plots=False))
@@ -135,35 +220,57 @@ def _edit_files_entry(b: Backend, snapshot_id: str) -> None:
 
 SNAPSHOT_CASES = {
     "window parquet bytes changed": (
-        lambda b, s: b.write(b.read("preprocessed", s, "test_processed.parquet")[:-10] + b"0123456789", "preprocessed", s, "test_processed.parquet"),
-        r"{s}/test_processed.parquet does not match its sha256 in metadata.json"),
+        lambda b, s: b.write(
+            b.read("preprocessed", s, "test_processed.parquet")[:-10] + b"0123456789",
+            "preprocessed",
+            s,
+            "test_processed.parquet",
+        ),
+        r"{s}/test_processed.parquet does not match its sha256 in metadata.json",
+    ),
     "scaler truncated": (
-        lambda b, s: b.write(b.read("preprocessed", s, "scaler.pkl")[:50], "preprocessed", s, "scaler.pkl"),
-        r"{s}/scaler.pkl does not match its sha256"),
+        lambda b, s: b.write(
+            b.read("preprocessed", s, "scaler.pkl")[:50],
+            "preprocessed",
+            s,
+            "scaler.pkl",
+        ),
+        r"{s}/scaler.pkl does not match its sha256",
+    ),
     "window parquet deleted": (
         lambda b, s: b.delete("preprocessed", s, "oot_processed.parquet"),
-        r"{s}/oot_processed.parquet is missing"),
+        r"{s}/oot_processed.parquet is missing",
+    ),
     "metadata deleted": (
         lambda b, s: b.delete("preprocessed", s, "metadata.json"),
-        r"{s} is incomplete: it has no metadata.json"),
+        r"{s} is incomplete: it has no metadata.json",
+    ),
     "metadata not JSON": (
         lambda b, s: b.write(b"{not json", "preprocessed", s, "metadata.json"),
-        r"{s}/metadata.json is unreadable or has no file checksums"),
+        r"{s}/metadata.json is unreadable or has no file checksums",
+    ),
     "checksum in metadata edited": (
-        lambda b, s: _edit_files_entry(b, s),
-        r"{s}/scaler.pkl does not match its sha256"),
+        _edit_files_entry,
+        r"{s}/scaler.pkl does not match its sha256",
+    ),
     "latest.txt garbage": (
         lambda b, s: b.write(b"../../etc/passwd\n", "preprocessed", "latest.txt"),
-        r"latest.txt holds '\.\./\.\./etc/passwd', not a snapshot id"),
+        r"latest.txt holds '\.\./\.\./etc/passwd', not a snapshot id",
+    ),
     "latest.txt names a deleted snapshot": (
-        lambda b, s: b.write(b"train_data_19990101_000000\n", "preprocessed", "latest.txt"),
-        r"train_data_19990101_000000 does not exist .*complete snapshots: {s}"),
-}  # fmt: skip
+        lambda b, s: b.write(
+            b"train_data_19990101_000000\n", "preprocessed", "latest.txt"
+        ),
+        r"train_data_19990101_000000 does not exist .*complete snapshots: {s}",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", list(SNAPSHOT_CASES))
 def test_damaged_snapshot_is_refused(backend, case):
-    dataset = PreprocessedSnapshotDataset(backend.path("preprocessed"), credentials=backend.credentials)
+    dataset = PreprocessedSnapshotDataset(
+        backend.path("preprocessed"), credentials=backend.credentials
+    )
     dataset.save(_snapshot())
     snapshot_id = dataset.snapshot_ids()[-1]
     damage, expected = SNAPSHOT_CASES[case]
@@ -176,32 +283,58 @@ def test_damaged_snapshot_is_refused(backend, case):
 
 # ---------------------------------------------------------------------------- gold stores on S3 too
 GOLD_CASES = {
-    "corrupt partition": (lambda content: b"PAR1" + b"\x00garbage" * 20, r"Partition file .*part-g\d{8}_\d{6}\.parquet is not a readable parquet file"),
-    "truncated partition": (lambda content: content[: len(content) // 2], r"Partition file .*\.parquet is not a readable parquet file .*corrupt or truncated"),
-    "deleted partition": (None, r"Partition file .*\.parquet named in .*_manifest.json is missing"),
-}  # fmt: skip
+    "corrupt partition": (
+        lambda content: b"PAR1" + b"\x00garbage" * 20,
+        r"Partition file .*part-g\d{8}_\d{6}\.parquet is not a readable parquet file",
+    ),
+    "truncated partition": (
+        lambda content: content[: len(content) // 2],
+        r"Partition file .*\.parquet is not a readable parquet file .*corrupt or truncated",
+    ),
+    "deleted partition": (
+        None,
+        r"Partition file .*\.parquet named in .*_manifest.json is missing",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", list(GOLD_CASES))
 def test_damaged_gold_partition_is_reported_by_path(backend, case):
-    store = PartitionedParquetStore(backend.path("gold", "label_store"), credentials=backend.credentials)
-    store.save(pd.DataFrame({
-        "encounter_id": [1, 2, 3],
-        "partition_date": pd.to_datetime(["2005-01-01", "2005-02-01", "2005-02-01"]),
-        "readmitted_30d": [0, 1, 0],
-    }))  # fmt: skip
+    store = PartitionedParquetStore(
+        backend.path("gold", "label_store"), credentials=backend.credentials
+    )
+    store.save(
+        pd.DataFrame(
+            {
+                "encounter_id": [1, 2, 3],
+                "partition_date": pd.to_datetime(
+                    ["2005-01-01", "2005-02-01", "2005-02-01"]
+                ),
+                "readmitted_30d": [0, 1, 0],
+            }
+        )
+    )
     manifest = json.loads(backend.read("gold", "label_store", "_manifest.json"))
     relative = manifest["partitions"][1]["file"]
     damage, expected = GOLD_CASES[case]
     if damage is None:
         backend.delete("gold", "label_store", relative)
     else:
-        backend.write(damage(backend.read("gold", "label_store", relative)), "gold", "label_store", relative)
+        backend.write(
+            damage(backend.read("gold", "label_store", relative)),
+            "gold",
+            "label_store",
+            relative,
+        )
     with pytest.raises(DatasetError, match=expected) as caught:
         store.load()
-    assert relative in str(caught.value) and "kedro run --pipelines data_processing" in str(caught.value)
+    assert relative in str(
+        caught.value
+    ) and "kedro run --pipelines data_processing" in str(caught.value)
     if backend.name == "s3":
-        assert backend.path("gold", "label_store", relative) in str(caught.value), "named by its s3:// path"
+        assert backend.path("gold", "label_store", relative) in str(caught.value), (
+            "named by its s3:// path"
+        )
 
 
 def test_gold_validators_run_on_s3_as_on_disk(backend):
@@ -213,17 +346,30 @@ def test_gold_validators_run_on_s3_as_on_disk(backend):
     from tests.datasets.test_gold_validators import features
 
     path = backend.path("gold", "feature_store")
-    catalog = DataCatalog.from_config({"feature_store": {
-        "type": "diab_readmit.datasets.gold_store.PartitionedParquetStore", "path": path,
-        "credentials": backend.credentials or None,
-        "validator": "diab_readmit.datasets.gold_validators.FeatureStoreValidator",
-    }})  # fmt: skip
+    catalog = DataCatalog.from_config(
+        {
+            "feature_store": {
+                "type": "diab_readmit.datasets.gold_store.PartitionedParquetStore",
+                "path": path,
+                "credentials": backend.credentials or None,
+                "validator": "diab_readmit.datasets.gold_validators.FeatureStoreValidator",
+            }
+        }
+    )
     bad = features().assign(age_midpoint=[75.0, 75.0, 130.0, 75.0, 75.0, 75.0])
-    with pytest.raises(Exception, match=r"'age_midpoint'.*130\.0 in partition partition_date=2002-03-01"):
+    with pytest.raises(
+        Exception,
+        match=r"'age_midpoint'.*130\.0 in partition partition_date=2002-03-01",
+    ):
         catalog.save("feature_store", bad)
     assert backend.files("gold", "feature_store") == {}, "a refused save writes nothing"
 
-    PartitionedParquetStore(path, credentials=backend.credentials).save(bad)  # behind its back
-    with pytest.raises(Exception, match=r"(?s)dataset 'feature_store'.*'age_midpoint'.*130\.0.*encounter_id 102") as caught:
+    PartitionedParquetStore(path, credentials=backend.credentials).save(
+        bad
+    )  # behind its back
+    with pytest.raises(
+        Exception,
+        match=r"(?s)dataset 'feature_store'.*'age_midpoint'.*130\.0.*encounter_id 102",
+    ) as caught:
         catalog.load("feature_store")
     assert "kedro run --pipelines data_processing" in str(caught.value)

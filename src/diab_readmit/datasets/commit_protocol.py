@@ -31,7 +31,7 @@ import os
 import re
 import socket
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 
 from kedro.io.core import DatasetError
@@ -68,7 +68,7 @@ def claimed_at(commit_id: str) -> datetime | None:
     match = _STAMP.search(commit_id)
     if match is None:
         return None
-    return datetime.strptime(match[1], "%Y%m%d_%H%M%S").replace(tzinfo=timezone.utc)
+    return datetime.strptime(match[1], "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
 
 
 class CommitFolders:
@@ -81,7 +81,13 @@ class CommitFolders:
         under: sub-folder holding the id folders (``("_commits",)`` for the gold stores).
     """
 
-    def __init__(self, folder: FsspecFolder, prefix: str, marker: str, under: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        folder: FsspecFolder,
+        prefix: str,
+        marker: str,
+        under: tuple[str, ...] = (),
+    ):
         self._folder = folder
         self._prefix = prefix
         self._marker = marker
@@ -100,7 +106,11 @@ class CommitFolders:
         """Take a fresh id for a save starting at ``now`` (UTC)."""
         base = f"{self._prefix}{now:%Y%m%d_%H%M%S}"
         note = json.dumps(
-            {"host": socket.gethostname(), "pid": os.getpid(), "claimed_at": now.isoformat()}
+            {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "claimed_at": now.isoformat(),
+            }
         ).encode()
         for suffix in range(MAX_SAME_SECOND):
             commit_id = base if suffix == 0 else f"{base}_{suffix:02d}"
@@ -118,7 +128,9 @@ class CommitFolders:
         # Every cached listing: another process (another ECS task) may have committed since.
         fs.invalidate_cache()
         try:
-            found = fs.glob(self._folder._join(*self._under, f"{self._prefix}*", self._marker))
+            found = fs.glob(
+                self._folder._join(*self._under, f"{self._prefix}*", self._marker)
+            )
         except FileNotFoundError as exc:
             if is_missing_bucket(exc):
                 raise
@@ -130,7 +142,9 @@ class CommitFolders:
         """Id folders without a marker, oldest first: saves that were killed, or are running."""
         committed = set(self.committed())
         names = self._folder._listing(*self._under)
-        return in_commit_order(n for n in names if self.pattern.fullmatch(n) and n not in committed)
+        return in_commit_order(
+            n for n in names if self.pattern.fullmatch(n) and n not in committed
+        )
 
     def leftover_temporaries(self) -> list[str]:
         """``*.tmp-*`` staging files of writes that were killed, relative to the store."""
@@ -148,13 +162,16 @@ class CommitFolders:
         self._folder._fs.rm(self._folder._join(*self.parts(commit_id)), recursive=True)
         self._folder._fs.invalidate_cache()
 
-    def incomplete_older_than(self, older_than: timedelta, now: datetime | None = None) -> list[str]:
+    def incomplete_older_than(
+        self, older_than: timedelta, now: datetime | None = None
+    ) -> list[str]:
         """Ids of incomplete folders claimed more than ``older_than`` before ``now``."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         return [
-            commit_id for commit_id in self.incomplete()
+            commit_id
+            for commit_id in self.incomplete()
             if (claimed_at(commit_id) or now) <= now - older_than
-        ]  # fmt: skip
+        ]
 
     def remove_incomplete(
         self, older_than: timedelta, now: datetime | None = None, dry_run: bool = False
@@ -165,12 +182,13 @@ class CommitFolders:
         A folder younger than that may belong to a save that is still running: give an age
         longer than any save takes (a training run's registration: minutes).
         """
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         old = self.incomplete_older_than(older_than, now)
         temporaries = [
-            name for name in self.leftover_temporaries()
+            name
+            for name in self.leftover_temporaries()
             if self._folder._fs.modified(self._folder._join(name)) <= now - older_than
-        ]  # fmt: skip
+        ]
         if not dry_run:
             for commit_id in old:
                 self.remove(commit_id)

@@ -128,7 +128,9 @@ class FsspecFolder:
         folder = self._join(*parts)
         self._fs.invalidate_cache(folder)
         try:
-            return sorted(PurePosixPath(p).name for p in self._fs.ls(folder, detail=False))
+            return sorted(
+                PurePosixPath(p).name for p in self._fs.ls(folder, detail=False)
+            )
         except FileNotFoundError as exc:
             if is_missing_bucket(exc):
                 raise

@@ -34,7 +34,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from copy import deepcopy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -94,15 +94,20 @@ class _PartitionedStore(FsspecFolder):
         commits_with: str | dict[str, str] | None = None,
     ) -> None:
         super().__init__(path, credentials, fs_args)
-        if isinstance(commits_with, dict):  # the catalog's {path: ...}, made absolute by Kedro
+        if isinstance(
+            commits_with, dict
+        ):  # the catalog's {path: ...}, made absolute by Kedro
             commits_with = commits_with["path"]
         self._partition_column = partition_column
         self._commits = CommitFolders(self, PREFIX, MARKER, under=(COMMITS,))
         self._partner = (
-            None if commits_with is None
+            None
+            if commits_with is None
             else _PartitionedStore(commits_with, partition_column, credentials, fs_args)
-        )  # fmt: skip
-        self._pair = frozenset({self._identity, *([self._partner._identity] if self._partner else [])})
+        )
+        self._pair = frozenset(
+            {self._identity, *([self._partner._identity] if self._partner else [])}
+        )
         self._pinned_for_run = False
         self.metadata = metadata
 
@@ -133,8 +138,11 @@ class _PartitionedStore(FsspecFolder):
                 logger.warning(
                     "%s has commit %s, which %s lacks (its data_processing run failed, or is "
                     "still saving): reading %s of both stores instead.",
-                    self._path, alone[-1], self._partner._path, committed[-1] if committed else "none",
-                )  # fmt: skip
+                    self._path,
+                    alone[-1],
+                    self._partner._path,
+                    committed[-1] if committed else "none",
+                )
         current = committed[-1] if committed else None
         if self._pinned_for_run and current is not None:
             _RUN_READS[self._pair] = current
@@ -182,7 +190,9 @@ class _PartitionedStore(FsspecFolder):
             if content is None:
                 continue  # being removed by a concurrent save
             # The marker first: a half-removed commit is then incomplete, never read.
-            _remove_if_there(self._fs, self._join(*self._commits.parts(commit_id, MARKER)))
+            _remove_if_there(
+                self._fs, self._join(*self._commits.parts(commit_id, MARKER))
+            )
             for partition in json.loads(content).get("partitions", []):
                 _remove_if_there(self._fs, self._join(partition["file"]))
             try:
@@ -215,7 +225,9 @@ class _PartitionedStore(FsspecFolder):
             return self.current_commit() is not None
 
 
-class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, pd.DataFrame]):
+class PartitionedParquetStore(
+    _PartitionedStore, AbstractDataset[pd.DataFrame, pd.DataFrame]
+):
     """A DataFrame stored as monthly Hive partitions of parquet files.
 
     ``save`` takes a DataFrame with a datetime ``partition_column`` holding the first day of
@@ -223,7 +235,9 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
     partition order, with that column restored.
     """
 
-    def __init__(self, *args: Any, load_args: dict[str, Any] | None = None, **kwargs: Any):
+    def __init__(
+        self, *args: Any, load_args: dict[str, Any] | None = None, **kwargs: Any
+    ):
         super().__init__(*args, **kwargs)
         self._load_args = deepcopy(load_args or {})
 
@@ -239,8 +253,14 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
                 f"Run `kedro run --pipelines data_processing` first."
             )
         columns = self._load_args.get("columns")
-        with ThreadPoolExecutor(max_workers=8 if self._protocol != "file" else 2) as pool:
-            tables = list(pool.map(lambda p: self._read_partition(p, columns), manifest["partitions"]))
+        with ThreadPoolExecutor(
+            max_workers=8 if self._protocol != "file" else 2
+        ) as pool:
+            tables = list(
+                pool.map(
+                    lambda p: self._read_partition(p, columns), manifest["partitions"]
+                )
+            )
         if not tables:
             empty = pd.DataFrame(columns=manifest.get("columns", []))
             empty.attrs = manifest.get("attrs", {})
@@ -255,7 +275,9 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
         frame.attrs = manifest.get("attrs", {})
         return frame
 
-    def _read_partition(self, partition: dict[str, Any], columns: list[str] | None) -> pa.Table:
+    def _read_partition(
+        self, partition: dict[str, Any], columns: list[str] | None
+    ) -> pa.Table:
         file = self._join(partition["file"])
         shown = f"{self._protocol}://{file}" if self._protocol != "file" else file
         try:
@@ -282,7 +304,9 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
         self._check_partition_values(table, partition["partition"], shown)
         return table
 
-    def _check_partition_values(self, table: pa.Table, partition: str, shown: str) -> None:
+    def _check_partition_values(
+        self, table: pa.Table, partition: str, shown: str
+    ) -> None:
         """Rows must carry the partition value of the directory they sit in."""
         column = self._partition_column
         if column not in table.column_names:
@@ -325,7 +349,7 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
 
         manifest = {
             "commit_id": commit_id,
-            "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "partition_column": column,
             "columns": list(map(str, data.columns)),
             "rows": int(len(data)),
@@ -334,14 +358,27 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
             # Store-level metadata handed over in DataFrame.attrs (e.g. the order audit).
             "attrs": json.loads(json.dumps(data.attrs, default=str)),
         }
-        self._write_bytes(json.dumps(manifest, indent=1).encode(), *self._commits.parts(commit_id, MARKER))
-        logger.info("Saved %d rows in %d partitions to %s (commit %s)", len(data), len(partitions),
-                    self._path, commit_id)  # fmt: skip
+        self._write_bytes(
+            json.dumps(manifest, indent=1).encode(),
+            *self._commits.parts(commit_id, MARKER),
+        )
+        logger.info(
+            "Saved %d rows in %d partitions to %s (commit %s)",
+            len(data),
+            len(partitions),
+            self._path,
+            commit_id,
+        )
         stores = [self] if self._partner is None else [self, self._partner]
-        if self._partner is not None and commit_id not in self._partner._commits.committed():
+        if (
+            self._partner is not None
+            and commit_id not in self._partner._commits.committed()
+        ):
             return  # the pair is committed, indexed and tidied by the partner's save
         _RUN_COMMITS.pop(self._pair, None)
-        _RUN_READS.pop(self._pair, None)  # later loads of the run read what it just committed
+        _RUN_READS.pop(
+            self._pair, None
+        )  # later loads of the run read what it just committed
         for store in stores:
             store.refresh_index()
         for store in stores:
@@ -368,10 +405,12 @@ class PartitionedParquetStore(_PartitionedStore, AbstractDataset[pd.DataFrame, p
         if shared is not None and shared not in self._commits.committed():
             return shared
         while True:
-            commit_id = self._commits.claim(datetime.now(timezone.utc))
+            commit_id = self._commits.claim(datetime.now(UTC))
             if self._partner is None:
                 return commit_id
-            if self._partner._create_exclusive(b"{}", *self._partner._commits.parts(commit_id, CLAIM)):
+            if self._partner._create_exclusive(
+                b"{}", *self._partner._commits.parts(commit_id, CLAIM)
+            ):
                 _RUN_COMMITS[self._pair] = commit_id
                 return commit_id
             # The partner has this id from another run (saves in the same second): next one.
@@ -397,9 +436,12 @@ class PartitionedParquetIndex(_PartitionedStore, AbstractDataset[None, dict[str,
             "rows": manifest["rows"],
             "attrs": manifest.get("attrs", {}),
             "partitions": [
-                {"partition": p["partition"], "rows": p["rows"]} for p in manifest["partitions"]
+                {"partition": p["partition"], "rows": p["rows"]}
+                for p in manifest["partitions"]
             ],
         }
 
     def save(self, data: None) -> None:
-        raise DatasetError(f"{type(self).__name__} is read-only; save to the store itself.")
+        raise DatasetError(
+            f"{type(self).__name__} is read-only; save to the store itself."
+        )

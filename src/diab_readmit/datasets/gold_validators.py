@@ -17,10 +17,19 @@ IDENTIFIERS = ["encounter_id", "partition_date"]
 FEATURE_IDENTIFIERS = [*IDENTIFIERS, "patient_nbr", "encounter_date"]
 RAW_CODES = ["diag_1", "diag_2", "diag_3"]
 NON_NEGATIVE = [
-    "time_in_hospital", "num_lab_procedures", "num_procedures", "num_medications",
-    "number_outpatient", "number_emergency", "number_inpatient", "number_diagnoses",
-]  # fmt: skip
-RANGES = {"age_midpoint": (0.0, 100.0), **{column: (0.0, np.inf) for column in NON_NEGATIVE}}
+    "time_in_hospital",
+    "num_lab_procedures",
+    "num_procedures",
+    "num_medications",
+    "number_outpatient",
+    "number_emergency",
+    "number_inpatient",
+    "number_diagnoses",
+]
+RANGES = {
+    "age_midpoint": (0.0, 100.0),
+    **{column: (0.0, np.inf) for column in NON_NEGATIVE},
+}
 LABEL = "readmitted_30d"
 FIX = "Re-create the store from a corrected raw extract: kedro run --pipelines data_processing"
 
@@ -31,7 +40,11 @@ class GoldStoreViolation(UserFixableError, ValueError):
 
 def _where(data: pd.DataFrame, bad: pd.Series) -> str:
     row = data.loc[bad.to_numpy()].iloc[0]
-    partition = pd.Timestamp(row["partition_date"]).strftime("%Y-%m-%d") if "partition_date" in data else "?"
+    partition = (
+        pd.Timestamp(row["partition_date"]).strftime("%Y-%m-%d")
+        if "partition_date" in data
+        else "?"
+    )
     return f"partition partition_date={partition}, encounter_id {row.get('encounter_id', '?')}"
 
 

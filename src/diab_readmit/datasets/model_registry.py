@@ -44,7 +44,7 @@ import logging
 import pickle
 import random
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -113,7 +113,9 @@ class _RegistryFolder(FsspecFolder):
             ) from exc
 
     def _write_json(self, value: Any, *parts: str) -> None:
-        self._write_bytes(json.dumps(value, indent=2, default=_json_default).encode(), *parts)
+        self._write_bytes(
+            json.dumps(value, indent=2, default=_json_default).encode(), *parts
+        )
 
     # ---------------------------------------------------------------- committed versions
     def committed_versions(self) -> list[str]:
@@ -126,14 +128,19 @@ class _RegistryFolder(FsspecFolder):
         older than any running registration is safe."""
         return self._commits.incomplete()
 
-    def remove_incomplete(self, older_than: timedelta, dry_run: bool = False) -> list[str]:
+    def remove_incomplete(
+        self, older_than: timedelta, dry_run: bool = False
+    ) -> list[str]:
         """Delete folders of saves claimed more than ``older_than`` ago that never committed,
         and leftover ``*.tmp-*`` files as old (commit_protocol); returns what was deleted."""
         return self._commits.remove_incomplete(older_than, dry_run=dry_run)
 
     def snapshots_trained_on(self) -> set[str]:
         """The ``snapshot_id`` of every committed version: snapshots that must be kept."""
-        return {self._version_metadata(v).get("snapshot_id") for v in self.committed_versions()} - {None}
+        return {
+            self._version_metadata(v).get("snapshot_id")
+            for v in self.committed_versions()
+        } - {None}
 
     def _version_metadata(self, version_id: str) -> dict[str, Any]:
         metadata = self._read_json(version_id, METADATA)
@@ -162,7 +169,9 @@ class _RegistryFolder(FsspecFolder):
         return {"path": self._path, "algorithm": self._algorithm}
 
 
-class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict[str, Any]]):
+class ModelRegistryDataset(
+    _RegistryFolder, AbstractDataset[dict[str, Any], dict[str, Any]]
+):
     """Register model versions of one algorithm (``save``); load the latest or a pinned one.
 
     ``save`` takes ``{"model": fitted estimator, "metadata": JSON-able dict, "plots":
@@ -224,9 +233,13 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
             "%s and %s are out of step (a registration was interrupted or is running); "
             "loading the version %s names, %s, from its own folder. The next registration, "
             "or ModelRegistryDataset('%s').refresh_indexes(), repairs %s/.",
-            self._shown(LATEST, MODEL), self._shown(LATEST, METADATA), METADATA, version_id,
-            self._path, LATEST,
-        )  # fmt: skip
+            self._shown(LATEST, MODEL),
+            self._shown(LATEST, METADATA),
+            METADATA,
+            version_id,
+            self._path,
+            LATEST,
+        )
         return self._load_verified(version_id, retries=0)
 
     def _interrupted_publication(self) -> str | None:
@@ -239,18 +252,28 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
             return None
         version_id = (metadata or {}).get("version_id")
         content = self._read_bytes(LATEST, MODEL)
-        if not (isinstance(version_id, str) and VERSION_ID.fullmatch(version_id)) or content is None:
+        if (
+            not (isinstance(version_id, str) and VERSION_ID.fullmatch(version_id))
+            or content is None
+        ):
             return None
         digest = _sha256(content)
         for candidate in reversed(self.committed_versions()):
-            if candidate != version_id and self._version_metadata(candidate).get("sha256") == digest:
+            if (
+                candidate != version_id
+                and self._version_metadata(candidate).get("sha256") == digest
+            ):
                 return version_id
         return None
 
     def _load_verified(self, folder: str, retries: int) -> dict[str, Any]:
         for attempt in range(retries + 1):
             metadata = self._read_json(folder, METADATA)
-            if metadata is not None and folder != LATEST and metadata.get("version_id") != folder:
+            if (
+                metadata is not None
+                and folder != LATEST
+                and metadata.get("version_id") != folder
+            ):
                 raise DatasetError(
                     f"Refusing to load {self._shown(folder)}: its {METADATA} describes version "
                     f"{str(metadata.get('version_id'))[:40]}, not {folder}, so model and metadata "
@@ -265,7 +288,9 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
                         f"{LATEST}/{METADATA}). Train one with `kedro run --pipelines "
                         f"{self._algorithm}`."
                     )
-                self._version_metadata(folder)  # raises, listing the registered versions
+                self._version_metadata(
+                    folder
+                )  # raises, listing the registered versions
             content = self._read_bytes(folder, MODEL)
             expected = metadata.get("sha256")
             if content is not None and expected and _sha256(content) == expected:
@@ -277,11 +302,13 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
             if attempt < retries:
                 time.sleep(0.1 + _jitter.random() * 0.2)
         problem = (
-            "is missing" if content is None
-            else "has no sha256 in its metadata.json" if not expected
+            "is missing"
+            if content is None
+            else "has no sha256 in its metadata.json"
+            if not expected
             else f"has sha256 {_sha256(content)[:12]}..., not {expected[:12]}... as its "
-                 f"metadata.json records"
-        )  # fmt: skip
+            f"metadata.json records"
+        )
         raise DatasetError(
             f"Refusing to load {self._shown(folder, MODEL)}: it {problem}. The file was modified "
             f"or damaged after registration. Load another version (pinned_version: one of "
@@ -298,8 +325,11 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
         model, metadata, plots = self._check_bundle(data)
         content = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         digest = _sha256(content)
-        now = datetime.now(timezone.utc)
-        version_id, created_at = self._commits.claim(now), now.isoformat(timespec="seconds")
+        now = datetime.now(UTC)
+        version_id, created_at = (
+            self._commits.claim(now),
+            now.isoformat(timespec="seconds"),
+        )
         self._write_bytes(content, version_id, MODEL)
         plot_files = []
         for name, plot in plots.items():
@@ -321,8 +351,13 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
                 f"JSON-serialisable ({exc}); convert the value to str / int / float."
             ) from exc
         self._write_bytes(encoded, version_id, METADATA)  # the commit
-        logger.info("Registered %s %s (sha256 %s) at %s", self._algorithm, version_id,
-                    digest[:12], self._shown(version_id))  # fmt: skip
+        logger.info(
+            "Registered %s %s (sha256 %s) at %s",
+            self._algorithm,
+            version_id,
+            digest[:12],
+            self._shown(version_id),
+        )
         self.refresh_indexes()
         self._report_incomplete_versions(keep=version_id)
 
@@ -337,10 +372,15 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
                 "registration was killed, or one is still running); nothing reads them. To "
                 "delete those older than an hour: python -m diab_readmit.storage_cleanup "
                 "--older-than 1h",
-                len(leftovers), self._algorithm, self._path, ", ".join(leftovers) or "none",
-                f"; leftover temporary files: {', '.join(temporaries)}" if temporaries else "",
+                len(leftovers),
+                self._algorithm,
+                self._path,
+                ", ".join(leftovers) or "none",
+                f"; leftover temporary files: {', '.join(temporaries)}"
+                if temporaries
+                else "",
                 METADATA,
-            )  # fmt: skip
+            )
 
     def _check_bundle(self, data: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         if not isinstance(data, dict) or not {"model", "metadata"} <= set(data):
@@ -371,10 +411,9 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
                 return
             newest = committed[-1]
             index = self._read_index()
-            index_ok = (
-                [entry.get("id") for entry in index.get("versions", [])] == committed
-                and index.get("latest") == newest
-            )
+            index_ok = [
+                entry.get("id") for entry in index.get("versions", [])
+            ] == committed and index.get("latest") == newest
             latest_ok = self._latest_is(newest)
             if index_ok and latest_ok:
                 return
@@ -383,11 +422,17 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
             if not index_ok:
                 known = {entry.get("id"): entry for entry in index.get("versions", [])}
                 entries = [
-                    known.get(version_id) or self._index_entry(self._version_metadata(version_id))
+                    known.get(version_id)
+                    or self._index_entry(self._version_metadata(version_id))
                     for version_id in committed
                 ]
                 self._write_json(
-                    {"algorithm": self._algorithm, "latest": newest, "versions": entries}, INDEX
+                    {
+                        "algorithm": self._algorithm,
+                        "latest": newest,
+                        "versions": entries,
+                    },
+                    INDEX,
                 )
             # Give a concurrent writer time to finish the write it is in before re-checking.
             time.sleep(0.05 + _jitter.random() * 0.15)
@@ -446,7 +491,9 @@ class ModelRegistryDataset(_RegistryFolder, AbstractDataset[dict[str, Any], dict
         return {**super()._describe(), "pinned_version": self._pinned_version}
 
 
-class ModelRegistryHistoryDataset(_RegistryFolder, AbstractDataset[None, dict[str, Any]]):
+class ModelRegistryHistoryDataset(
+    _RegistryFolder, AbstractDataset[None, dict[str, Any]]
+):
     """Read-only view of one algorithm's registry, without unpickling any model.
 
     Loads ``{"algorithm", "latest": metadata.json of the newest version or None, "versions":
@@ -462,9 +509,17 @@ class ModelRegistryHistoryDataset(_RegistryFolder, AbstractDataset[None, dict[st
     def _load_history(self) -> dict[str, Any]:
         committed = self.committed_versions()
         if not committed:
-            return {"algorithm": self._algorithm, "latest": None, "versions": [], "plots": {}}
+            return {
+                "algorithm": self._algorithm,
+                "latest": None,
+                "versions": [],
+                "plots": {},
+            }
         index = self._read_json(INDEX)
-        if index is not None and [e.get("id") for e in index.get("versions", [])] == committed:
+        if (
+            index is not None
+            and [e.get("id") for e in index.get("versions", [])] == committed
+        ):
             versions = index["versions"]
         else:
             # No index yet, or one still being settled by a registration: the committed
@@ -477,7 +532,12 @@ class ModelRegistryHistoryDataset(_RegistryFolder, AbstractDataset[None, dict[st
             content = self._read_bytes(committed[-1], *relative.split("/"))
             if content is not None:
                 plots[PurePosixPath(relative).name] = content
-        return {"algorithm": self._algorithm, "latest": latest, "versions": versions, "plots": plots}
+        return {
+            "algorithm": self._algorithm,
+            "latest": latest,
+            "versions": versions,
+            "plots": plots,
+        }
 
     def save(self, data: None) -> None:
         raise DatasetError(

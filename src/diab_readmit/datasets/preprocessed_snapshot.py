@@ -31,7 +31,7 @@ import hashlib
 import json
 import logging
 import pickle
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -57,7 +57,9 @@ def window_file(window: str) -> str:
     return f"{window}_processed.parquet"
 
 
-class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], dict[str, Any]]):
+class PreprocessedSnapshotDataset(
+    FsspecFolder, AbstractDataset[dict[str, Any], dict[str, Any]]
+):
     """Versioned snapshots of preprocessed data on any fsspec filesystem.
 
     ``save`` takes ``{"train", "test", "oot": DataFrame, "scaler": fitted transformer,
@@ -113,8 +115,9 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
             self._resolved_id = snapshot_id
             logger.info(
                 "Using preprocessed snapshot %s (named by %s) for every node of this run",
-                snapshot_id, self._shown(LATEST),
-            )  # fmt: skip
+                snapshot_id,
+                self._shown(LATEST),
+            )
         loaded: dict[str, Any] = {"snapshot_id": snapshot_id}
         for window in WINDOWS:
             content = self._read_verified(snapshot_id, window_file(window), metadata)
@@ -124,7 +127,9 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
             # them back keeps a training node at the size of the frames (at 1M encounters,
             # 0.85 GB instead of 1.45 GB for the same 0.7 GB of windows).
             pa.default_memory_pool().release_unused()
-        loaded["scaler"] = pickle.loads(self._read_verified(snapshot_id, SCALER, metadata))
+        loaded["scaler"] = pickle.loads(
+            self._read_verified(snapshot_id, SCALER, metadata)
+        )
         loaded["metadata"] = metadata
         logger.info("Loaded preprocessed snapshot %s from %s", snapshot_id, self._path)
         return loaded
@@ -135,17 +140,21 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
 
     def _save_snapshot(self, data: dict[str, Any]) -> None:
         self._check_savable(data)
-        snapshot_id = self._commits.claim(datetime.now(timezone.utc))
+        snapshot_id = self._commits.claim(datetime.now(UTC))
         files = {}
         for window in WINDOWS:
             buffer = pa.BufferOutputStream()
-            pq.write_table(pa.Table.from_pandas(data[window], preserve_index=False), buffer)
-            files[window_file(window)] = self._write(snapshot_id, window_file(window), buffer.getvalue())
+            pq.write_table(
+                pa.Table.from_pandas(data[window], preserve_index=False), buffer
+            )
+            files[window_file(window)] = self._write(
+                snapshot_id, window_file(window), buffer.getvalue()
+            )
         files[SCALER] = self._write(snapshot_id, SCALER, pickle.dumps(data["scaler"]))
         metadata = {
             **data["metadata"],
             "snapshot_id": snapshot_id,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "files": files,
         }
         try:
@@ -158,14 +167,23 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
         self._write(snapshot_id, METADATA, encoded)  # the completion marker
         self._point_latest_at(snapshot_id)
         if self._pinned_for_run and not self._snapshot_id:
-            self._resolved_id = snapshot_id  # later nodes of this run train on what it saved
+            self._resolved_id = (
+                snapshot_id  # later nodes of this run train on what it saved
+            )
         if self._snapshot_id:
             logger.warning(
                 "Saved snapshot %s, but this dataset is pinned to snapshot_id=%s: loads in this "
-                "run return %s, not the new snapshot.", snapshot_id, self._snapshot_id,
+                "run return %s, not the new snapshot.",
+                snapshot_id,
                 self._snapshot_id,
-            )  # fmt: skip
-        logger.info("Saved preprocessed snapshot %s to %s; %s names it", snapshot_id, self._path, LATEST)
+                self._snapshot_id,
+            )
+        logger.info(
+            "Saved preprocessed snapshot %s to %s; %s names it",
+            snapshot_id,
+            self._path,
+            LATEST,
+        )
         self._report_incomplete_snapshots(keep=snapshot_id)
 
     def incomplete_snapshots(self) -> list[str]:
@@ -182,12 +200,18 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
                 "%d incomplete snapshot folder(s) at %s: %s%s. They have no %s (a save was "
                 "killed, or one is still running) and are never loaded. To delete those older "
                 "than an hour: python -m diab_readmit.storage_cleanup --older-than 1h",
-                len(leftovers), self._path, ", ".join(leftovers) or "none",
-                f"; leftover temporary files: {', '.join(temporaries)}" if temporaries else "",
+                len(leftovers),
+                self._path,
+                ", ".join(leftovers) or "none",
+                f"; leftover temporary files: {', '.join(temporaries)}"
+                if temporaries
+                else "",
                 METADATA,
-            )  # fmt: skip
+            )
 
-    def remove_incomplete(self, older_than: timedelta, dry_run: bool = False) -> list[str]:
+    def remove_incomplete(
+        self, older_than: timedelta, dry_run: bool = False
+    ) -> list[str]:
         """Delete folders of saves claimed more than ``older_than`` ago that never committed,
         and leftover ``*.tmp-*`` files as old (commit_protocol); returns what was deleted."""
         return self._commits.remove_incomplete(older_than, dry_run=dry_run)
@@ -260,7 +284,9 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
             metadata = json.loads(content)
         except ValueError as exc:
             metadata = exc
-        if not isinstance(metadata, dict) or not isinstance(metadata.get("files"), dict):
+        if not isinstance(metadata, dict) or not isinstance(
+            metadata.get("files"), dict
+        ):
             raise DatasetError(
                 f"{self._shown(snapshot_id, METADATA)} is unreadable or has no file checksums "
                 f"({metadata!r:.100}): the snapshot is damaged. Load another one "
@@ -268,11 +294,17 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
             )
         return metadata
 
-    def _read_verified(self, snapshot_id: str, name: str, metadata: dict[str, Any]) -> bytes:
+    def _read_verified(
+        self, snapshot_id: str, name: str, metadata: dict[str, Any]
+    ) -> bytes:
         expected = metadata["files"].get(name, {}).get("sha256")
         content = self._read_bytes(snapshot_id, name)
         if content is None or hashlib.sha256(content).hexdigest() != expected:
-            problem = "is missing" if content is None else "does not match its sha256 in metadata.json"
+            problem = (
+                "is missing"
+                if content is None
+                else "does not match its sha256 in metadata.json"
+            )
             raise DatasetError(
                 f"{self._shown(snapshot_id, name)} {problem}: the snapshot was modified after it "
                 f"was saved. Load another one ({self._available()}) or run "
@@ -282,7 +314,11 @@ class PreprocessedSnapshotDataset(FsspecFolder, AbstractDataset[dict[str, Any], 
 
     def _available(self) -> str:
         ids = self.snapshot_ids()
-        return f"complete snapshots: {', '.join(ids)}" if ids else "there is no complete snapshot"
+        return (
+            f"complete snapshots: {', '.join(ids)}"
+            if ids
+            else "there is no complete snapshot"
+        )
 
     def _write(self, snapshot_id: str, name: str, content: bytes) -> dict[str, Any]:
         # Whole files: a process killed mid-write must not leave half a metadata.json,

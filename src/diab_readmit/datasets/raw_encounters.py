@@ -39,7 +39,9 @@ class RawEncountersCSVDataset(CSVDataset):
             frame = super().load()
         except (UnicodeDecodeError, DatasetError) as exc:
             # CSVDataset.load raises the decoding error wrapped in a DatasetError.
-            if isinstance(exc, UnicodeDecodeError) or isinstance(exc.__cause__, UnicodeDecodeError):
+            if isinstance(exc, UnicodeDecodeError) or isinstance(
+                exc.__cause__, UnicodeDecodeError
+            ):
                 raise self._not_utf8(path) from exc
             raise
         self._check_delimiter(path, frame)
@@ -51,11 +53,15 @@ class RawEncountersCSVDataset(CSVDataset):
             "'Diabetes 130-US hospitals' CSV file, with its header line"
         )
         if self._fs.isdir(path):
-            raise DatasetError(f"{path} is a folder, not a file: {expected}, e.g. {path}/diabetic_data.csv.")
+            raise DatasetError(
+                f"{path} is a folder, not a file: {expected}, e.g. {path}/diabetic_data.csv."
+            )
         if not self._fs.exists(path):
             return  # Kedro's own message: the file does not exist
         if self._fs.size(path) == 0:
-            raise DatasetError(f"{path} is empty (0 bytes): {expected}. Copy the extract there again.")
+            raise DatasetError(
+                f"{path} is empty (0 bytes): {expected}. Copy the extract there again."
+            )
         with self._fs.open(path, "rb") as handle:
             head = handle.read(4)
         for magic, (kind, command) in _COMPRESSED.items():

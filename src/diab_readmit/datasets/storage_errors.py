@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from kedro.io.core import DatasetError, get_protocol_and_path
 
 #: The environment variables conf/aws/globals.yml takes the bucket names from.
-BUCKET_SETTINGS = "DIAB_DATAMART_BUCKET or DIAB_MODEL_REGISTRY_BUCKET, read by conf/aws/globals.yml"
+BUCKET_SETTINGS = (
+    "DIAB_DATAMART_BUCKET or DIAB_MODEL_REGISTRY_BUCKET, read by conf/aws/globals.yml"
+)
 
 
 def is_missing_bucket(error: BaseException) -> bool:

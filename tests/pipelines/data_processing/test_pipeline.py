@@ -14,8 +14,12 @@ from .conftest import make_raw
 
 
 def _gold(project):
-    features = PartitionedParquetStore(str(project.data / "04_feature" / "feature_store")).load()
-    labels = PartitionedParquetStore(str(project.data / "04_feature" / "label_store")).load()
+    features = PartitionedParquetStore(
+        str(project.data / "04_feature" / "feature_store")
+    ).load()
+    labels = PartitionedParquetStore(
+        str(project.data / "04_feature" / "label_store")
+    ).load()
     return features, labels
 
 
@@ -24,7 +28,11 @@ def _small_raw(n: int = 600) -> pd.DataFrame:
     outcomes = ["NO", ">30", "<30", "NO", ">30"]
     return make_raw(
         [
-            {"patient_nbr": i % 170, "discharge_disposition_id": dispositions[i % 8], "readmitted": outcomes[i % 5]}
+            {
+                "patient_nbr": i % 170,
+                "discharge_disposition_id": dispositions[i % 8],
+                "readmitted": outcomes[i % 5],
+            }
             for i in range(n)
         ]
     )
@@ -37,21 +45,31 @@ def test_gold_stores_partition_exactly_the_cohort(scratch_project):
     scratch_project.run("--pipelines", "data_processing")
 
     features, labels = _gold(scratch_project)
-    cohort = raw[~raw["discharge_disposition_id"].astype(int).isin([11, 13, 14, 19, 20, 21])]
-    assert sorted(features["encounter_id"]) == sorted(cohort["encounter_id"].astype(int))
+    cohort = raw[
+        ~raw["discharge_disposition_id"].astype(int).isin([11, 13, 14, 19, 20, 21])
+    ]
+    assert sorted(features["encounter_id"]) == sorted(
+        cohort["encounter_id"].astype(int)
+    )
     assert sorted(labels["encounter_id"]) == sorted(cohort["encounter_id"].astype(int))
-    partitions = list((scratch_project.data / "04_feature" / "feature_store").glob("partition_date=*"))
+    partitions = list(
+        (scratch_project.data / "04_feature" / "feature_store").glob("partition_date=*")
+    )
     assert len(partitions) == 120
     assert features.groupby("partition_date").size().min() >= 1
 
 
 @pytest.mark.slow
-def test_bad_raw_file_stops_with_one_clear_error_and_keeps_the_gold_stores(scratch_project):
+def test_bad_raw_file_stops_with_one_clear_error_and_keeps_the_gold_stores(
+    scratch_project,
+):
     raw_path = scratch_project.data / "01_raw" / "diabetic_data.csv"
     _small_raw().to_csv(raw_path, index=False)
     scratch_project.run("--pipelines", "data_processing")
     before = _gold(scratch_project)
-    manifest = (scratch_project.data / "04_feature" / "feature_store" / "_manifest.json").read_text()
+    manifest = (
+        scratch_project.data / "04_feature" / "feature_store" / "_manifest.json"
+    ).read_text()
 
     bad = _small_raw().assign(num_lab_procedures="41")
     bad.loc[7, "num_lab_procedures"] = "forty"
@@ -59,11 +77,17 @@ def test_bad_raw_file_stops_with_one_clear_error_and_keeps_the_gold_stores(scrat
     result = scratch_project.run("--pipelines", "data_processing", check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "column 'num_lab_procedures'" in output and "'forty'" in output and "line 9" in output
+    assert (
+        "column 'num_lab_procedures'" in output
+        and "'forty'" in output
+        and "line 9" in output
+    )
     assert "diabetic_data.csv" in output
 
     after = _gold(scratch_project)
-    assert (scratch_project.data / "04_feature" / "feature_store" / "_manifest.json").read_text() == manifest
+    assert (
+        scratch_project.data / "04_feature" / "feature_store" / "_manifest.json"
+    ).read_text() == manifest
     pd.testing.assert_frame_equal(after[0], before[0])
     pd.testing.assert_frame_equal(after[1], before[1])
 
@@ -76,13 +100,20 @@ def test_real_uci_file_processed_in_full(scratch_project, uci_csv):
     assert len(raw) == 101_766
     assert round(100 * (raw["readmitted"] == "<30").mean(), 2) == 11.16
 
-    scratch_project.run("--pipelines", "data_processing", "--params", "cohort.exclude_discharge_dispositions=[]")
+    scratch_project.run(
+        "--pipelines",
+        "data_processing",
+        "--params",
+        "cohort.exclude_discharge_dispositions=[]",
+    )
     features, labels = _gold(scratch_project)
     assert len(features) == len(labels) == 101_766
     assert round(100 * labels["readmitted_30d"].mean(), 2) == 11.16
     assert features["partition_date"].nunique() == 120
     assert list(pd.read_csv(uci_csv, nrows=0).columns) == RAW_COLUMNS
 
-    scratch_project.run("--pipelines", "data_processing")  # default cohort: no death or hospice
+    scratch_project.run(
+        "--pipelines", "data_processing"
+    )  # default cohort: no death or hospice
     features, labels = _gold(scratch_project)
     assert len(features) == 101_766 - 2_423

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from diab_readmit.pipelines.data_processing.raw_schema import RawDataError, type_raw_encounters
+from diab_readmit.pipelines.data_processing.raw_schema import (
+    RawDataError,
+    type_raw_encounters,
+)
 
 SOURCE = "data/01_raw/diabetic_data.csv"
 
@@ -20,18 +23,32 @@ SOURCE = "data/01_raw/diabetic_data.csv"
         ("admission_type_id", "1.5"),
     ],
 )
-def test_out_of_range_and_non_integer_numbers_are_refused_with_column_value_and_line(raw_factory, column, value):
+def test_out_of_range_and_non_integer_numbers_are_refused_with_column_value_and_line(
+    raw_factory, column, value
+):
     raw = raw_factory([{}, {column: value}, {}])
     with pytest.raises(RawDataError) as error:
         type_raw_encounters(raw, SOURCE)
     message = str(error.value)
-    assert f"column '{column}'" in message and repr(value) in message and "line 3" in message
+    assert (
+        f"column '{column}'" in message
+        and repr(value) in message
+        and "line 3" in message
+    )
     assert SOURCE in message
 
 
 def test_the_largest_allowed_numbers_are_kept_exactly(raw_factory):
-    raw = raw_factory([{"encounter_id": "999999999999999999", "num_medications": "7"}, {"admission_type_id": "?"}])
+    raw = raw_factory(
+        [
+            {"encounter_id": "999999999999999999", "num_medications": "7"},
+            {"admission_type_id": "?"},
+        ]
+    )
     silver = type_raw_encounters(raw, SOURCE)
     assert silver["encounter_id"].tolist()[0] == 999_999_999_999_999_999
-    assert str(silver["encounter_id"].dtype) == "int64" and silver["num_medications"].iloc[0] == 7
+    assert (
+        str(silver["encounter_id"].dtype) == "int64"
+        and silver["num_medications"].iloc[0] == 7
+    )
     assert silver["admission_type_id"].isna().tolist() == [False, True]

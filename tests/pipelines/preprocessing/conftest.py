@@ -17,10 +17,18 @@ from diab_readmit.datasets.gold_store import gold_store_pair, start_new_run
 from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
 from tests.conftest import PROJECT, ScratchProject, make_scratch_project
 
-PARAMETERS = yaml.safe_load((PROJECT / "conf" / "base" / "parameters_preprocessing.yml").read_text())
+PARAMETERS = yaml.safe_load(
+    (PROJECT / "conf" / "base" / "parameters_preprocessing.yml").read_text()
+)
 #: The project's configured columns to scale; the hand-made stores provide all of them.
 SCALED = PARAMETERS["preprocessing"]["numeric_features_to_scale"]
-PASSTHROUGH = ["hist_last_readmit_30d", "race_Caucasian", "gender_Female", "a1c_ord", "change_flag"]
+PASSTHROUGH = [
+    "hist_last_readmit_30d",
+    "race_Caucasian",
+    "gender_Female",
+    "a1c_ord",
+    "change_flag",
+]
 
 
 def make_gold(
@@ -36,7 +44,9 @@ def make_gold(
     rng = np.random.default_rng(seed)
     months = pd.date_range(first_month, last_month, freq="MS")
     n = len(months) * rows_per_month
-    partition_date = np.repeat(months.to_numpy(), rows_per_month).astype("datetime64[ms]")
+    partition_date = np.repeat(months.to_numpy(), rows_per_month).astype(
+        "datetime64[ms]"
+    )
     encounter_date = partition_date + rng.integers(0, 28, n).astype("timedelta64[D]")
     features = pd.DataFrame(
         {
@@ -53,7 +63,9 @@ def make_gold(
     # train window differ from those of all rows.
     drift = np.repeat(np.arange(len(months)) / 12, rows_per_month)
     for number, column in enumerate(SCALED):
-        features[column] = np.abs(rng.normal(number + 5 + drift, 1 + number % 3, n)).astype(np.float32)
+        features[column] = np.abs(
+            rng.normal(number + 5 + drift, 1 + number % 3, n)
+        ).astype(np.float32)
     for column in PASSTHROUGH:
         features[column] = rng.integers(0, 3, n).astype(np.float32)
     readmitted = (rng.random(n) < 0.12).astype(np.int8)
@@ -87,23 +99,31 @@ class PreprocessingProject:
         return self.scratch.data / "05_model_input" / "preprocessed"
 
     def write_gold(self, features: pd.DataFrame, labels: pd.DataFrame) -> None:
-        feature_store, label_store = gold_store_pair(str(self.feature_store), str(self.label_store))
+        feature_store, label_store = gold_store_pair(
+            str(self.feature_store), str(self.label_store)
+        )
         start_new_run()  # one commit of both stores, as one data_processing run makes
         feature_store.save(features)
         label_store.save(labels)
 
     def run(self, runtime_params: dict[str, Any] | None = None) -> dict[str, Any]:
         bootstrap_project(self.scratch.path)
-        with KedroSession.create(self.scratch.path, runtime_params=runtime_params) as session:
+        with KedroSession.create(
+            self.scratch.path, runtime_params=runtime_params
+        ) as session:
             return session.run(pipeline_names=["preprocessing"])
 
     def catalog(self, runtime_params: dict[str, Any] | None = None):
         bootstrap_project(self.scratch.path)
-        with KedroSession.create(self.scratch.path, runtime_params=runtime_params) as session:
+        with KedroSession.create(
+            self.scratch.path, runtime_params=runtime_params
+        ) as session:
             return session.load_context().catalog
 
     def snapshots(self, snapshot_id: str | None = None) -> PreprocessedSnapshotDataset:
-        return PreprocessedSnapshotDataset(str(self.preprocessed), snapshot_id=snapshot_id)
+        return PreprocessedSnapshotDataset(
+            str(self.preprocessed), snapshot_id=snapshot_id
+        )
 
 
 @pytest.fixture

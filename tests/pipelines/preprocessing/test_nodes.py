@@ -18,7 +18,10 @@ from diab_readmit.pipelines.preprocessing.nodes import (
     split_temporal_windows,
 )
 from diab_readmit.pipelines.preprocessing.parameter_models import PreprocessingParams
-from diab_readmit.pipelines.preprocessing.prerequisites import check_model_config, record_prerequisites
+from diab_readmit.pipelines.preprocessing.prerequisites import (
+    check_model_config,
+    record_prerequisites,
+)
 
 from .conftest import PARAMETERS, PASSTHROUGH, SCALED, make_gold
 
@@ -50,7 +53,10 @@ def test_join_attaches_each_label_to_its_encounter(gold):
 
     assert len(labelled) == len(features)
     expected = labels.set_index("encounter_id")["readmitted_30d"]
-    assert (labelled["readmitted_30d"].to_numpy() == expected.loc[labelled["encounter_id"]].to_numpy()).all()
+    assert (
+        labelled["readmitted_30d"].to_numpy()
+        == expected.loc[labelled["encounter_id"]].to_numpy()
+    ).all()
     assert labelled["readmitted_30d"].dtype == np.int8
     assert report["features_without_label"] == report["labels_without_features"] == 0
     assert report["sources"] == PREREQUISITES["sources"]
@@ -59,8 +65,13 @@ def test_join_attaches_each_label_to_its_encounter(gold):
 def test_unmatched_encounters_are_counted_and_logged_not_silently_dropped(gold, caplog):
     features, labels = gold
     labels = labels.iloc[3:]  # the first 3 encounters lose their labels
-    extra = pd.DataFrame({"encounter_id": [5, 6], "partition_date": labels["partition_date"].iloc[:2].to_numpy(),
-                          "readmitted_30d": np.int8(0)})  # fmt: skip
+    extra = pd.DataFrame(
+        {
+            "encounter_id": [5, 6],
+            "partition_date": labels["partition_date"].iloc[:2].to_numpy(),
+            "readmitted_30d": np.int8(0),
+        }
+    )
     labels = pd.concat([labels, extra])
 
     with caplog.at_level(logging.WARNING):
@@ -83,7 +94,10 @@ def test_duplicate_encounters_are_an_error_naming_the_store(gold, store):
     else:
         labels = pd.concat([labels, labels.iloc[[4, 5]]])
     duplicate_id = int(features["encounter_id"].iloc[4])
-    with pytest.raises(PreprocessingError, match=rf"{store} has \d rows sharing \d encounter_id value\(s\) \(e\.g\. \[{duplicate_id}"):
+    with pytest.raises(
+        PreprocessingError,
+        match=rf"{store} has \d rows sharing \d encounter_id value\(s\) \(e\.g\. \[{duplicate_id}",
+    ):
         join_features_and_labels(features, labels, PREREQUISITES)
 
 
@@ -91,14 +105,21 @@ def test_partition_mismatch_between_stores_is_an_error(gold):
     features, labels = gold
     labels = labels.copy()
     labels.loc[10, "partition_date"] = pd.Timestamp("2001-01-01")
-    with pytest.raises(PreprocessingError, match=r"1 encounters have a different partition_date .*different runs"):
+    with pytest.raises(
+        PreprocessingError,
+        match=r"1 encounters have a different partition_date .*different runs",
+    ):
         join_features_and_labels(features, labels, PREREQUISITES)
 
 
 def test_stores_without_common_encounters_are_an_error(gold):
     features, labels = gold
     with pytest.raises(PreprocessingError, match="No encounter of the feature_store"):
-        join_features_and_labels(features, labels.assign(encounter_id=labels["encounter_id"] + 1), PREREQUISITES)
+        join_features_and_labels(
+            features,
+            labels.assign(encounter_id=labels["encounter_id"] + 1),
+            PREREQUISITES,
+        )
 
 
 def test_windows_are_exactly_respected(gold, windows):
@@ -108,32 +129,54 @@ def test_windows_are_exactly_respected(gold, windows):
         window = SPLITS.windows()[name]
         start, end = pd.Timestamp(window.start_date), pd.Timestamp(window.end_date)
         assert rows["partition_date"].between(start, end).all(), f"row outside {name}"
-        inside = labelled.loc[labelled["partition_date"].between(start, end), "encounter_id"]
-        assert sorted(rows["encounter_id"]) == sorted(inside), f"{name} misses in-window rows"
+        inside = labelled.loc[
+            labelled["partition_date"].between(start, end), "encounter_id"
+        ]
+        assert sorted(rows["encounter_id"]) == sorted(inside), (
+            f"{name} misses in-window rows"
+        )
         assert report["windows"][name]["rows"] == len(rows)
-        assert report["windows"][name]["readmission_rate"] == pytest.approx(rows["readmitted_30d"].mean())
+        assert report["windows"][name]["readmission_rate"] == pytest.approx(
+            rows["readmitted_30d"].mean()
+        )
     assert (len(train), len(test), len(oot)) == (840, 240, 120)
 
 
 def test_rows_outside_every_window_are_counted_by_reason(gold):
-    labelled, _ = join_features_and_labels(*make_gold("1998-01-01", "2009-06-01", rows_per_month=2), PREREQUISITES)
-    splits = TemporalSplits.model_validate({
-        "train": {"start_date": "1999-01-01", "end_date": "2004-12-31"},
-        "test": {"start_date": "2006-01-01", "end_date": "2007-12-31"},
-        "oot": {"start_date": "2008-01-01", "end_date": "2008-12-31"},
-    })  # fmt: skip
+    labelled, _ = join_features_and_labels(
+        *make_gold("1998-01-01", "2009-06-01", rows_per_month=2), PREREQUISITES
+    )
+    splits = TemporalSplits.model_validate(
+        {
+            "train": {"start_date": "1999-01-01", "end_date": "2004-12-31"},
+            "test": {"start_date": "2006-01-01", "end_date": "2007-12-31"},
+            "oot": {"start_date": "2008-01-01", "end_date": "2008-12-31"},
+        }
+    )
     train, test, oot, report = split_temporal_windows(labelled, splits)
-    dropped = {reason: value["rows"] for reason, value in report["rows_outside_windows"].items()}
-    assert dropped == {"before_train_window": 24, "between_windows": 24, "after_oot_window": 12}
+    dropped = {
+        reason: value["rows"]
+        for reason, value in report["rows_outside_windows"].items()
+    }
+    assert dropped == {
+        "before_train_window": 24,
+        "between_windows": 24,
+        "after_oot_window": 12,
+    }
     assert len(train) + len(test) + len(oot) + sum(dropped.values()) == len(labelled)
 
 
 def test_empty_window_is_an_error_naming_it_and_its_dates():
-    labelled, _ = join_features_and_labels(*make_gold("1999-01-01", "2007-12-01", rows_per_month=2), PREREQUISITES)
+    labelled, _ = join_features_and_labels(
+        *make_gold("1999-01-01", "2007-12-01", rows_per_month=2), PREREQUISITES
+    )
     with pytest.raises(PreprocessingError) as caught:
         split_temporal_windows(labelled, SPLITS)
     message = str(caught.value)
-    assert "temporal window 'oot' (2008-01-01 .. 2008-12-31; temporal_splits.oot) has no rows" in message
+    assert (
+        "temporal window 'oot' (2008-01-01 .. 2008-12-31; temporal_splits.oot) has no rows"
+        in message
+    )
     assert "covers partitions 1999-01-01 .. 2007-12-01" in message
 
 
@@ -142,7 +185,10 @@ def test_window_without_positives_is_an_error_naming_it():
     in_test = labels["partition_date"].between("2006-01-01", "2007-12-31")
     labels.loc[in_test, "readmitted_30d"] = 0
     labelled, _ = join_features_and_labels(features, labels, PREREQUISITES)
-    with pytest.raises(PreprocessingError, match=r"temporal window 'test' \(2006-01-01 \.\. 2007-12-31; temporal_splits.test\) has 48 rows but no positive readmitted_30d"):
+    with pytest.raises(
+        PreprocessingError,
+        match=r"temporal window 'test' \(2006-01-01 \.\. 2007-12-31; temporal_splits.test\) has 48 rows but no positive readmitted_30d",
+    ):
         split_temporal_windows(labelled, SPLITS)
 
 
@@ -151,10 +197,16 @@ def test_scaler_is_fitted_on_train_only(windows):
     scaler = fit_scaler(train, PREPROCESSING)
     standard = scaler.named_transformers_["scaled"]
 
-    np.testing.assert_allclose(standard.mean_, train[SCALED].mean().to_numpy(), rtol=1e-5)
-    np.testing.assert_allclose(standard.scale_, train[SCALED].std(ddof=0).to_numpy(), rtol=1e-4)
+    np.testing.assert_allclose(
+        standard.mean_, train[SCALED].mean().to_numpy(), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        standard.scale_, train[SCALED].std(ddof=0).to_numpy(), rtol=1e-4
+    )
     everything = pd.concat([train, test, oot])
-    assert not np.allclose(standard.mean_, everything[SCALED].mean().to_numpy(), rtol=1e-5)
+    assert not np.allclose(
+        standard.mean_, everything[SCALED].mean().to_numpy(), rtol=1e-5
+    )
 
 
 def test_scaler_takes_gold_rows_and_outputs_model_inputs_in_a_fixed_order(windows):
@@ -167,8 +219,17 @@ def test_scaler_takes_gold_rows_and_outputs_model_inputs_in_a_fixed_order(window
     out = scaler.transform(shuffled_columns)
     assert list(out.columns) == expected
     assert (out.dtypes == np.float32).all()
-    pd.testing.assert_frame_equal(out[PASSTHROUGH].reset_index(drop=True), test[PASSTHROUGH].reset_index(drop=True))
-    for never_an_input in ("encounter_id", "patient_nbr", "encounter_date", "partition_date", "readmitted_30d"):
+    pd.testing.assert_frame_equal(
+        out[PASSTHROUGH].reset_index(drop=True),
+        test[PASSTHROUGH].reset_index(drop=True),
+    )
+    for never_an_input in (
+        "encounter_id",
+        "patient_nbr",
+        "encounter_date",
+        "partition_date",
+        "readmitted_30d",
+    ):
         assert never_an_input not in out.columns
     # A raw code becomes its readmission rate: a number, the same for the same code.
     rates = out["diag_1"].groupby(test["diag_1"].to_numpy()).nunique()
@@ -208,9 +269,16 @@ def test_scaled_windows_carry_ids_label_and_float32_features(windows):
     scaled = scale_windows(scaler, train, test, oot)
 
     for rows, out in zip((train, test, oot), scaled):
-        assert list(out.columns[:4]) == ["encounter_id", "patient_nbr", "partition_date", "readmitted_30d"]
+        assert list(out.columns[:4]) == [
+            "encounter_id",
+            "patient_nbr",
+            "partition_date",
+            "readmitted_30d",
+        ]
         assert (out["encounter_id"].to_numpy() == rows["encounter_id"].to_numpy()).all()
-        assert (out["readmitted_30d"].to_numpy() == rows["readmitted_30d"].to_numpy()).all()
+        assert (
+            out["readmitted_30d"].to_numpy() == rows["readmitted_30d"].to_numpy()
+        ).all()
         assert (out[SCALED + PASSTHROUGH].dtypes == np.float32).all()
     np.testing.assert_allclose(scaled[0][SCALED].mean().to_numpy(), 0, atol=1e-4)
 
@@ -220,47 +288,92 @@ def test_missing_values_in_a_window_are_an_error_naming_columns_and_window(windo
     scaler = fit_scaler(train, PREPROCESSING)
     test = test.copy()
     test.loc[3, "age_midpoint"] = np.nan
-    with pytest.raises(PreprocessingError, match=r"Model inputs \['age_midpoint'\] have missing or infinite values in the 'test' window"):
+    with pytest.raises(
+        PreprocessingError,
+        match=r"Model inputs \['age_midpoint'\] have missing or infinite values in the 'test' window",
+    ):
         scale_windows(scaler, train, test, oot)
 
 
 def test_configured_feature_absent_from_gold_is_named(windows):
-    params = PreprocessingParams(**{**PARAMETERS["preprocessing"], "numeric_features_to_scale": ["age_midpoint", "age_in_days"]})
-    with pytest.raises(PreprocessingError, match=r"numeric_features_to_scale lists \['age_in_days'\], which are not numeric columns"):
+    params = PreprocessingParams(
+        **{
+            **PARAMETERS["preprocessing"],
+            "numeric_features_to_scale": ["age_midpoint", "age_in_days"],
+        }
+    )
+    with pytest.raises(
+        PreprocessingError,
+        match=r"numeric_features_to_scale lists \['age_in_days'\], which are not numeric columns",
+    ):
         fit_scaler(windows[0], params)
 
 
 def test_unexpected_text_column_is_refused_not_dropped(windows):
     train = windows[0].assign(admission_note="text")
-    with pytest.raises(PreprocessingError, match=r"columns \['admission_note \(.*\)'\] are not numeric.*excluded_columns"):
+    with pytest.raises(
+        PreprocessingError,
+        match=r"columns \['admission_note \(.*\)'\] are not numeric.*excluded_columns",
+    ):
         fit_scaler(train, PREPROCESSING)
 
 
 def test_snapshot_metadata_describes_windows_features_sources_and_drops(windows):
     train, test, oot, split_report = windows
     scaler = fit_scaler(train, PREPROCESSING)
-    join_report = {"feature_rows": 1203, "label_rows": 1200, "joined_rows": 1200,
-                   "features_without_label": 3, "labels_without_features": 0}  # fmt: skip
-    snapshot = assemble_snapshot(*scale_windows(scaler, train, test, oot), scaler, PREREQUISITES, join_report, split_report)
+    join_report = {
+        "feature_rows": 1203,
+        "label_rows": 1200,
+        "joined_rows": 1200,
+        "features_without_label": 3,
+        "labels_without_features": 0,
+    }
+    snapshot = assemble_snapshot(
+        *scale_windows(scaler, train, test, oot),
+        scaler,
+        PREREQUISITES,
+        join_report,
+        split_report,
+    )
 
     metadata = snapshot["metadata"]
     n_features = len(SCALED) + len(CODED) + len(PASSTHROUGH)
-    assert metadata["shapes"] == {"train": [840, n_features], "test": [240, n_features], "oot": [120, n_features]}
+    assert metadata["shapes"] == {
+        "train": [840, n_features],
+        "test": [240, n_features],
+        "oot": [120, n_features],
+    }
     assert metadata["feature_columns"] == SCALED + CODED + PASSTHROUGH
     assert metadata["target_encoded_columns"] == CODED
-    assert metadata["scaled_columns"] == SCALED and metadata["passthrough_columns"] == PASSTHROUGH
-    assert metadata["readmission_rate"]["oot"] == pytest.approx(oot["readmitted_30d"].mean())
-    assert metadata["temporal_splits"]["test"] == {"start_date": "2006-01-01", "end_date": "2007-12-31"}
+    assert (
+        metadata["scaled_columns"] == SCALED
+        and metadata["passthrough_columns"] == PASSTHROUGH
+    )
+    assert metadata["readmission_rate"]["oot"] == pytest.approx(
+        oot["readmitted_30d"].mean()
+    )
+    assert metadata["temporal_splits"]["test"] == {
+        "start_date": "2006-01-01",
+        "end_date": "2007-12-31",
+    }
     assert metadata["rows_dropped"]["features_without_label"]["rows"] == 3
     assert metadata["source"]["feature_store"] == {"path": "f"}
-    assert set(metadata["library_versions"]) >= {"scikit-learn", "pandas", "numpy", "pyarrow", "kedro"}
+    assert set(metadata["library_versions"]) >= {
+        "scikit-learn",
+        "pandas",
+        "numpy",
+        "pyarrow",
+        "kedro",
+    }
     assert snapshot["scaler"] is scaler
 
 
 def test_windows_of_unordered_rows_are_the_same_rows(gold, windows):
     labelled, _ = join_features_and_labels(*gold, PREREQUISITES)
     shuffled = labelled.sample(frac=1, random_state=3).reset_index(drop=True)
-    for ordered, unordered in zip(windows[:3], split_temporal_windows(shuffled, SPLITS)[:3]):
+    for ordered, unordered in zip(
+        windows[:3], split_temporal_windows(shuffled, SPLITS)[:3]
+    ):
         pd.testing.assert_frame_equal(
             ordered.sort_values("encounter_id", ignore_index=True),
             unordered.sort_values("encounter_id", ignore_index=True),

@@ -19,9 +19,18 @@ CHECKS = [
     "preprocessing.check_gold_data_exists",
     "preprocessing.check_sufficient_training_data",
 ]
-SHARED = {"feature_store@frame", "label_store@frame", "feature_store@index", "label_store@index"}
-PARAMS = {"params:temporal_splits", "params:training_config", "params:preprocessing",
-          "params:preprocessing.min_partitions"}  # fmt: skip
+SHARED = {
+    "feature_store@frame",
+    "label_store@frame",
+    "feature_store@index",
+    "label_store@index",
+}
+PARAMS = {
+    "params:temporal_splits",
+    "params:training_config",
+    "params:preprocessing",
+    "params:preprocessing.min_partitions",
+}
 
 
 def test_pipeline_is_namespaced_with_shared_names_unprefixed():
@@ -35,12 +44,16 @@ def test_pipeline_is_namespaced_with_shared_names_unprefixed():
 
 def test_every_node_reading_gold_data_runs_after_all_checks():
     pipeline = create_pipeline()
-    readers = pipeline.only_nodes_with_inputs("feature_store@frame", "label_store@frame").nodes
+    readers = pipeline.only_nodes_with_inputs(
+        "feature_store@frame", "label_store@frame"
+    ).nodes
     assert readers
     for reader in readers:
         upstream = {node.name for node in pipeline.to_nodes(reader.name).nodes}
         assert set(CHECKS) <= upstream, f"{reader.name} could run before a check"
-    everything_after_checks = set(CHECKS) | {n.name for n in pipeline.from_nodes(*CHECKS).nodes}
+    everything_after_checks = set(CHECKS) | {
+        n.name for n in pipeline.from_nodes(*CHECKS).nodes
+    }
     assert everything_after_checks == {n.name for n in pipeline.nodes}
 
 
@@ -69,20 +82,32 @@ def test_run_writes_a_snapshot_with_train_only_scaling(project):
     project.run()
 
     snapshot = project.snapshots().load()
-    assert (project.preprocessed / "latest.txt").read_text().strip() == snapshot["snapshot_id"]
+    assert (project.preprocessed / "latest.txt").read_text().strip() == snapshot[
+        "snapshot_id"
+    ]
     metadata = snapshot["metadata"]
     assert metadata["shapes"]["train"] == [84 * 6, len(metadata["feature_columns"])]
-    assert [len(snapshot[w]) for w in ("train", "test", "oot")] == [84 * 6, 24 * 6, 12 * 6]
+    assert [len(snapshot[w]) for w in ("train", "test", "oot")] == [
+        84 * 6,
+        24 * 6,
+        12 * 6,
+    ]
     assert metadata["source"]["feature_store"]["partition_count"] == 120
     assert metadata["source"]["feature_store"]["path"] == str(project.feature_store)
 
     train_gold = features[features["partition_date"] <= "2005-12-31"]
     standard = snapshot["scaler"].named_transformers_["scaled"]
-    np.testing.assert_allclose(standard.mean_, train_gold[SCALED].mean().to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        standard.mean_, train_gold[SCALED].mean().to_numpy(), rtol=1e-5
+    )
     # The stored scaler turns gold rows into exactly the stored matrix.
     oot_gold = features[features["partition_date"] >= "2008-01-01"]
     rescored = snapshot["scaler"].transform(oot_gold)
-    np.testing.assert_allclose(rescored.to_numpy(), snapshot["oot"][metadata["feature_columns"]].to_numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        rescored.to_numpy(),
+        snapshot["oot"][metadata["feature_columns"]].to_numpy(),
+        rtol=1e-6,
+    )
 
 
 @pytest.mark.slow
@@ -109,7 +134,10 @@ def test_a_corrupted_store_is_noticed_when_read(project):
 def test_too_few_partitions_stops_before_gold_data_is_read(project):
     project.write_gold(*make_gold("2005-01-01", "2008-12-01", rows_per_month=3))
     _corrupt(project.feature_store)
-    with pytest.raises(PrerequisiteError, match=r"has 48 non-empty monthly partition\(s\) .* fewer than preprocessing.min_partitions = 60"):
+    with pytest.raises(
+        PrerequisiteError,
+        match=r"has 48 non-empty monthly partition\(s\) .* fewer than preprocessing.min_partitions = 60",
+    ):
         project.run({"preprocessing": {"min_partitions": 60}})
     assert _nothing_written(project)
 
@@ -118,7 +146,10 @@ def test_too_few_partitions_stops_before_gold_data_is_read(project):
 def test_windows_cut_mid_month_stop_before_gold_data_is_read(project):
     project.write_gold(*make_gold("2005-01-01", "2008-12-01", rows_per_month=3))
     _corrupt(project.feature_store)
-    with pytest.raises(PrerequisiteError, match=r"temporal_splits.oot.end_date = 2008-12-15 is not the last day of a month"):
+    with pytest.raises(
+        PrerequisiteError,
+        match=r"temporal_splits.oot.end_date = 2008-12-15 is not the last day of a month",
+    ):
         project.run({"temporal_splits": {"oot": {"end_date": "2008-12-15"}}})
     assert _nothing_written(project)
 
@@ -131,14 +162,20 @@ def test_invalid_typed_parameters_stop_the_run_before_any_node(project):
         project.run({"temporal_splits": {"test": {"start_date": "2008-02-01"}}})
     message = str(caught.value)
     assert "Parameter 'temporal_splits'" in message
-    assert "test\n  Value error, start_date 2008-02-01 is after end_date 2007-12-31" in message
+    assert (
+        "test\n  Value error, start_date 2008-02-01 is after end_date 2007-12-31"
+        in message
+    )
     assert _nothing_written(project)
 
 
 @pytest.mark.slow
 def test_window_without_data_names_the_window(project):
     project.write_gold(*make_gold("2005-01-01", "2007-12-01", rows_per_month=3))
-    with pytest.raises(Exception, match=r"temporal window 'oot' \(2008-01-01 \.\. 2008-12-31; temporal_splits.oot\) has no rows"):
+    with pytest.raises(
+        Exception,
+        match=r"temporal window 'oot' \(2008-01-01 \.\. 2008-12-31; temporal_splits.oot\) has no rows",
+    ):
         project.run()
     assert not (project.preprocessed / "latest.txt").exists()
 
@@ -160,19 +197,31 @@ def test_pinned_snapshot_through_the_catalog(project):
 def test_windows_shifted_with_params_on_the_command_line(project):
     features, labels = make_gold("2004-01-01", "2008-12-01", rows_per_month=3)
     project.write_gold(features, labels)
-    shifted = ("temporal_splits.train.start_date=2004-01-01,temporal_splits.train.end_date=2006-06-30,"
-               "temporal_splits.test.start_date=2006-07-01,temporal_splits.test.end_date=2007-06-30,"
-               "temporal_splits.oot.start_date=2007-07-01")  # fmt: skip
+    shifted = (
+        "temporal_splits.train.start_date=2004-01-01,temporal_splits.train.end_date=2006-06-30,"
+        "temporal_splits.test.start_date=2006-07-01,temporal_splits.test.end_date=2007-06-30,"
+        "temporal_splits.oot.start_date=2007-07-01"
+    )
     project.scratch.run("--pipelines", "preprocessing", "--params", shifted)
 
     snapshot = project.snapshots().load()
-    bounds = {w: (snapshot[w]["partition_date"].min(), snapshot[w]["partition_date"].max()) for w in ("train", "test", "oot")}
+    bounds = {
+        w: (snapshot[w]["partition_date"].min(), snapshot[w]["partition_date"].max())
+        for w in ("train", "test", "oot")
+    }
     assert bounds == {
         "train": (pd.Timestamp("2004-01-01"), pd.Timestamp("2006-06-01")),
         "test": (pd.Timestamp("2006-07-01"), pd.Timestamp("2007-06-01")),
         "oot": (pd.Timestamp("2007-07-01"), pd.Timestamp("2008-12-01")),
     }
-    assert snapshot["metadata"]["temporal_splits"]["train"] == {"start_date": "2004-01-01", "end_date": "2006-06-30"}
-    train_gold = features[features["partition_date"].between("2004-01-01", "2006-06-30")]
+    assert snapshot["metadata"]["temporal_splits"]["train"] == {
+        "start_date": "2004-01-01",
+        "end_date": "2006-06-30",
+    }
+    train_gold = features[
+        features["partition_date"].between("2004-01-01", "2006-06-30")
+    ]
     standard = snapshot["scaler"].named_transformers_["scaled"]
-    np.testing.assert_allclose(standard.mean_, train_gold[SCALED].mean().to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        standard.mean_, train_gold[SCALED].mean().to_numpy(), rtol=1e-5
+    )

@@ -30,7 +30,9 @@ def _splits(**changes: str) -> dict:
     return splits
 
 
-def _config_error(temporal_splits=None, training_config=None, preprocessing=None) -> str:
+def _config_error(
+    temporal_splits=None, training_config=None, preprocessing=None
+) -> str:
     with pytest.raises(PrerequisiteError) as caught:
         check_model_config(
             SPLITS if temporal_splits is None else temporal_splits,
@@ -47,13 +49,25 @@ def test_project_configuration_passes_as_raw_dicts_and_as_models():
         "test": {"start_date": "2006-01-01", "end_date": "2007-12-31"},
         "oot": {"start_date": "2008-01-01", "end_date": "2008-12-31"},
     }
-    assert summary["enabled_algorithms"] == ["logistic_regression", "random_forest", "xgboost"]
-    models = (TemporalSplits.model_validate(SPLITS), TrainingConfig(), PreprocessingParams(**PREPROCESSING))
+    assert summary["enabled_algorithms"] == [
+        "logistic_regression",
+        "random_forest",
+        "xgboost",
+    ]
+    models = (
+        TemporalSplits.model_validate(SPLITS),
+        TrainingConfig(),
+        PreprocessingParams(**PREPROCESSING),
+    )
     assert check_model_config(*models) == summary
 
 
 def test_window_start_after_end_names_the_window_and_both_dates():
-    message = _config_error(_splits(test__start="2008-01-01", oot__start="2009-01-01", oot__end="2009-12-31"))
+    message = _config_error(
+        _splits(
+            test__start="2008-01-01", oot__start="2009-01-01", oot__end="2009-12-31"
+        )
+    )
     assert "temporal_splits.test" in message
     assert "start_date 2008-01-01 is after end_date 2007-12-31" in message
     assert "conf/base/parameters_preprocessing.yml" in message
@@ -61,13 +75,17 @@ def test_window_start_after_end_names_the_window_and_both_dates():
 
 def test_overlapping_windows_name_both_dates():
     message = _config_error(_splits(train__end="2006-06-30"))
-    assert "train.end_date 2006-06-30 must be before test.start_date 2006-01-01" in message
+    assert (
+        "train.end_date 2006-06-30 must be before test.start_date 2006-01-01" in message
+    )
     assert "must not overlap" in message
 
 
 def test_windows_out_of_order_are_refused():
     message = _config_error(_splits(oot__start="2005-01-01", oot__end="2005-12-31"))
-    assert "test.end_date 2007-12-31 must be before oot.start_date 2005-01-01" in message
+    assert (
+        "test.end_date 2007-12-31 must be before oot.start_date 2005-01-01" in message
+    )
 
 
 def test_unparseable_date_names_the_key_and_the_value():
@@ -81,17 +99,25 @@ def test_missing_window_and_misspelt_key_are_named():
     splits["tset"] = splits.pop("test")
     message = _config_error(splits)
     assert "temporal_splits.test" in message and "Field required" in message
-    assert "temporal_splits.tset" in message and "Extra inputs are not permitted" in message
+    assert (
+        "temporal_splits.tset" in message
+        and "Extra inputs are not permitted" in message
+    )
 
 
 def test_missing_temporal_splits_says_where_to_set_it():
-    with pytest.raises(PrerequisiteError, match="temporal_splits is missing: set it in conf/base/parameters_preprocessing.yml"):
+    with pytest.raises(
+        PrerequisiteError,
+        match="temporal_splits is missing: set it in conf/base/parameters_preprocessing.yml",
+    ):
         check_model_config(None, {}, PREPROCESSING)
 
 
 def test_every_invalid_parameter_is_reported_at_once():
     message = _config_error(
-        _splits(train__start="x"), {"enabled_algorithms": {"xgbost": True}}, {**PREPROCESSING, "min_partitions": 0}
+        _splits(train__start="x"),
+        {"enabled_algorithms": {"xgbost": True}},
+        {**PREPROCESSING, "min_partitions": 0},
     )
     assert "temporal_splits.train.start_date = 'x'" in message
     assert "training_config.enabled_algorithms = {'xgbost': True}" in message
@@ -107,37 +133,84 @@ def test_unknown_algorithm_is_named_with_the_valid_ones():
 
 def test_windows_must_cover_whole_months():
     message = _config_error(_splits(train__end="2005-12-15", test__start="2006-01-02"))
-    assert "temporal_splits.train.end_date = 2005-12-15 is not the last day of a month (use 2005-12-31)" in message
-    assert "temporal_splits.test.start_date = 2006-01-02 is not the first day of a month (use 2006-01-01)" in message
+    assert (
+        "temporal_splits.train.end_date = 2005-12-15 is not the last day of a month (use 2005-12-31)"
+        in message
+    )
+    assert (
+        "temporal_splits.test.start_date = 2006-01-02 is not the first day of a month (use 2006-01-01)"
+        in message
+    )
 
 
 def test_february_end_of_month_is_accepted():
-    check_model_config(_splits(train__end="2004-02-29", test__start="2004-03-01"), {}, PREPROCESSING)
+    check_model_config(
+        _splits(train__end="2004-02-29", test__start="2004-03-01"), {}, PREPROCESSING
+    )
 
 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"numeric_features_to_scale": []}, "preprocessing.numeric_features_to_scale = []: List should have at least 1 item"),
-        ({"numeric_features_to_scale": ["age_midpoint", "age_midpoint"]}, "lists ['age_midpoint'] more than once"),
-        ({"excluded_columns": ["diag_1", "encounter_id"]}, "must contain the identity columns ['patient_nbr', 'encounter_date', 'partition_date']"),
-        ({"numeric_features_to_scale": ["age_midpoint", "patient_nbr"]}, "['patient_nbr'] cannot be scaled"),
-        ({"numeric_features_to_scale": ["age_midpoint", "diag_1"]}, "target_encoded_columns ['diag_1'] are also in"),
-        ({"target_encoded_columns": ["diag_1", "encounter_id"]}, "target_encoded_columns ['encounter_id'] are also in"),
-        ({"numeric_features_to_scale": ["readmitted_30d"]}, "['readmitted_30d'] cannot be scaled"),
-        ({"min_partitions": 0}, "preprocessing.min_partitions = 0: Input should be greater than or equal to 1"),
+        (
+            {"numeric_features_to_scale": []},
+            "preprocessing.numeric_features_to_scale = []: List should have at least 1 item",
+        ),
+        (
+            {"numeric_features_to_scale": ["age_midpoint", "age_midpoint"]},
+            "lists ['age_midpoint'] more than once",
+        ),
+        (
+            {"excluded_columns": ["diag_1", "encounter_id"]},
+            "must contain the identity columns ['patient_nbr', 'encounter_date', 'partition_date']",
+        ),
+        (
+            {"numeric_features_to_scale": ["age_midpoint", "patient_nbr"]},
+            "['patient_nbr'] cannot be scaled",
+        ),
+        (
+            {"numeric_features_to_scale": ["age_midpoint", "diag_1"]},
+            "target_encoded_columns ['diag_1'] are also in",
+        ),
+        (
+            {"target_encoded_columns": ["diag_1", "encounter_id"]},
+            "target_encoded_columns ['encounter_id'] are also in",
+        ),
+        (
+            {"numeric_features_to_scale": ["readmitted_30d"]},
+            "['readmitted_30d'] cannot be scaled",
+        ),
+        (
+            {"min_partitions": 0},
+            "preprocessing.min_partitions = 0: Input should be greater than or equal to 1",
+        ),
     ],
-)  # fmt: skip
+)
 def test_preprocessing_parameters_rules(change, expected):
     assert expected in _config_error(preprocessing={**PREPROCESSING, **change})
 
 
-def _index(path: str = "data/04_feature/feature_store", months: int = 12, rows: int = 5) -> dict:
-    partitions = [{"partition": f"partition_date=2000-{m:02d}-01", "rows": rows} for m in range(1, months + 1)]
-    return {"path": path, "exists": True, "rows": rows * months, "partitions": partitions}
+def _index(
+    path: str = "data/04_feature/feature_store", months: int = 12, rows: int = 5
+) -> dict:
+    partitions = [
+        {"partition": f"partition_date=2000-{m:02d}-01", "rows": rows}
+        for m in range(1, months + 1)
+    ]
+    return {
+        "path": path,
+        "exists": True,
+        "rows": rows * months,
+        "partitions": partitions,
+    }
 
 
-MISSING = {"path": "data/04_feature/label_store", "exists": False, "rows": 0, "partitions": []}
+MISSING = {
+    "path": "data/04_feature/label_store",
+    "exists": False,
+    "rows": 0,
+    "partitions": [],
+}
 
 
 def test_gold_data_exists_summarises_both_stores():
@@ -161,7 +234,10 @@ def test_both_stores_missing_or_empty_are_all_reported():
     with pytest.raises(PrerequisiteError) as caught:
         check_gold_data_exists(empty, MISSING)
     message = str(caught.value)
-    assert "the feature store at data/04_feature/feature_store is empty (0 rows)" in message
+    assert (
+        "the feature store at data/04_feature/feature_store is empty (0 rows)"
+        in message
+    )
     assert "the label store at data/04_feature/label_store does not exist" in message
 
 
@@ -186,5 +262,10 @@ def test_empty_partitions_do_not_count():
 
 
 def test_sufficient_data_check_on_a_missing_store_says_what_to_run():
-    with pytest.raises(PrerequisiteError, match=r"does not exist .*Run `kedro run --pipelines data_processing` first"):
-        check_sufficient_training_data({**MISSING, "path": "s3://b/feature_store"}, min_partitions=10)
+    with pytest.raises(
+        PrerequisiteError,
+        match=r"does not exist .*Run `kedro run --pipelines data_processing` first",
+    ):
+        check_sufficient_training_data(
+            {**MISSING, "path": "s3://b/feature_store"}, min_partitions=10
+        )

@@ -40,11 +40,16 @@ def make_history(
             "snapshot_id": "train_data_20260101_000000",
             "sha256": f"{index:02d}" * 32,
         }
-        for index, (test, oot) in enumerate(zip(test_auc, oot_auc, strict=True), start=1)
+        for index, (test, oot) in enumerate(
+            zip(test_auc, oot_auc, strict=True), start=1
+        )
     ]
 
     def window(auc: float, brier_score: float) -> dict[str, float]:
-        scores = {metric: round(auc - 0.1 - 0.01 * rank, 4) for rank, metric in enumerate(METRICS)}
+        scores = {
+            metric: round(auc - 0.1 - 0.01 * rank, 4)
+            for rank, metric in enumerate(METRICS)
+        }
         return {**scores, "auc_roc": auc, "brier": brier_score}
 
     latest = {
@@ -68,7 +73,11 @@ def make_history(
         "training_seconds": 2.5,
         "sha256": versions[-1]["sha256"],
     }
-    history: dict[str, Any] = {"algorithm": algorithm, "latest": latest, "versions": versions}
+    history: dict[str, Any] = {
+        "algorithm": algorithm,
+        "latest": latest,
+        "versions": versions,
+    }
     if plots is not None:
         history["plots"] = plots
     return history
@@ -77,9 +86,14 @@ def make_history(
 @pytest.fixture
 def histories() -> list[dict[str, Any]]:
     """LR and RF registered (RF best on test, LR best on OOT); XGBoost never registered."""
-    plots = {"roc_curve.png": png_bytes("roc"), "calibration.png": png_bytes("calibration")}
+    plots = {
+        "roc_curve.png": png_bytes("roc"),
+        "calibration.png": png_bytes("calibration"),
+    }
     return [
         make_history("logistic_regression", [0.60, 0.61], [0.64, 0.66], plots=plots),
-        make_history("random_forest", [0.62, 0.63, 0.65], [0.60, 0.61, 0.62], plots=plots),
+        make_history(
+            "random_forest", [0.62, 0.63, 0.65], [0.60, 0.61, 0.62], plots=plots
+        ),
         make_history("xgboost"),
     ]

@@ -38,7 +38,9 @@ def test_comparison_has_a_row_per_algorithm_with_metadata_metrics(histories):
     assert table.loc["random_forest", "version_id"] == "v20260103_120000"
     for window in ("test", "oot"):
         for metric, value in histories[1]["latest"]["performance"][window].items():
-            assert table.loc["random_forest", f"{window}_{metric}"] == pytest.approx(value)
+            assert table.loc["random_forest", f"{window}_{metric}"] == pytest.approx(
+                value
+            )
     assert table.loc["random_forest", "n_versions"] == 3
     assert not table.loc["xgboost", "registered"]
     assert pd.isna(table.loc["xgboost", "test_auc_roc"])
@@ -66,9 +68,17 @@ def test_only_models_tested_on_the_same_windows_are_compared():
     # Issue 17: preprocessing with test.end_date=2007-06-30, then only XGBoost retrained. Its
     # higher test ROC-AUC is on a shorter window: it must not be named best without a word.
     histories = [
-        _on_windows(make_history("logistic_regression", [0.61]), "2007-12-31", "2026-01-01T12:00:00"),
-        _on_windows(make_history("random_forest", [0.65]), "2007-12-31", "2026-01-01T12:05:00"),
-        _on_windows(make_history("xgboost", [0.70]), "2007-06-30", "2026-01-02T09:00:00"),
+        _on_windows(
+            make_history("logistic_regression", [0.61]),
+            "2007-12-31",
+            "2026-01-01T12:00:00",
+        ),
+        _on_windows(
+            make_history("random_forest", [0.65]), "2007-12-31", "2026-01-01T12:05:00"
+        ),
+        _on_windows(
+            make_history("xgboost", [0.70]), "2007-06-30", "2026-01-02T09:00:00"
+        ),
     ]
     comparison, history, images = _report_inputs(histories)
     table = comparison.set_index("algorithm")
@@ -76,9 +86,11 @@ def test_only_models_tested_on_the_same_windows_are_compared():
     assert table["comparable"].tolist() == [True, True, False]
     assert table["best"].tolist() == [False, True, False]
     assert table.loc["xgboost", "test_window"] == "2006-01-01..2007-06-30"
-    note = ("Not comparable: xgboost (test 2006-01-01..2007-06-30, OOT 2008-01-01..2008-12-31) was tested on "
-            "other windows than logistic_regression, random_forest (test 2006-01-01..2007-12-31, OOT "
-            "2008-01-01..2008-12-31), so it is left out of the choice of the best model.")  # fmt: skip
+    note = (
+        "Not comparable: xgboost (test 2006-01-01..2007-06-30, OOT 2008-01-01..2008-12-31) was tested on "
+        "other windows than logistic_regression, random_forest (test 2006-01-01..2007-12-31, OOT "
+        "2008-01-01..2008-12-31), so it is left out of the choice of the best model."
+    )
     markdown = render_markdown_report(comparison, history, SETTINGS)
     page = render_html_report(comparison, history, images, SETTINGS, *histories)
     assert note in markdown and "xgboost (other windows)" in markdown
@@ -88,8 +100,14 @@ def test_only_models_tested_on_the_same_windows_are_compared():
 
 def test_with_two_window_sets_of_equal_size_the_newest_training_is_the_reference():
     histories = [
-        _on_windows(make_history("logistic_regression", [0.61]), "2007-12-31", "2026-01-01T12:00:00"),
-        _on_windows(make_history("xgboost", [0.58]), "2007-06-30", "2026-01-02T09:00:00"),
+        _on_windows(
+            make_history("logistic_regression", [0.61]),
+            "2007-12-31",
+            "2026-01-01T12:00:00",
+        ),
+        _on_windows(
+            make_history("xgboost", [0.58]), "2007-06-30", "2026-01-02T09:00:00"
+        ),
     ]
     table = tabulate_latest_versions(SETTINGS, *histories).set_index("algorithm")
 
@@ -102,13 +120,17 @@ def test_best_model_by_brier_takes_the_lowest():
         make_history("logistic_regression", [0.60], brier=(0.15, 0.30)),
         make_history("random_forest", [0.70], brier=(0.25, 0.10)),
     ]
-    table = tabulate_latest_versions(ReportSettings(selection_metric="brier"), *histories)
+    table = tabulate_latest_versions(
+        ReportSettings(selection_metric="brier"), *histories
+    )
 
     assert table.loc[table["best"], "algorithm"].tolist() == ["logistic_regression"]
 
 
 def test_nothing_registered_gives_no_best_and_says_so():
-    histories = [make_history(name) for name in ("logistic_regression", "random_forest")]
+    histories = [
+        make_history(name) for name in ("logistic_regression", "random_forest")
+    ]
     comparison, history, images = _report_inputs(histories)
 
     assert not comparison["best"].any()
@@ -123,7 +145,9 @@ def test_latest_version_without_test_metrics_names_the_algorithm():
     broken = make_history("xgboost", [0.6])
     del broken["latest"]["performance"]["test"]
 
-    with pytest.raises(ValueError, match=r"'xgboost'.*performance\.test.*kedro run --pipelines xgboost"):
+    with pytest.raises(
+        ValueError, match=r"'xgboost'.*performance\.test.*kedro run --pipelines xgboost"
+    ):
         tabulate_latest_versions(SETTINGS, broken)
 
 
@@ -131,7 +155,9 @@ def test_selection_metric_missing_from_metadata_is_an_error():
     broken = make_history("random_forest", [0.6])
     del broken["latest"]["performance"]["test"]["auc_roc"]
 
-    with pytest.raises(ValueError, match=r"'random_forest'.*performance\.test\.auc_roc"):
+    with pytest.raises(
+        ValueError, match=r"'random_forest'.*performance\.test\.auc_roc"
+    ):
         tabulate_latest_versions(SETTINGS, broken)
 
 
@@ -149,12 +175,16 @@ def test_version_history_lists_every_version_and_marks_the_latest(histories):
         ["logistic_regression", "v20260102_120000"],
         ["random_forest", "v20260103_120000"],
     ]
-    assert history.loc[history["algorithm"] == "logistic_regression", "oot_auc_roc"].tolist() == [0.64, 0.66]
+    assert history.loc[
+        history["algorithm"] == "logistic_regression", "oot_auc_roc"
+    ].tolist() == [0.64, 0.66]
 
 
 def test_charts_are_figures_and_matching_png_bytes(histories):
     comparison = tabulate_latest_versions(SETTINGS, *histories)
-    figures, images = draw_comparison_charts(comparison, tabulate_version_history(*histories), SETTINGS)
+    figures, images = draw_comparison_charts(
+        comparison, tabulate_version_history(*histories), SETTINGS
+    )
 
     assert set(figures) == set(images) == {"test_vs_oot.png", "auc_over_versions.png"}
     assert all(png.startswith(PNG_MAGIC) and len(png) > 5000 for png in images.values())
@@ -166,7 +196,9 @@ def test_markdown_puts_test_and_oot_side_by_side_and_marks_the_best(histories):
 
     assert "| ROC-AUC test | ROC-AUC OOT |" in markdown
     assert "| **random_forest** (best) | v20260103_120000 |" in markdown
-    rf_row = next(line for line in markdown.splitlines() if line.startswith("| **random_forest**"))
+    rf_row = next(
+        line for line in markdown.splitlines() if line.startswith("| **random_forest**")
+    )
     assert "| 0.6500 | 0.6200 |" in rf_row  # test then OOT ROC-AUC
     assert "| xgboost | not registered |" in markdown
     assert "TEST window" in markdown and "never used to choose" in markdown
@@ -177,7 +209,9 @@ def test_html_is_self_contained_and_embeds_every_plot(histories):
     comparison, history, images = _report_inputs(histories)
     page = render_html_report(comparison, history, images, SETTINGS, *histories)
 
-    assert not re.search(r"""(src|href)=["'](https?:|//|/)""", page), "HTML refers to an outside file"
+    assert not re.search(r"""(src|href)=["'](https?:|//|/)""", page), (
+        "HTML refers to an outside file"
+    )
     embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     # two comparison charts + two plots for each of the two registered algorithms
     assert len(embedded) == 2 + 2 + 2
@@ -190,14 +224,19 @@ def test_html_is_self_contained_and_embeds_every_plot(histories):
 
 
 def test_html_says_so_when_the_history_view_carries_no_plots():
-    histories = [make_history("logistic_regression", [0.6]), make_history("random_forest", [0.62], plots={})]
+    histories = [
+        make_history("logistic_regression", [0.6]),
+        make_history("random_forest", [0.62], plots={}),
+    ]
     comparison, history, images = _report_inputs(histories)
     page = render_html_report(comparison, history, images, SETTINGS, *histories)
 
     assert "Plot images are not included" in page
     assert "data/08_reporting/logistic_regression/" in page
     assert "registered without plots" in page
-    assert len(re.findall(r"data:image/png;base64", page)) == 2  # the comparison charts only
+    assert (
+        len(re.findall(r"data:image/png;base64", page)) == 2
+    )  # the comparison charts only
 
 
 def test_html_escapes_text_from_metadata():
@@ -211,7 +250,10 @@ def test_html_escapes_text_from_metadata():
 
 
 def test_plot_order_puts_roc_first(histories):
-    histories[1]["plots"] = {"importance.png": png_bytes("i"), "roc_curve.png": png_bytes("r")}
+    histories[1]["plots"] = {
+        "importance.png": png_bytes("i"),
+        "roc_curve.png": png_bytes("r"),
+    }
     comparison, history, images = _report_inputs(histories)
     page = render_html_report(comparison, history, images, SETTINGS, *histories)
     section = page.split("<h3>random_forest</h3>", 1)[1]

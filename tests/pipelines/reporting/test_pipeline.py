@@ -44,21 +44,29 @@ def test_pipeline_is_namespaced_and_reads_only_the_registry_histories():
     assert pipeline.inputs() == HISTORY_INPUTS | {"params:reporting.report"}
     assert all(name.startswith("reporting.") for name in pipeline.outputs())
     assert all(node.namespace == "reporting" for node in pipeline.nodes)
-    assert all("(" not in node.name for node in pipeline.nodes), "every node needs name="
+    assert all("(" not in node.name for node in pipeline.nodes), (
+        "every node needs name="
+    )
 
 
 def test_every_output_is_declared_with_a_layer(config):
     catalog_config = config["catalog"]
     for name in create_pipeline().all_outputs():
-        assert name in catalog_config, f"{name} is not declared in catalog_reporting.yml"
+        assert name in catalog_config, (
+            f"{name} is not declared in catalog_reporting.yml"
+        )
         assert catalog_config[name]["metadata"]["kedro-viz"]["layer"] == "reporting"
 
 
 def test_run_writes_report_tables_and_charts(config, histories, tmp_path):
-    catalog_config = {k: v for k, v in config["catalog"].items() if k.startswith("reporting.")}
+    catalog_config = {
+        k: v for k, v in config["catalog"].items() if k.startswith("reporting.")
+    }
     catalog = DataCatalog.from_config(catalog_config)
     for history in histories:
-        catalog[f"{history['algorithm']}.model_registry@history"] = MemoryDataset(history)
+        catalog[f"{history['algorithm']}.model_registry@history"] = MemoryDataset(
+            history
+        )
     settings = ReportSettings(**config["parameters"]["reporting"]["report"])
     catalog["params:reporting.report"] = MemoryDataset(settings)
 
@@ -66,7 +74,10 @@ def test_run_writes_report_tables_and_charts(config, histories, tmp_path):
 
     reporting = tmp_path / "data" / "08_reporting"
     charts = sorted((reporting / "comparison" / "charts").iterdir())
-    assert [chart.name for chart in charts] == ["auc_over_versions.png", "test_vs_oot.png"]
+    assert [chart.name for chart in charts] == [
+        "auc_over_versions.png",
+        "test_vs_oot.png",
+    ]
     for chart in charts:
         height, width, _ = matplotlib.image.imread(chart).shape
         assert height > 200 and width > 400
@@ -83,12 +94,19 @@ def test_run_writes_report_tables_and_charts(config, histories, tmp_path):
         if latest is None:
             assert f"| {history['algorithm']} | not registered |" in markdown
             continue
-        shown = yaml.safe_load((PROJECT / "conf" / "base" / "parameters_reporting.yml").read_text())
+        shown = yaml.safe_load(
+            (PROJECT / "conf" / "base" / "parameters_reporting.yml").read_text()
+        )
         for window in ("test", "oot"):
             for metric in shown["reporting"]["report"]["metrics"]:
                 value = latest["performance"][window].get(metric)
-                if value is not None:  # metrics of older versions may be absent: shown as —
+                if (
+                    value is not None
+                ):  # metrics of older versions may be absent: shown as —
                     assert f"{value:.4f}" in markdown and f"{value:.4f}" in page
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     assert len(images) == 6
-    assert base64.b64decode(images[0]) == (reporting / "comparison" / "charts" / "test_vs_oot.png").read_bytes()
+    assert (
+        base64.b64decode(images[0])
+        == (reporting / "comparison" / "charts" / "test_vs_oot.png").read_bytes()
+    )

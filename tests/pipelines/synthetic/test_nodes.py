@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pandas as pd
 import pytest
 from kedro_datasets.pandas import CSVDataset
@@ -30,9 +29,15 @@ UCI_HEADER = (
 ).split(",")
 MEDICATIONS = UCI_HEADER[24:47]
 COUNTS = [
-    "time_in_hospital", "num_lab_procedures", "num_procedures", "num_medications",
-    "number_outpatient", "number_emergency", "number_inpatient", "number_diagnoses",
-]  # fmt: skip
+    "time_in_hospital",
+    "num_lab_procedures",
+    "num_procedures",
+    "num_medications",
+    "number_outpatient",
+    "number_emergency",
+    "number_inpatient",
+    "number_diagnoses",
+]
 # Value sets of the published file (UCI documentation and IDs_mapping.csv).
 DOMAINS = {
     "race": {"Caucasian", "AfricanAmerican", "Hispanic", "Asian", "Other", "?"},
@@ -42,8 +47,26 @@ DOMAINS = {
     "admission_type_id": set(range(1, 9)),
     "discharge_disposition_id": set(range(1, 31)),
     "admission_source_id": set(range(1, 27)) - {16},
-    "payer_code": {"?", "MC", "HM", "SP", "BC", "MD", "CP", "UN", "CM", "OG", "PO", "DM",
-                   "CH", "WC", "OT", "MP", "SI", "FR"},  # fmt: skip
+    "payer_code": {
+        "?",
+        "MC",
+        "HM",
+        "SP",
+        "BC",
+        "MD",
+        "CP",
+        "UN",
+        "CM",
+        "OG",
+        "PO",
+        "DM",
+        "CH",
+        "WC",
+        "OT",
+        "MP",
+        "SI",
+        "FR",
+    },
     "max_glu_serum": {"None", "Norm", ">200", ">300"},
     "A1Cresult": {"None", "Norm", ">7", ">8"},
     **{name: {"No", "Steady", "Up", "Down"} for name in MEDICATIONS},
@@ -68,18 +91,26 @@ def test_columns_are_the_uci_columns_in_order(encounters):
 def test_every_value_is_in_the_uci_domain(encounters):
     for column, domain in DOMAINS.items():
         values = set(encounters[column].unique())
-        assert values <= domain, f"{column}: {sorted(map(str, values - domain))} not in UCI domain"
+        assert values <= domain, (
+            f"{column}: {sorted(map(str, values - domain))} not in UCI domain"
+        )
     for column in ("diag_1", "diag_2", "diag_3"):
         bad = [code for code in encounters[column].unique() if not ICD9.match(code)]
         assert not bad, f"{column}: not ICD-9 codes: {bad[:5]}"
 
 
 def test_diagnoses_span_icd9_chapters_and_supplementary_codes(encounters):
-    codes = pd.concat([encounters[c].astype(str) for c in ("diag_1", "diag_2", "diag_3")])
+    codes = pd.concat(
+        [encounters[c].astype(str) for c in ("diag_1", "diag_2", "diag_3")]
+    )
     assert codes.str.startswith("V").any() and codes.str.startswith("E").any()
-    assert codes.str.match(r"^250\.\d").any(), "no diabetes codes with a complication digit"
+    assert codes.str.match(r"^250\.\d").any(), (
+        "no diabetes codes with a complication digit"
+    )
     hundreds = pd.to_numeric(codes[codes.str[0].str.isdigit()]).floordiv(100)
-    assert set(range(0, 10)) <= set(hundreds.astype(int)), "some ICD-9 chapters never occur"
+    assert set(range(0, 10)) <= set(hundreds.astype(int)), (
+        "some ICD-9 chapters never occur"
+    )
 
 
 def test_counts_are_non_negative_integers_in_range(encounters):
@@ -104,7 +135,9 @@ def test_readmission_shares_are_close_to_the_real_file(encounters):
 
 def test_most_patients_have_one_encounter_and_some_many(encounters):
     per_patient = encounters["patient_nbr"].value_counts()
-    assert 1.3 < len(encounters) / len(per_patient) < 1.6  # real: 101,766 / 71,518 = 1.42
+    assert (
+        1.3 < len(encounters) / len(per_patient) < 1.6
+    )  # real: 101,766 / 71,518 = 1.42
     assert 0.65 < (per_patient == 1).mean() < 0.85  # real: 0.77
     assert per_patient.max() >= 6
 
@@ -144,7 +177,9 @@ def _honest_features(frame: pd.DataFrame) -> pd.DataFrame:
     features = frame[COUNTS].astype(float)
     features["age"] = frame["age"].astype(str).str[1:].str.split("-").str[0].astype(int)
     for disposition in (1, 3, 6, 22, 5, 2):
-        features[f"discharge_{disposition}"] = frame["discharge_disposition_id"].eq(disposition)
+        features[f"discharge_{disposition}"] = frame["discharge_disposition_id"].eq(
+            disposition
+        )
     features["earlier_encounters"] = by_patient.cumcount()
     features["earlier_under_30"] = by_patient.cumsum() - under_30
     return features.astype(float)
@@ -155,15 +190,21 @@ def test_planted_signal_is_learnable_but_far_from_perfect(encounters):
     label = encounters["readmitted"].eq("<30").to_numpy()
     cut = int(len(encounters) * 0.7)  # rows are in admission order: a temporal split
     scaler = StandardScaler().fit(features[:cut])
-    model = LogisticRegression(max_iter=1000).fit(scaler.transform(features[:cut]), label[:cut])
-    auc = roc_auc_score(label[cut:], model.predict_proba(scaler.transform(features[cut:]))[:, 1])
+    model = LogisticRegression(max_iter=1000).fit(
+        scaler.transform(features[:cut]), label[:cut]
+    )
+    auc = roc_auc_score(
+        label[cut:], model.predict_proba(scaler.transform(features[cut:]))[:, 1]
+    )
     assert 0.62 < auc < 0.85, f"temporal-split ROC-AUC {auc:.3f}"
 
 
 def test_same_seed_gives_the_same_file_and_another_seed_a_different_one(tmp_path):
     def saved(seed: int, name: str) -> bytes:
         dataset = CSVDataset(filepath=str(tmp_path / name), save_args={"index": False})
-        dataset.save(generate_encounters(SyntheticParams(n_encounters=5_000, seed=seed)))
+        dataset.save(
+            generate_encounters(SyntheticParams(n_encounters=5_000, seed=seed))
+        )
         return (tmp_path / name).read_bytes()
 
     first, again, other = saved(3, "a.csv"), saved(3, "b.csv"), saved(4, "c.csv")
@@ -178,14 +219,18 @@ def test_csv_round_trip_keeps_the_uci_text(tmp_path, encounters):
         load_args={"dtype": str, "keep_default_na": False},
     )
     dataset.save(encounters)
-    assert (tmp_path / "diabetic_data.csv").read_text().splitlines()[0] == ",".join(UCI_HEADER)
+    assert (tmp_path / "diabetic_data.csv").read_text().splitlines()[0] == ",".join(
+        UCI_HEADER
+    )
     loaded = dataset.load()
     pd.testing.assert_frame_equal(loaded, encounters.astype(str), check_dtype=False)
     assert loaded["payer_code"].eq("?").any() and loaded["weight"].eq("?").mean() > 0.9
 
 
 def test_smallest_size_is_exact():
-    assert len(generate_encounters(SyntheticParams(n_encounters=1_000, seed=0))) == 1_000
+    assert (
+        len(generate_encounters(SyntheticParams(n_encounters=1_000, seed=0))) == 1_000
+    )
 
 
 @pytest.mark.real_data
@@ -195,7 +240,9 @@ def test_values_and_marginals_match_the_real_file(uci_csv, encounters):
     assert list(real.columns) == list(synthetic.columns)
     for column in real.columns[2:]:
         unseen = set(synthetic[column]) - set(real[column])
-        assert not unseen, f"{column}: values never seen in the real file: {sorted(unseen)[:5]}"
+        assert not unseen, (
+            f"{column}: values never seen in the real file: {sorted(unseen)[:5]}"
+        )
         real_shares = real[column].value_counts(normalize=True)
         shares = synthetic[column].value_counts(normalize=True)
         distance = 0.5 * real_shares.subtract(shares, fill_value=0).abs().sum()

@@ -31,20 +31,26 @@ def test_one_namespaced_node_writes_the_shared_raw_dataset():
 
 def _validate(raw_params: dict) -> dict:
     """What Kedro does with ``parameters`` before a run of the ``synthetic`` pipeline."""
-    return ParameterValidator({"synthetic": create_pipeline()}).validate_raw_params(raw_params)
+    return ParameterValidator({"synthetic": create_pipeline()}).validate_raw_params(
+        raw_params
+    )
 
 
 def test_the_node_receives_a_validated_model_from_the_project_parameters():
     loader = OmegaConfigLoader(
-        conf_source=str(CONF), base_env="base", default_run_env="local",
+        conf_source=str(CONF),
+        base_env="base",
+        default_run_env="local",
         runtime_params={"synthetic": {"n_encounters": 1_000_000}},
-    )  # fmt: skip
+    )
     validated = _validate({"synthetic": loader["parameters"]["synthetic"]})
     assert validated["synthetic"] == SyntheticParams(n_encounters=1_000_000, seed=42)
-    defaults = OmegaConfigLoader(conf_source=str(CONF), base_env="base", default_run_env="local")
-    assert _validate({"synthetic": defaults["parameters"]["synthetic"]})["synthetic"] == (
-        SyntheticParams(n_encounters=100_000, seed=42)
+    defaults = OmegaConfigLoader(
+        conf_source=str(CONF), base_env="base", default_run_env="local"
     )
+    assert _validate({"synthetic": defaults["parameters"]["synthetic"]})[
+        "synthetic"
+    ] == (SyntheticParams(n_encounters=100_000, seed=42))
 
 
 @pytest.mark.parametrize("size", [999, 0, -5, 2_000_001])

@@ -20,18 +20,28 @@ from diab_readmit.parameter_models import TrainingConfig
 from diab_readmit.pipelines.training.estimators import EstimatorSettings
 from diab_readmit.pipelines.training.search import SearchSettings
 
-SCALED = ["age_midpoint", "num_medications", "number_inpatient", "hist_prior_encounters"]
+SCALED = [
+    "age_midpoint",
+    "num_medications",
+    "number_inpatient",
+    "hist_prior_encounters",
+]
 PASSTHROUGH = ["insulin_ord", "change_flag", "gender_Female", "noise_flag"]
 FEATURES = SCALED + PASSTHROUGH
-WINDOWS = {"train": ("1999-01-01", "2005-12-31"), "test": ("2006-01-01", "2007-12-31"),
-           "oot": ("2008-01-01", "2008-12-31")}  # fmt: skip
+WINDOWS = {
+    "train": ("1999-01-01", "2005-12-31"),
+    "test": ("2006-01-01", "2007-12-31"),
+    "oot": ("2008-01-01", "2008-12-31"),
+}
 
 
 def make_gold_rows(n_rows: int = 3000, seed: int = 0) -> pd.DataFrame:
     """Gold-like feature rows over 1999-2008 with a readmission signal in some columns."""
     rng = np.random.default_rng(seed)
     months = pd.date_range("1999-01-01", "2008-12-01", freq="MS")
-    partition_date = np.sort(rng.choice(months.to_numpy(), n_rows)).astype("datetime64[ms]")
+    partition_date = np.sort(rng.choice(months.to_numpy(), n_rows)).astype(
+        "datetime64[ms]"
+    )
     rows = pd.DataFrame(
         {
             "encounter_id": np.arange(n_rows, dtype=np.int64) * 3 + 100,
@@ -54,7 +64,9 @@ def make_gold_rows(n_rows: int = 3000, seed: int = 0) -> pd.DataFrame:
         + 0.03 * (rows["num_medications"] - 15)
         + 0.4 * rows["change_flag"] * (rows["insulin_ord"] > 1)
     )
-    rows["readmitted_30d"] = (rng.random(n_rows) < 1 / (1 + np.exp(-logit))).astype(np.int8)
+    rows["readmitted_30d"] = (rng.random(n_rows) < 1 / (1 + np.exp(-logit))).astype(
+        np.int8
+    )
     for column in FEATURES:
         rows[column] = rows[column].astype(np.float32)
     return rows
@@ -76,7 +88,12 @@ def make_snapshot(n_rows: int = 3000, seed: int = 0) -> dict[str, Any]:
     for name, rows in windows.items():
         model_inputs = scaler.transform(rows).astype(np.float32)
         scaled[name] = pd.concat(
-            [rows[["encounter_id", "patient_nbr", "partition_date", "readmitted_30d"]], model_inputs],
+            [
+                rows[
+                    ["encounter_id", "patient_nbr", "partition_date", "readmitted_30d"]
+                ],
+                model_inputs,
+            ],
             axis=1,
         )
     return {
@@ -86,7 +103,8 @@ def make_snapshot(n_rows: int = 3000, seed: int = 0) -> dict[str, Any]:
         "metadata": {
             "feature_columns": list(scaler.get_feature_names_out()),
             "temporal_splits": {
-                name: {"start_date": start, "end_date": end} for name, (start, end) in WINDOWS.items()
+                name: {"start_date": start, "end_date": end}
+                for name, (start, end) in WINDOWS.items()
             },
         },
         "gold_rows": windows,
@@ -95,7 +113,9 @@ def make_snapshot(n_rows: int = 3000, seed: int = 0) -> dict[str, Any]:
 
 def snapshot_for_dataset(snapshot: dict[str, Any]) -> dict[str, Any]:
     """The keys PreprocessedSnapshotDataset saves."""
-    return {key: snapshot[key] for key in ("train", "test", "oot", "scaler", "metadata")}
+    return {
+        key: snapshot[key] for key in ("train", "test", "oot", "scaler", "metadata")
+    }
 
 
 #: Small but real settings: every estimator, both search methods, seconds per algorithm.
@@ -103,25 +123,44 @@ SMALL_TRAINING_CONFIG = {"seed": 7, "cv_folds": 3, "n_candidates": 4, "n_jobs": 
 SMALL_ALGORITHMS: dict[str, dict[str, Any]] = {
     "logistic_regression": {
         "estimator": {"name": "logistic_regression", "params": {"solver": "liblinear"}},
-        "search": {"method": "random", "space": {"C": {"loguniform": [0.001, 10.0]},
-                                                  "l1_ratio": [0.0, 1.0]}},
+        "search": {
+            "method": "random",
+            "space": {"C": {"loguniform": [0.001, 10.0]}, "l1_ratio": [0.0, 1.0]},
+        },
     },
     "random_forest": {
         "estimator": {"name": "random_forest", "params": {"n_estimators": 20}},
-        "search": {"method": "successive_halving", "factor": 2,
-                   "space": {"max_depth": [3, 5, None], "min_samples_leaf": [1, 10, 30]}},
+        "search": {
+            "method": "successive_halving",
+            "factor": 2,
+            "space": {"max_depth": [3, 5, None], "min_samples_leaf": [1, 10, 30]},
+        },
     },
     "xgboost": {
-        "estimator": {"name": "xgboost", "params": {"n_estimators": 60, "early_stopping_rounds": 10,
-                                                    "validation_fraction": 0.2}},
-        "search": {"method": "successive_halving", "factor": 2, "search_fraction": 0.6,
-                   "space": {"learning_rate": {"loguniform": [0.05, 0.3]},
-                             "max_depth": {"randint": [2, 4]}}},
+        "estimator": {
+            "name": "xgboost",
+            "params": {
+                "n_estimators": 60,
+                "early_stopping_rounds": 10,
+                "validation_fraction": 0.2,
+            },
+        },
+        "search": {
+            "method": "successive_halving",
+            "factor": 2,
+            "search_fraction": 0.6,
+            "space": {
+                "learning_rate": {"loguniform": [0.05, 0.3]},
+                "max_depth": {"randint": [2, 4]},
+            },
+        },
     },
-}  # fmt: skip
+}
 
 
-def small_settings(algorithm: str, **config: Any) -> tuple[TrainingConfig, EstimatorSettings, SearchSettings]:
+def small_settings(
+    algorithm: str, **config: Any
+) -> tuple[TrainingConfig, EstimatorSettings, SearchSettings]:
     block = SMALL_ALGORITHMS[algorithm]
     return (
         TrainingConfig(**{**SMALL_TRAINING_CONFIG, **config}),
@@ -148,7 +187,9 @@ def training_project(tmp_path):
     from tests.conftest import make_scratch_project
 
     scratch = make_scratch_project(tmp_path / "project")
-    snapshots = PreprocessedSnapshotDataset(str(scratch.data / "05_model_input" / "preprocessed"))
+    snapshots = PreprocessedSnapshotDataset(
+        str(scratch.data / "05_model_input" / "preprocessed")
+    )
     snapshots.save(snapshot_for_dataset(make_snapshot()))
     (scratch.path / "conf" / "local" / "parameters_training.yml").write_text(
         yaml.safe_dump({"training_config": SMALL_TRAINING_CONFIG, **SMALL_ALGORITHMS})

@@ -21,37 +21,59 @@ from tests.conftest import PROJECT
 from .conftest import make_snapshot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-PLOTS = {"roc_curves.png", "precision_recall_curves.png", "calibration.png", "confusion_matrices.png",
-         "importances.png"}  # fmt: skip
+PLOTS = {
+    "roc_curves.png",
+    "precision_recall_curves.png",
+    "calibration.png",
+    "confusion_matrices.png",
+    "importances.png",
+}
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_template_is_namespaced_with_only_the_snapshot_and_training_config_shared(algorithm):
+def test_template_is_namespaced_with_only_the_snapshot_and_training_config_shared(
+    algorithm,
+):
     pipeline = create_pipeline(algorithm)
     assert {node.namespace for node in pipeline.nodes} == {algorithm}
     assert pipeline.inputs() == {
-        "preprocessed_snapshot", "params:training_config",
-        f"params:{algorithm}.estimator", f"params:{algorithm}.search",
-    }  # fmt: skip
+        "preprocessed_snapshot",
+        "params:training_config",
+        f"params:{algorithm}.estimator",
+        f"params:{algorithm}.search",
+    }
     assert pipeline.outputs() == {f"{algorithm}.model_registry@bundle"}
     assert f"{algorithm}.evaluation_plots" in pipeline.all_outputs()
     assert all(name.startswith(f"{algorithm}.") for name in pipeline.all_outputs())
 
 
 def test_namespaces_keep_the_algorithms_datasets_apart():
-    own = {a: create_pipeline(a).datasets() - {"preprocessed_snapshot", "params:training_config"}
-           for a in ALGORITHMS}  # fmt: skip
+    own = {
+        a: create_pipeline(a).datasets()
+        - {"preprocessed_snapshot", "params:training_config"}
+        for a in ALGORITHMS
+    }
     for first in ALGORITHMS:
         for second in ALGORITHMS:
             if first != second:
                 assert not own[first] & own[second]
     # One template: the same node functions in every namespace, no per-algorithm copies.
-    functions = {a: sorted(n.func.__qualname__ for n in create_pipeline(a).nodes) for a in ALGORITHMS}
-    assert functions["logistic_regression"] == functions["random_forest"] == functions["xgboost"]
+    functions = {
+        a: sorted(n.func.__qualname__ for n in create_pipeline(a).nodes)
+        for a in ALGORITHMS
+    }
+    assert (
+        functions["logistic_regression"]
+        == functions["random_forest"]
+        == functions["xgboost"]
+    )
 
 
 def test_unknown_algorithm_is_refused_with_the_valid_names():
-    with pytest.raises(ValueError, match=r"Unknown algorithm 'lightgbm'; valid names are \['logistic_regression'"):
+    with pytest.raises(
+        ValueError,
+        match=r"Unknown algorithm 'lightgbm'; valid names are \['logistic_regression'",
+    ):
         create_pipeline("lightgbm")
 
 
@@ -87,9 +109,15 @@ def test_default_parameters_are_valid_and_search_at_least_20_candidates_with_5_f
     from diab_readmit.pipelines.training.estimators import EstimatorSettings
     from diab_readmit.pipelines.training.search import SearchSettings
 
-    parameters = yaml.safe_load((PROJECT / "conf" / "base" / "parameters_training.yml").read_text())
+    parameters = yaml.safe_load(
+        (PROJECT / "conf" / "base" / "parameters_training.yml").read_text()
+    )
     config = TrainingConfig(**parameters["training_config"])
-    assert config.cv_folds == 5 and config.n_candidates >= 20 and config.scoring == "roc_auc"
+    assert (
+        config.cv_folds == 5
+        and config.n_candidates >= 20
+        and config.scoring == "roc_auc"
+    )
     assert config.enabled() == list(ALGORITHMS)
     for algorithm in ALGORITHMS:
         estimator = EstimatorSettings(**parameters[algorithm]["estimator"])
@@ -101,7 +129,11 @@ def test_default_parameters_are_valid_and_search_at_least_20_candidates_with_5_f
 # ------------------------------------------------------------------------ runs in a scratch project
 def _registered(project) -> set[str]:
     root = project.data / "06_models" / "model_registry"
-    return {p.name for p in root.iterdir() if (p / "versions.json").exists()} if root.exists() else set()
+    return (
+        {p.name for p in root.iterdir() if (p / "versions.json").exists()}
+        if root.exists()
+        else set()
+    )
 
 
 @pytest.mark.slow
@@ -112,12 +144,21 @@ def test_one_algorithm_runs_alone_and_registers_a_version_per_run(training_proje
 
     root = training_project.data / "06_models" / "model_registry" / "xgboost"
     index = json.loads((root / "versions.json").read_text())
-    assert len(index["versions"]) == 2 and index["latest"] == index["versions"][-1]["id"]
+    assert (
+        len(index["versions"]) == 2 and index["latest"] == index["versions"][-1]["id"]
+    )
     version = root / index["latest"]
     metadata = json.loads((version / "metadata.json").read_text())
-    assert metadata["model_name"] == "xgboost" and metadata["version_id"] == index["latest"]
-    assert metadata["snapshot_id"] == PreprocessedSnapshotDataset(
-        str(training_project.data / "05_model_input" / "preprocessed")).snapshot_ids()[-1]  # fmt: skip
+    assert (
+        metadata["model_name"] == "xgboost"
+        and metadata["version_id"] == index["latest"]
+    )
+    assert (
+        metadata["snapshot_id"]
+        == PreprocessedSnapshotDataset(
+            str(training_project.data / "05_model_input" / "preprocessed")
+        ).snapshot_ids()[-1]
+    )
     assert {p.name for p in (version / "plots").iterdir()} == PLOTS
     assert json.loads((root / "latest" / "metadata.json").read_text()) == metadata
 
@@ -135,27 +176,42 @@ def test_one_algorithm_runs_alone_and_registers_a_version_per_run(training_proje
 
 @pytest.mark.slow
 def test_training_follows_enabled_algorithms(training_project):
-    training_project.run("--pipelines", "training",
-                         "--params", "training_config.enabled_algorithms.random_forest=false")  # fmt: skip
+    training_project.run(
+        "--pipelines",
+        "training",
+        "--params",
+        "training_config.enabled_algorithms.random_forest=false",
+    )
     assert _registered(training_project) == {"logistic_regression", "xgboost"}
 
 
 @pytest.mark.slow
 def test_algorithm_variable_trains_only_that_algorithm(training_project):
-    result = training_project.run("--pipelines", "training", env={"ALGORITHM": "random_forest"})
+    result = training_project.run(
+        "--pipelines", "training", env={"ALGORITHM": "random_forest"}
+    )
     assert _registered(training_project) == {"random_forest"}
-    assert "Training random_forest (not logistic_regression, xgboost)" in result.stdout + result.stderr
+    assert (
+        "Training random_forest (not logistic_regression, xgboost)"
+        in result.stdout + result.stderr
+    )
 
 
 @pytest.mark.slow
 def test_unknown_algorithm_names_are_clear_errors(training_project):
     result = training_project.run(env={"ALGORITHM": "lightgbm"}, check=False)
     assert result.returncode != 0
-    assert "ALGORITHM='lightgbm' is not an algorithm of this project; valid names are " \
-           "['logistic_regression', 'random_forest', 'xgboost']" in result.stderr  # fmt: skip
-    result = training_project.run("--pipelines", "training",
-                                  "--params", "training_config.enabled_algorithms.lightgbm=true",
-                                  check=False)  # fmt: skip
+    assert (
+        "ALGORITHM='lightgbm' is not an algorithm of this project; valid names are "
+        "['logistic_regression', 'random_forest', 'xgboost']" in result.stderr
+    )
+    result = training_project.run(
+        "--pipelines",
+        "training",
+        "--params",
+        "training_config.enabled_algorithms.lightgbm=true",
+        check=False,
+    )
     assert result.returncode != 0
     assert "unknown algorithm(s) ['lightgbm']; valid names are" in result.stderr
     assert _registered(training_project) == set()
@@ -164,14 +220,21 @@ def test_unknown_algorithm_names_are_clear_errors(training_project):
 @pytest.mark.slow
 def test_a_failing_algorithm_loses_nothing_of_the_others(training_project):
     result = training_project.run(
-        "--pipelines", "training",
-        "--params", "random_forest.estimator.params.criterion=bogus",
+        "--pipelines",
+        "training",
+        "--params",
+        "random_forest.estimator.params.criterion=bogus",
         check=False,
-    )  # fmt: skip
-    output = " ".join((result.stdout + result.stderr).split())  # rich wraps long log lines
+    )
+    output = " ".join(
+        (result.stdout + result.stderr).split()
+    )  # rich wraps long log lines
     assert result.returncode != 0
     assert _registered(training_project) == {"logistic_regression", "xgboost"}
     assert "Run summary:" in output
     assert "logistic_regression: succeeded" in output and "xgboost: succeeded" in output
-    assert "random_forest: FAILED (random_forest.tune_hyperparameters: InvalidParameterError" in output
+    assert (
+        "random_forest: FAILED (random_forest.tune_hyperparameters: InvalidParameterError"
+        in output
+    )
     assert "Skipping node random_forest.register_model" in output

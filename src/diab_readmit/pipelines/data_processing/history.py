@@ -36,15 +36,26 @@ NO_PRIOR_VALUE = -1.0
 
 #: Columns whose value at the patient's previous encounter is a feature (``hist_prev_<c>``).
 PREVIOUS_VALUE_COLUMNS = [
-    "number_inpatient", "number_emergency", "num_medications", "number_diagnoses",
-    "time_in_hospital", "discharge_home", "discharge_snf", "discharge_home_health",
-    "diag_any_circulatory", "diabetes_complicated", "insulin_ord",
-]  # fmt: skip
+    "number_inpatient",
+    "number_emergency",
+    "num_medications",
+    "number_diagnoses",
+    "time_in_hospital",
+    "discharge_home",
+    "discharge_snf",
+    "discharge_home_health",
+    "diag_any_circulatory",
+    "diabetes_complicated",
+    "insulin_ord",
+]
 #: Columns whose maximum over the patient's earlier encounters is a feature (``hist_max_<c>``).
 PRIOR_MAXIMUM_COLUMNS = [
-    "number_inpatient", "number_emergency", "num_medications", "number_diagnoses",
+    "number_inpatient",
+    "number_emergency",
+    "num_medications",
+    "number_diagnoses",
     "time_in_hospital",
-]  # fmt: skip
+]
 
 
 class _PriorRows:
@@ -54,7 +65,9 @@ class _PriorRows:
     patient in ``[group_start[i], tie_start[i])``: strictly smaller key, same patient.
     """
 
-    def __init__(self, patients: np.ndarray, keys: np.ndarray, usable: np.ndarray) -> None:
+    def __init__(
+        self, patients: np.ndarray, keys: np.ndarray, usable: np.ndarray
+    ) -> None:
         positions = np.arange(len(keys))
         self.first = np.r_[True, patients[1:] != patients[:-1]]
         new_key = self.first | np.r_[True, keys[1:] != keys[:-1]]
@@ -65,7 +78,9 @@ class _PriorRows:
         self.has_prior = self.count > 0
         # The last usable row before each row's tie block (meaningful where has_prior).
         last_usable = np.maximum.accumulate(np.where(usable, positions, -1))
-        self.previous = np.where(self.has_prior, last_usable[np.maximum(self.tie_start - 1, 0)], 0)
+        self.previous = np.where(
+            self.has_prior, last_usable[np.maximum(self.tie_start - 1, 0)], 0
+        )
         self.patient_rank = np.cumsum(self.first) - 1
 
     def sum(self, values: np.ndarray) -> np.ndarray:
@@ -83,9 +98,13 @@ class _PriorRows:
         span = float(values.max() - low) + 2.0 if len(values) else 2.0
         # Unusable rows sit below every real value; offsetting each patient above all earlier
         # ones makes one running maximum restart per patient.
-        lifted = np.where(self.usable, values - low + 1.0, 0.0) + self.patient_rank * span
+        lifted = (
+            np.where(self.usable, values - low + 1.0, 0.0) + self.patient_rank * span
+        )
         running = np.maximum.accumulate(lifted) - self.patient_rank * span + low - 1.0
-        return np.where(self.has_prior, running[np.maximum(self.tie_start - 1, 0)], NO_PRIOR_VALUE)
+        return np.where(
+            self.has_prior, running[np.maximum(self.tie_start - 1, 0)], NO_PRIOR_VALUE
+        )
 
 
 def patient_history(
@@ -120,7 +139,9 @@ def patient_history(
         "hist_prior_encounters": prior.count,
         "hist_prior_readmit_30d": prior.sum(was_readmitted_30d),
         "hist_prior_readmit_any": prior.sum(was_readmitted_any),
-        "hist_last_readmit_30d": np.where(prior.has_prior, was_readmitted_30d[prior.previous], 0),
+        "hist_last_readmit_30d": np.where(
+            prior.has_prior, was_readmitted_30d[prior.previous], 0
+        ),
         "hist_prior_days_in_hospital": prior.sum(stay_days),
     }
     if calendar_days:
@@ -131,11 +152,15 @@ def patient_history(
         # Usable rows of the same patient with key in [key - RECENT_DAYS, key): patients are
         # contiguous and sorted by key, so one searchsorted over (patient, key) finds the start.
         packed = prior.patient_rank * (1 << 32) + (keys - keys.min())
-        window_start = np.maximum(np.searchsorted(packed, packed - RECENT_DAYS, side="left"),
-                                  prior.group_start)  # fmt: skip
+        window_start = np.maximum(
+            np.searchsorted(packed, packed - RECENT_DAYS, side="left"),
+            prior.group_start,
+        )
         usable_before = np.r_[0, np.cumsum(prior.usable)]
         columns["hist_prior_encounters_365d"] = np.maximum(
-            usable_before[prior.tie_start] - usable_before[np.minimum(window_start, prior.tie_start)], 0
+            usable_before[prior.tie_start]
+            - usable_before[np.minimum(window_start, prior.tie_start)],
+            0,
         )
     for column in PREVIOUS_VALUE_COLUMNS:
         values = encounters[column].to_numpy(dtype=np.float64)[order]

@@ -27,16 +27,24 @@ IDENTITY_COLUMNS = ["encounter_id", "patient_nbr", "encounter_date", "partition_
 LABEL_COLUMN = "readmitted_30d"
 
 
-def build_silver_encounters(raw: pd.DataFrame, raw_encounters_location: str) -> pd.DataFrame:
+def build_silver_encounters(
+    raw: pd.DataFrame, raw_encounters_location: str
+) -> pd.DataFrame:
     """Check the raw extract against the UCI format and type its columns (``?`` → missing)."""
     silver = type_raw_encounters(raw, source=raw_encounters_location)
-    logger.info("Raw extract %s: %d encounters, %d patients", raw_encounters_location,
-                len(silver), silver["patient_nbr"].nunique())  # fmt: skip
+    logger.info(
+        "Raw extract %s: %d encounters, %d patients",
+        raw_encounters_location,
+        len(silver),
+        silver["patient_nbr"].nunique(),
+    )
     return silver
 
 
 def assign_encounter_dates(
-    silver: pd.DataFrame, encounter_dates: EncounterDatesParams, raw_encounters_location: str
+    silver: pd.DataFrame,
+    encounter_dates: EncounterDatesParams,
+    raw_encounters_location: str,
 ) -> pd.DataFrame:
     """Add ``encounter_date`` and its month, ``partition_date``.
 
@@ -62,25 +70,41 @@ def assign_encounter_dates(
             )
         dated["encounter_date"] = parsed.dt.normalize().astype("datetime64[ms]")
     else:
-        days = pd.date_range(encounter_dates.start_date, encounter_dates.end_date, freq="D")
+        days = pd.date_range(
+            encounter_dates.start_date, encounter_dates.end_date, freq="D"
+        )
         position = (np.arange(len(dated)) * len(days)) // len(dated)
         dated["encounter_date"] = days[position].astype("datetime64[ms]")
-    dated["partition_date"] = dated["encounter_date"].dt.to_period("M").dt.to_timestamp().astype(
-        "datetime64[ms]"
+    dated["partition_date"] = (
+        dated["encounter_date"]
+        .dt.to_period("M")
+        .dt.to_timestamp()
+        .astype("datetime64[ms]")
     )
-    logger.info("Encounter dates %s .. %s over %d monthly partitions",
-                dated["encounter_date"].min().date(), dated["encounter_date"].max().date(),
-                dated["partition_date"].nunique())  # fmt: skip
+    logger.info(
+        "Encounter dates %s .. %s over %d monthly partitions",
+        dated["encounter_date"].min().date(),
+        dated["encounter_date"].max().date(),
+        dated["partition_date"].nunique(),
+    )
     return dated
 
 
 def flag_cohort(dated: pd.DataFrame, cohort: CohortParams) -> pd.DataFrame:
     """Add ``in_cohort``: False for encounters whose discharge disposition is excluded."""
-    excluded = dated["discharge_disposition_id"].isin(cohort.exclude_discharge_dispositions)
+    excluded = dated["discharge_disposition_id"].isin(
+        cohort.exclude_discharge_dispositions
+    )
     excluded = excluded.fillna(False).astype(bool)
-    by_code = dated.loc[excluded, "discharge_disposition_id"].value_counts().sort_index()
-    logger.info("Cohort: excluding %d of %d encounters by discharge disposition %s",
-                int(excluded.sum()), len(dated), by_code.to_dict())  # fmt: skip
+    by_code = (
+        dated.loc[excluded, "discharge_disposition_id"].value_counts().sort_index()
+    )
+    logger.info(
+        "Cohort: excluding %d of %d encounters by discharge disposition %s",
+        int(excluded.sum()),
+        len(dated),
+        by_code.to_dict(),
+    )
     return dated.assign(in_cohort=~excluded.to_numpy())
 
 
@@ -88,7 +112,9 @@ def _seed_features(encounters: pd.DataFrame) -> pd.DataFrame:
     """The seed system's seven engineered numerics."""
     bands = encounters["age"].str.extract(AGE_PATTERN).astype(float)
     severity = encounters["admission_type_id"].map(enc.ADMISSION_SEVERITY).fillna(1)
-    visits = encounters[["number_inpatient", "number_emergency", "number_outpatient"]].sum(axis=1)
+    visits = encounters[
+        ["number_inpatient", "number_emergency", "number_outpatient"]
+    ].sum(axis=1)
     stay = encounters["time_in_hospital"].clip(lower=1)
     return pd.DataFrame(
         {
@@ -97,7 +123,9 @@ def _seed_features(encounters: pd.DataFrame) -> pd.DataFrame:
             "admission_source_risk_score": encounters["admission_source_id"]
             .map(enc.ADMISSION_SOURCE_RISK)
             .fillna(1),
-            "metformin_ord": encounters["metformin"].map(enc.MEDICATION_ORDINAL).fillna(0),
+            "metformin_ord": encounters["metformin"]
+            .map(enc.MEDICATION_ORDINAL)
+            .fillna(0),
             "insulin_ord": encounters["insulin"].map(enc.MEDICATION_ORDINAL).fillna(0),
             "severity_x_visits": severity * visits,
             "medication_density": encounters["num_medications"] / stay,
@@ -115,14 +143,18 @@ def _utilisation(encounters: pd.DataFrame) -> pd.DataFrame:
 
 def _diagnoses(encounters: pd.DataFrame) -> pd.DataFrame:
     """diag_1 one-hot by ICD-9 group, ``diag_any_<group>`` over diag_1..3, diabetes detail."""
-    groups = {column: enc.diagnosis_group(encounters[column]) for column in DIAGNOSIS_COLUMNS}
+    groups = {
+        column: enc.diagnosis_group(encounters[column]) for column in DIAGNOSIS_COLUMNS
+    }
     columns: dict[str, np.ndarray] = {}
     for group in enc.DIAGNOSIS_GROUPS:
         columns[f"diag1_{group}"] = (groups["diag_1"] == group).to_numpy(np.int8)
     for group in enc.DIAGNOSIS_GROUPS:
         if group == "missing":
             continue
-        hits = sum((groups[column] == group).to_numpy(np.int8) for column in DIAGNOSIS_COLUMNS)
+        hits = sum(
+            (groups[column] == group).to_numpy(np.int8) for column in DIAGNOSIS_COLUMNS
+        )
         columns[f"diag_any_{group}"] = hits.astype(np.int8)
     complicated = uncontrolled = np.zeros(len(encounters), dtype=bool)
     for column in DIAGNOSIS_COLUMNS:
@@ -138,20 +170,32 @@ def _categoricals(encounters: pd.DataFrame) -> pd.DataFrame:
     parts = [
         enc.one_hot(encounters["race"], enc.RACE, "race"),
         enc.one_hot(encounters["gender"], enc.GENDER, "gender", missing_level=False),
-        enc.one_hot(encounters["admission_type_id"], enc.ADMISSION_TYPE, "admission_type"),
+        enc.one_hot(
+            encounters["admission_type_id"], enc.ADMISSION_TYPE, "admission_type"
+        ),
         enc.one_hot(encounters["discharge_disposition_id"], enc.DISCHARGE, "discharge"),
-        enc.one_hot(encounters["admission_source_id"], enc.ADMISSION_SOURCE, "admission_source"),
+        enc.one_hot(
+            encounters["admission_source_id"], enc.ADMISSION_SOURCE, "admission_source"
+        ),
         enc.one_hot(encounters["medical_specialty"], enc.SPECIALTY, "specialty"),
         enc.one_hot(encounters["payer_code"], enc.PAYER, "payer"),
     ]
     medications = encounters[MEDICATION_COLUMNS]
     ordinals = {
-        f"{name.replace('-', '_')}_ord": medications[name].map(enc.MEDICATION_ORDINAL).fillna(0)
+        f"{name.replace('-', '_')}_ord": medications[name]
+        .map(enc.MEDICATION_ORDINAL)
+        .fillna(0)
         for name in MEDICATION_COLUMNS
-        if name not in ("metformin", "insulin")  # already seed features metformin_ord, insulin_ord
+        if name
+        not in (
+            "metformin",
+            "insulin",
+        )  # already seed features metformin_ord, insulin_ord
     }
     flags = {
-        "max_glu_serum_ord": encounters["max_glu_serum"].map(enc.GLUCOSE_ORDINAL).fillna(0),
+        "max_glu_serum_ord": encounters["max_glu_serum"]
+        .map(enc.GLUCOSE_ORDINAL)
+        .fillna(0),
         "a1c_ord": encounters["A1Cresult"].map(enc.A1C_ORDINAL).fillna(0),
         "weight_recorded": encounters["weight"].notna(),
         "change_flag": encounters["change"] == "Ch",
@@ -163,7 +207,9 @@ def _categoricals(encounters: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, axis=1)
 
 
-def build_feature_store(cohort_flagged: pd.DataFrame, order_audit: dict[str, Any]) -> pd.DataFrame:
+def build_feature_store(
+    cohort_flagged: pd.DataFrame, order_audit: dict[str, Any]
+) -> pd.DataFrame:
     """Gold feature store: identity, raw diagnosis codes, and numeric model inputs.
 
     History features are computed over every encounter (a patient's earlier stay counts
@@ -189,11 +235,19 @@ def build_feature_store(cohort_flagged: pd.DataFrame, order_audit: dict[str, Any
     )
     features = pd.concat([current, history], axis=1)
     gold = pd.concat(
-        [encounters[IDENTITY_COLUMNS + DIAGNOSIS_COLUMNS].astype({c: "string" for c in DIAGNOSIS_COLUMNS}),
-         features],
+        [
+            encounters[IDENTITY_COLUMNS + DIAGNOSIS_COLUMNS].astype(
+                {c: "string" for c in DIAGNOSIS_COLUMNS}
+            ),
+            features,
+        ],
         axis=1,
     )[encounters["in_cohort"].to_numpy()]
-    logger.info("Feature store: %d encounters x %d model-input features", len(gold), features.shape[1])
+    logger.info(
+        "Feature store: %d encounters x %d model-input features",
+        len(gold),
+        features.shape[1],
+    )
     gold = gold.reset_index(drop=True)
     gold.attrs["order_audit"] = order_audit
     return gold
@@ -209,6 +263,9 @@ def build_label_store(cohort_flagged: pd.DataFrame) -> pd.DataFrame:
             LABEL_COLUMN: (cohort["readmitted"] == "<30").to_numpy(np.int8),
         }
     )
-    logger.info("Label store: %d encounters, %.2f%% readmitted within 30 days",
-                len(labels), 100 * labels[LABEL_COLUMN].mean())  # fmt: skip
+    logger.info(
+        "Label store: %d encounters, %.2f%% readmitted within 30 days",
+        len(labels),
+        100 * labels[LABEL_COLUMN].mean(),
+    )
     return labels

@@ -27,10 +27,16 @@ from .parameter_models import EncounterDatesParams, OrderAuditParams
 logger = logging.getLogger(__name__)
 
 #: Columns the audit adds to the encounters for the history features.
-ORDER_KEY, USABLE_AS_PRIOR, ORDER_SEGMENT = "history_order_key", "history_usable", "order_segment"
+ORDER_KEY, USABLE_AS_PRIOR, ORDER_SEGMENT = (
+    "history_order_key",
+    "history_usable",
+    "order_segment",
+)
 
 
-def order_keys(dated: pd.DataFrame, encounter_dates: EncounterDatesParams) -> np.ndarray:
+def order_keys(
+    dated: pd.DataFrame, encounter_dates: EncounterDatesParams
+) -> np.ndarray:
     """The key that orders a patient's encounters: the day with real dates, else the id rank.
 
     ``dated`` is in encounter_id order (``assign_encounter_dates``).
@@ -75,14 +81,26 @@ def audit_encounter_order(
 
     days = dated["encounter_date"].to_numpy(dtype="datetime64[D]")
     followed_per = np.bincount(segment, weights=followed, minlength=n_segments)
-    contradictions_per = np.bincount(segment, weights=contradiction, minlength=n_segments)
-    rates = np.divide(contradictions_per, followed_per, out=np.zeros(n_segments), where=followed_per > 0)
+    contradictions_per = np.bincount(
+        segment, weights=contradiction, minlength=n_segments
+    )
+    rates = np.divide(
+        contradictions_per,
+        followed_per,
+        out=np.zeros(n_segments),
+        where=followed_per > 0,
+    )
     baseline = float(np.median(rates))
-    threshold = max(order_audit.max_contradiction_rate, order_audit.baseline_multiple * baseline)
+    threshold = max(
+        order_audit.max_contradiction_rate, order_audit.baseline_multiple * baseline
+    )
     rows = []
     for number in range(n_segments):
         members = segment == number
-        n_followed, n_contradictions = int(followed_per[number]), int(contradictions_per[number])
+        n_followed, n_contradictions = (
+            int(followed_per[number]),
+            int(contradictions_per[number]),
+        )
         rate = float(rates[number])
         rows.append(
             {
@@ -98,7 +116,8 @@ def audit_encounter_order(
                 "contradictions": n_contradictions,
                 "contradiction_rate": round(rate, 5),
                 "order_reliable": not (
-                    rate > threshold and n_contradictions >= order_audit.min_contradictions
+                    rate > threshold
+                    and n_contradictions >= order_audit.min_contradictions
                 ),
             }
         )
@@ -106,7 +125,8 @@ def audit_encounter_order(
     unreliable = [row["segment"] for row in rows if not row["order_reliable"]]
     usable = reliable[segment] if synthesized else np.ones(n, dtype=bool)
     report = {
-        "order": "encounter_id (dates synthesized)" if synthesized
+        "order": "encounter_id (dates synthesized)"
+        if synthesized
         else f"date column '{encounter_dates.date_column}'",
         "dates_synthesized": synthesized,
         "segments": rows,
@@ -126,8 +146,9 @@ def audit_encounter_order(
         described = ", ".join(
             f"{row['segment']} (ids {row['first_encounter_id']}..{row['last_encounter_id']}, "
             f"{row['start_date']}..{row['end_date']}: {100 * row['contradiction_rate']:.1f}%)"
-            for row in rows if not row["order_reliable"]
-        )  # fmt: skip
+            for row in rows
+            if not row["order_reliable"]
+        )
         consequence = (
             "their encounters take history only from reliable segments before them"
             if synthesized
@@ -137,12 +158,18 @@ def audit_encounter_order(
             "Order audit: %d of %d segments have more than %.1f%% non-last encounters "
             "labelled NO, so the order of a patient's encounters there cannot be trusted: "
             "segments %s; %s. Table: order_audit in data/08_reporting/data_quality/.",
-            len(unreliable), n_segments, 100 * threshold,
-            described, consequence,
-        )  # fmt: skip
+            len(unreliable),
+            n_segments,
+            100 * threshold,
+            described,
+            consequence,
+        )
     else:
-        logger.info("Order audit: all %d segments consistent (contradiction rate %.2f%%)",
-                    n_segments, 100 * report["overall_contradiction_rate"])  # fmt: skip
+        logger.info(
+            "Order audit: all %d segments consistent (contradiction rate %.2f%%)",
+            n_segments,
+            100 * report["overall_contradiction_rate"],
+        )
     audited = dated.assign(
         **{ORDER_KEY: keys, USABLE_AS_PRIOR: usable, ORDER_SEGMENT: segment + 1}
     )
@@ -161,8 +188,13 @@ def draw_order_audit(order_audit_report: dict[str, Any]) -> Figure:
     axes = figure.subplots()
     colours = np.where(table["order_reliable"], "#4c78a8", "#e45756")
     axes.bar(table["segment"], 100 * table["contradiction_rate"], color=colours)
-    axes.axhline(100 * order_audit_report["threshold"], color="#555", linestyle="--", linewidth=1,
-                 label="threshold: max(max_contradiction_rate, baseline_multiple x median)")  # fmt: skip
+    axes.axhline(
+        100 * order_audit_report["threshold"],
+        color="#555",
+        linestyle="--",
+        linewidth=1,
+        label="threshold: max(max_contradiction_rate, baseline_multiple x median)",
+    )
     axes.set_xlabel(f"segment of the encounters in {order_audit_report['order']} order")
     axes.set_ylabel("non-last encounters labelled NO (%)")
     axes.set_title("Order audit: within-patient contradictions (red: order unreliable)")

@@ -23,20 +23,36 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 assign_encounter_dates,
-                inputs=["silver_encounters", "params:encounter_dates", "params:raw_encounters_location"],
+                inputs=[
+                    "silver_encounters",
+                    "params:encounter_dates",
+                    "params:raw_encounters_location",
+                ],
                 outputs="dated_encounters",
                 name="assign_encounter_dates",
             ),
             Node(
                 audit_encounter_order,
-                inputs=["dated_encounters", "params:order_audit", "params:encounter_dates"],
+                inputs=[
+                    "dated_encounters",
+                    "params:order_audit",
+                    "params:encounter_dates",
+                ],
                 outputs=["audited_encounters", "order_audit_report"],
                 name="audit_encounter_order",
             ),
-            Node(order_audit_table, inputs="order_audit_report", outputs="order_audit_table",
-                 name="order_audit_table"),  # fmt: skip
-            Node(draw_order_audit, inputs="order_audit_report", outputs="order_audit_chart",
-                 name="draw_order_audit"),  # fmt: skip
+            Node(
+                order_audit_table,
+                inputs="order_audit_report",
+                outputs="order_audit_table",
+                name="order_audit_table",
+            ),
+            Node(
+                draw_order_audit,
+                inputs="order_audit_report",
+                outputs="order_audit_chart",
+                name="draw_order_audit",
+            ),
             Node(
                 flag_cohort,
                 inputs=["audited_encounters", "params:cohort"],

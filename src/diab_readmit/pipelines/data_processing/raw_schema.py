@@ -22,26 +22,75 @@ COUNT_COLUMNS = [
 ]
 DIAGNOSIS_COLUMNS = ["diag_1", "diag_2", "diag_3"]
 MEDICATION_COLUMNS = [
-    "metformin", "repaglinide", "nateglinide", "chlorpropamide", "glimepiride",
-    "acetohexamide", "glipizide", "glyburide", "tolbutamide", "pioglitazone",
-    "rosiglitazone", "acarbose", "miglitol", "troglitazone", "tolazamide", "examide",
-    "citoglipton", "insulin", "glyburide-metformin", "glipizide-metformin",
-    "glimepiride-pioglitazone", "metformin-rosiglitazone", "metformin-pioglitazone",
-]  # fmt: skip
+    "metformin",
+    "repaglinide",
+    "nateglinide",
+    "chlorpropamide",
+    "glimepiride",
+    "acetohexamide",
+    "glipizide",
+    "glyburide",
+    "tolbutamide",
+    "pioglitazone",
+    "rosiglitazone",
+    "acarbose",
+    "miglitol",
+    "troglitazone",
+    "tolazamide",
+    "examide",
+    "citoglipton",
+    "insulin",
+    "glyburide-metformin",
+    "glipizide-metformin",
+    "glimepiride-pioglitazone",
+    "metformin-rosiglitazone",
+    "metformin-pioglitazone",
+]
 TEXT_COLUMNS = [
-    "race", "gender", "age", "weight", "payer_code", "medical_specialty",
-    "max_glu_serum", "A1Cresult", *MEDICATION_COLUMNS, "change", "diabetesMed",
-]  # fmt: skip
+    "race",
+    "gender",
+    "age",
+    "weight",
+    "payer_code",
+    "medical_specialty",
+    "max_glu_serum",
+    "A1Cresult",
+    *MEDICATION_COLUMNS,
+    "change",
+    "diabetesMed",
+]
 
 #: The 50 columns of the published file, in its order.
 RAW_COLUMNS = [
-    "encounter_id", "patient_nbr", "race", "gender", "age", "weight",
-    "admission_type_id", "discharge_disposition_id", "admission_source_id",
-    "time_in_hospital", "payer_code", "medical_specialty", "num_lab_procedures",
-    "num_procedures", "num_medications", "number_outpatient", "number_emergency",
-    "number_inpatient", "diag_1", "diag_2", "diag_3", "number_diagnoses",
-    "max_glu_serum", "A1Cresult", *MEDICATION_COLUMNS, "change", "diabetesMed", "readmitted",
-]  # fmt: skip
+    "encounter_id",
+    "patient_nbr",
+    "race",
+    "gender",
+    "age",
+    "weight",
+    "admission_type_id",
+    "discharge_disposition_id",
+    "admission_source_id",
+    "time_in_hospital",
+    "payer_code",
+    "medical_specialty",
+    "num_lab_procedures",
+    "num_procedures",
+    "num_medications",
+    "number_outpatient",
+    "number_emergency",
+    "number_inpatient",
+    "diag_1",
+    "diag_2",
+    "diag_3",
+    "number_diagnoses",
+    "max_glu_serum",
+    "A1Cresult",
+    *MEDICATION_COLUMNS,
+    "change",
+    "diabetesMed",
+    "readmitted",
+]
 
 READMITTED_VALUES = ("NO", ">30", "<30")
 #: Digits an id or a count may have: every such number fits in int64.
@@ -59,7 +108,9 @@ def _line_numbers(mask: pd.Series, limit: int = 3) -> str:
     return ", ".join(lines)
 
 
-def _bad_values(source: str, column: str, values: pd.Series, bad: pd.Series, expected: str):
+def _bad_values(
+    source: str, column: str, values: pd.Series, bad: pd.Series, expected: str
+):
     examples = values[bad].drop_duplicates().head(3).tolist()
     return RawDataError(
         f"{source}: column '{column}' has {int(bad.sum())} value(s) that are not {expected}, "
@@ -83,7 +134,9 @@ def type_raw_encounters(raw: pd.DataFrame, source: str) -> pd.DataFrame:
             f"UCI 'Diabetes 130-US hospitals' format (header line as published)."
         )
     if raw.empty:
-        raise RawDataError(f"{source}: the file has a header but no rows; nothing to process.")
+        raise RawDataError(
+            f"{source}: the file has a header but no rows; nothing to process."
+        )
 
     silver = pd.DataFrame(index=raw.index)
     for column in ID_COLUMNS + CODE_COLUMNS + COUNT_COLUMNS:
@@ -95,11 +148,16 @@ def type_raw_encounters(raw: pd.DataFrame, source: str) -> pd.DataFrame:
         bad = ~digits & ~(allows_missing & (text == MISSING))
         if bad.any():
             raise _bad_values(
-                source, column, raw[column], bad,
+                source,
+                column,
+                raw[column],
+                bad,
                 f"non-negative whole numbers written as plain digits (at most {MAX_DIGITS})",
-            )  # fmt: skip
+            )
         if allows_missing:
-            silver[column] = pd.to_numeric(text.mask(~digits), errors="raise").astype("Int64")
+            silver[column] = pd.to_numeric(text.mask(~digits), errors="raise").astype(
+                "Int64"
+            )
         else:
             silver[column] = text.astype("int64")
 
@@ -114,7 +172,9 @@ def type_raw_encounters(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     readmitted = raw["readmitted"].astype("str").str.strip()
     bad = ~readmitted.isin(READMITTED_VALUES)
     if bad.any():
-        raise _bad_values(source, "readmitted", raw["readmitted"], bad, f"one of {READMITTED_VALUES}")
+        raise _bad_values(
+            source, "readmitted", raw["readmitted"], bad, f"one of {READMITTED_VALUES}"
+        )
     silver["readmitted"] = readmitted
 
     age = raw["age"].astype("str").str.strip()

@@ -24,8 +24,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler, TargetEnc
 
 from diab_readmit.contracts import CALENDAR_HISTORY_FEATURES
 from diab_readmit.errors import UserFixableError
-from diab_readmit.patient_folds import StratifiedPatientKFold
 from diab_readmit.parameter_models import TemporalSplits
+from diab_readmit.patient_folds import StratifiedPatientKFold
 
 from .parameter_models import LABEL_COLUMN, PreprocessingParams
 
@@ -62,7 +62,9 @@ def join_features_and_labels(
         The labelled feature rows, and a report of the rows joined and left out.
     """
     _require_columns(features, "feature_store", ["encounter_id", "partition_date"])
-    _require_columns(labels, "label_store", ["encounter_id", "partition_date", LABEL_COLUMN])
+    _require_columns(
+        labels, "label_store", ["encounter_id", "partition_date", LABEL_COLUMN]
+    )
     _refuse_duplicates(features, "feature_store")
     _refuse_duplicates(labels, "label_store")
 
@@ -74,15 +76,19 @@ def join_features_and_labels(
     if features_without_label:
         logger.warning(
             "%d of %d feature_store encounters have no label in label_store and are left "
-            "out (e.g. encounter_id %s)", features_without_label, len(features),
+            "out (e.g. encounter_id %s)",
+            features_without_label,
+            len(features),
             features.loc[~has_label, "encounter_id"].head(3).tolist(),
-        )  # fmt: skip
+        )
     if labels_without_features:
         logger.warning(
             "%d of %d label_store encounters have no row in feature_store and are left out "
-            "(e.g. encounter_id %s)", labels_without_features, len(labels),
+            "(e.g. encounter_id %s)",
+            labels_without_features,
+            len(labels),
             labels.loc[~has_features, "encounter_id"].head(3).tolist(),
-        )  # fmt: skip
+        )
 
     # Copy-on-write: without unmatched rows, adding the label column copies nothing else
     # (concat, not assign: gold frames may come in one block per column).
@@ -96,7 +102,11 @@ def join_features_and_labels(
         )
     _refuse_partition_mismatch(joined, matched)
     _refuse_non_binary_labels(matched[LABEL_COLUMN])
-    label = pd.Series(matched[LABEL_COLUMN].to_numpy(dtype=np.int8), index=joined.index, name=LABEL_COLUMN)
+    label = pd.Series(
+        matched[LABEL_COLUMN].to_numpy(dtype=np.int8),
+        index=joined.index,
+        name=LABEL_COLUMN,
+    )
     joined = pd.concat([joined, label], axis=1)
 
     logger.info("Joined %d labelled encounters", len(joined))
@@ -127,7 +137,9 @@ def split_temporal_windows(
     covered = f"{partition.min():%Y-%m-%d} .. {partition.max():%Y-%m-%d}"
     windows = temporal_splits.windows()
     masks = {
-        name: partition.between(pd.Timestamp(w.start_date), pd.Timestamp(w.end_date)).to_numpy()
+        name: partition.between(
+            pd.Timestamp(w.start_date), pd.Timestamp(w.end_date)
+        ).to_numpy()
         for name, w in windows.items()
     }
     frames, summary = {}, {}
@@ -159,12 +171,23 @@ def split_temporal_windows(
             "readmission_rate": positives / len(rows),
             "partitions": int(rows["partition_date"].nunique()),
         }
-        logger.info("Window %s %s..%s: %d rows, %.2f%% readmitted within 30 days", name,
-                    window.start_date, window.end_date, len(rows), 100 * positives / len(rows))  # fmt: skip
+        logger.info(
+            "Window %s %s..%s: %d rows, %.2f%% readmitted within 30 days",
+            name,
+            window.start_date,
+            window.end_date,
+            len(rows),
+            100 * positives / len(rows),
+        )
 
     outside = ~(masks["train"] | masks["test"] | masks["oot"])
-    before = outside & (partition < pd.Timestamp(temporal_splits.train.start_date)).to_numpy()
-    after = outside & (partition > pd.Timestamp(temporal_splits.oot.end_date)).to_numpy()
+    before = (
+        outside
+        & (partition < pd.Timestamp(temporal_splits.train.start_date)).to_numpy()
+    )
+    after = (
+        outside & (partition > pd.Timestamp(temporal_splits.oot.end_date)).to_numpy()
+    )
     dropped = {
         "before_train_window": {
             "rows": int(before.sum()),
@@ -180,13 +203,22 @@ def split_temporal_windows(
         },
     }
     if outside.any():
-        logger.warning("%d labelled encounters fall outside every window and are left out: %s",
-                       int(outside.sum()), {k: v["rows"] for k, v in dropped.items()})  # fmt: skip
-    report = {"windows": summary, "rows_outside_windows": dropped, "data_partitions": covered}
+        logger.warning(
+            "%d labelled encounters fall outside every window and are left out: %s",
+            int(outside.sum()),
+            {k: v["rows"] for k, v in dropped.items()},
+        )
+    report = {
+        "windows": summary,
+        "rows_outside_windows": dropped,
+        "data_partitions": covered,
+    }
     return frames["train"], frames["test"], frames["oot"], report
 
 
-def fit_scaler(train: pd.DataFrame, preprocessing: PreprocessingParams) -> ColumnTransformer:
+def fit_scaler(
+    train: pd.DataFrame, preprocessing: PreprocessingParams
+) -> ColumnTransformer:
     """Fit the model-input transformer on the train window only.
 
     StandardScaler on ``preprocessing.numeric_features_to_scale``; every other numeric column
@@ -198,9 +230,10 @@ def fit_scaler(train: pd.DataFrame, preprocessing: PreprocessingParams) -> Colum
     inputs = model_input_columns(train, preprocessing)
     # Calendar-gap history features exist only with real encounter dates.
     scaled = [
-        c for c in preprocessing.numeric_features_to_scale
+        c
+        for c in preprocessing.numeric_features_to_scale
         if c in inputs or c not in CALENDAR_HISTORY_FEATURES
-    ]  # fmt: skip
+    ]
     unknown = [c for c in scaled if c not in inputs]
     if unknown:
         raise PreprocessingError(
@@ -221,8 +254,14 @@ def fit_scaler(train: pd.DataFrame, preprocessing: PreprocessingParams) -> Colum
     ).set_output(transform="pandas")
     model_inputs = pd.concat([train[inputs].astype(np.float32), train[coded]], axis=1)
     transformer.fit(model_inputs, train[LABEL_COLUMN].to_numpy() if coded else None)
-    logger.info("Fitted the scaler on %d train rows: %d scaled + %d target-encoded + %d "
-                "passthrough columns", len(train), len(scaled), len(coded), len(passthrough))  # fmt: skip
+    logger.info(
+        "Fitted the scaler on %d train rows: %d scaled + %d target-encoded + %d "
+        "passthrough columns",
+        len(train),
+        len(scaled),
+        len(coded),
+        len(passthrough),
+    )
     return transformer
 
 
@@ -234,22 +273,41 @@ def _target_encoder() -> SklearnPipeline:
     the rows arrive) is the code ``?``, as in the raw file, so the registered model encodes
     it the same way it was trained.
     """
-    folds = StratifiedKFold(n_splits=TARGET_ENCODING_FOLDS, shuffle=True, random_state=0)
+    folds = StratifiedKFold(
+        n_splits=TARGET_ENCODING_FOLDS, shuffle=True, random_state=0
+    )
     return SklearnPipeline(
         [
-            ("missing_as_code", SimpleImputer(missing_values=pd.NA, strategy="constant", fill_value="?")),
+            (
+                "missing_as_code",
+                SimpleImputer(
+                    missing_values=pd.NA, strategy="constant", fill_value="?"
+                ),
+            ),
             ("readmission_rate", TargetEncoder(target_type="binary", cv=folds)),
             # float32 like every other model input (np.float32 pickles as numpy's own type).
-            ("as_float32", FunctionTransformer(np.float32, feature_names_out="one-to-one")),
+            (
+                "as_float32",
+                FunctionTransformer(np.float32, feature_names_out="one-to-one"),
+            ),
         ]
     )
 
 
 def _target_encoded_columns(scaler: ColumnTransformer) -> list[str]:
-    return next((list(columns) for name, _, columns in scaler.transformers if name == "target_encoded"), [])
+    return next(
+        (
+            list(columns)
+            for name, _, columns in scaler.transformers
+            if name == "target_encoded"
+        ),
+        [],
+    )
 
 
-def _cross_fitted_train(scaler: ColumnTransformer, train: pd.DataFrame) -> pd.DataFrame | None:
+def _cross_fitted_train(
+    scaler: ColumnTransformer, train: pd.DataFrame
+) -> pd.DataFrame | None:
     """The train rows' target encodings, each learnt without the row's own patient.
 
     ``scaler.transform`` would encode a train row with a rate that includes its own label,
@@ -265,21 +323,33 @@ def _cross_fitted_train(scaler: ColumnTransformer, train: pd.DataFrame) -> pd.Da
     values = np.empty((len(train), len(coded)), dtype=np.float32)
     folds = StratifiedPatientKFold(n_splits=TARGET_ENCODING_FOLDS, random_state=0)
     for others, fold in folds.split(codes, y, train["patient_nbr"].to_numpy()):
-        encoder = clone(scaler.named_transformers_["target_encoded"]).fit(codes.iloc[others], y[others])
+        encoder = clone(scaler.named_transformers_["target_encoded"]).fit(
+            codes.iloc[others], y[others]
+        )
         values[fold] = np.asarray(encoder.transform(codes.iloc[fold]), dtype=np.float32)
     return pd.DataFrame(values, columns=coded)
 
 
-def model_input_columns(features: pd.DataFrame, preprocessing: PreprocessingParams) -> list[str]:
+def model_input_columns(
+    features: pd.DataFrame, preprocessing: PreprocessingParams
+) -> list[str]:
     """Every gold column except ``preprocessing.excluded_columns`` and the label, in gold order.
 
     Raises:
         PreprocessingError: a remaining column is not numeric (the gold contract says every
             model input is), naming it.
     """
-    excluded = {*preprocessing.excluded_columns, *preprocessing.target_encoded_columns, LABEL_COLUMN}
+    excluded = {
+        *preprocessing.excluded_columns,
+        *preprocessing.target_encoded_columns,
+        LABEL_COLUMN,
+    }
     inputs = [c for c in features.columns if c not in excluded]
-    not_numeric = [f"{c} ({features[c].dtype})" for c in inputs if not is_numeric_dtype(features[c])]
+    not_numeric = [
+        f"{c} ({features[c].dtype})"
+        for c in inputs
+        if not is_numeric_dtype(features[c])
+    ]
     if not_numeric:
         raise PreprocessingError(
             f"feature_store columns {not_numeric} are not numeric, so they cannot be model "
@@ -291,7 +361,10 @@ def model_input_columns(features: pd.DataFrame, preprocessing: PreprocessingPara
 
 
 def scale_windows(
-    scaler: ColumnTransformer, train: pd.DataFrame, test: pd.DataFrame, oot: pd.DataFrame
+    scaler: ColumnTransformer,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    oot: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Apply the fitted scaler to each window.
 
@@ -304,7 +377,10 @@ def scale_windows(
         PreprocessingError: a model input is missing or infinite in some window (the gold
             contract forbids it), naming the columns and the window.
     """
-    scaled = [_scaled_window(scaler, rows, name) for name, rows in zip(WINDOWS, (train, test, oot), strict=True)]
+    scaled = [
+        _scaled_window(scaler, rows, name)
+        for name, rows in zip(WINDOWS, (train, test, oot), strict=True)
+    ]
     cross_fitted = _cross_fitted_train(scaler, train)
     if cross_fitted is not None:
         for column in cross_fitted.columns:
@@ -327,11 +403,16 @@ def assemble_snapshot(
     """
     windows = {"train": train, "test": test, "oot": oot}
     feature_columns = [str(c) for c in scaler.get_feature_names_out()]
-    columns_of = {"target_encoded": [], **{name: list(columns) for name, _, columns in scaler.transformers}}
+    columns_of = {
+        "target_encoded": [],
+        **{name: list(columns) for name, _, columns in scaler.transformers},
+    }
     metadata = {
         "temporal_splits": prerequisites["temporal_splits"],
         "windows": split_report["windows"],
-        "shapes": {name: [len(frame), len(feature_columns)] for name, frame in windows.items()},
+        "shapes": {
+            name: [len(frame), len(feature_columns)] for name, frame in windows.items()
+        },
         "readmission_rate": {
             name: split_report["windows"][name]["readmission_rate"] for name in WINDOWS
         },
@@ -384,7 +465,9 @@ def _select(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     return frame[mask].reset_index(drop=True)
 
 
-def _scaled_window(scaler: ColumnTransformer, rows: pd.DataFrame, window: str) -> pd.DataFrame:
+def _scaled_window(
+    scaler: ColumnTransformer, rows: pd.DataFrame, window: str
+) -> pd.DataFrame:
     matrix = scaler.transform(rows).astype(np.float32).reset_index(drop=True)
     # Column by column: a whole-matrix check would copy the window once more.
     bad = [c for c in matrix.columns if not np.isfinite(matrix[c].to_numpy()).all()]
@@ -400,7 +483,9 @@ def _scaled_window(scaler: ColumnTransformer, rows: pd.DataFrame, window: str) -
 def _require_columns(frame: pd.DataFrame, dataset: str, columns: list[str]) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise PreprocessingError(f"{dataset} has no column(s) {missing}. " + _REBUILD_GOLD)
+        raise PreprocessingError(
+            f"{dataset} has no column(s) {missing}. " + _REBUILD_GOLD
+        )
 
 
 def _refuse_duplicates(frame: pd.DataFrame, dataset: str) -> None:
@@ -416,7 +501,9 @@ def _refuse_duplicates(frame: pd.DataFrame, dataset: str) -> None:
 
 
 def _refuse_partition_mismatch(joined: pd.DataFrame, matched: pd.DataFrame) -> None:
-    differs = joined["partition_date"].to_numpy() != matched["partition_date"].to_numpy()
+    differs = (
+        joined["partition_date"].to_numpy() != matched["partition_date"].to_numpy()
+    )
     if differs.any():
         examples = joined.loc[differs, "encounter_id"].head(3).tolist()
         raise PreprocessingError(

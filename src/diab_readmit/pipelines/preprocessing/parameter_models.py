@@ -10,7 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Columns that identify an encounter or place it in time: never model inputs, whatever the
 #: configuration says.
-IDENTITY_COLUMNS: tuple[str, ...] = ("encounter_id", "patient_nbr", "encounter_date", "partition_date")
+IDENTITY_COLUMNS: tuple[str, ...] = (
+    "encounter_id",
+    "patient_nbr",
+    "encounter_date",
+    "partition_date",
+)
 
 #: The label column of the gold label store, carried into every snapshot window.
 LABEL_COLUMN = "readmitted_30d"
@@ -39,17 +44,27 @@ class PreprocessingParams(BaseModel):
     @model_validator(mode="after")
     def _consistent_columns(self) -> PreprocessingParams:
         repeated = sorted(
-            {c for c in self.numeric_features_to_scale if self.numeric_features_to_scale.count(c) > 1}
+            {
+                c
+                for c in self.numeric_features_to_scale
+                if self.numeric_features_to_scale.count(c) > 1
+            }
         )
         if repeated:
-            raise ValueError(f"numeric_features_to_scale lists {repeated} more than once")
-        missing_identity = [c for c in IDENTITY_COLUMNS if c not in self.excluded_columns]
+            raise ValueError(
+                f"numeric_features_to_scale lists {repeated} more than once"
+            )
+        missing_identity = [
+            c for c in IDENTITY_COLUMNS if c not in self.excluded_columns
+        ]
         if missing_identity:
             raise ValueError(
                 f"excluded_columns must contain the identity columns {missing_identity}: "
                 f"identifiers and dates are never model inputs"
             )
-        both = sorted(set(self.numeric_features_to_scale) & {*self.excluded_columns, LABEL_COLUMN})
+        both = sorted(
+            set(self.numeric_features_to_scale) & {*self.excluded_columns, LABEL_COLUMN}
+        )
         if both:
             raise ValueError(
                 f"{both} cannot be scaled: they are excluded from the model inputs "

@@ -21,7 +21,11 @@ def create_pipeline(**kwargs) -> Pipeline:
     checks = [
         Node(
             check_model_config,
-            inputs=["params:temporal_splits", "params:training_config", "params:preprocessing"],
+            inputs=[
+                "params:temporal_splits",
+                "params:training_config",
+                "params:preprocessing",
+            ],
             outputs="model_config",
             name="check_model_config",
         ),
@@ -72,9 +76,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         Node(
             assemble_snapshot,
             inputs=[
-                "train_scaled", "test_scaled", "oot_scaled", "scaler",
-                "prerequisites", "join_report", "split_report",
-            ],  # fmt: skip
+                "train_scaled",
+                "test_scaled",
+                "oot_scaled",
+                "scaler",
+                "prerequisites",
+                "join_report",
+                "split_report",
+            ],
             outputs="preprocessed_snapshot",
             name="assemble_snapshot",
         ),
@@ -82,7 +91,12 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         checks + snapshot,
         namespace="preprocessing",
-        inputs={"feature_store@frame", "label_store@frame", "feature_store@index", "label_store@index"},
+        inputs={
+            "feature_store@frame",
+            "label_store@frame",
+            "feature_store@index",
+            "label_store@index",
+        },
         outputs={"preprocessed_snapshot"},
         parameters={
             "params:temporal_splits",

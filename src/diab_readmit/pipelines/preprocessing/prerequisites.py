@@ -7,11 +7,14 @@ Airflow DAG calls the same three functions from its ShortCircuitOperators with t
 parameters and the two store indexes of a Kedro session::
 
     from diab_readmit.pipelines.preprocessing.prerequisites import (
-        PrerequisiteError, check_gold_data_exists)
+        PrerequisiteError,
+        check_gold_data_exists,
+    )
 
     try:
-        check_gold_data_exists(catalog.load("feature_store@index"),
-                               catalog.load("label_store@index"))
+        check_gold_data_exists(
+            catalog.load("feature_store@index"), catalog.load("label_store@index")
+        )
     except PrerequisiteError as exc:
         log.warning("%s", exc)
         return False  # skip the rest of the DAG
@@ -74,7 +77,8 @@ def check_model_config(
     _validated(PreprocessingParams, preprocessing, "preprocessing", problems)
     if problems:
         raise PrerequisiteError(
-            "Invalid configuration:\n- " + "\n- ".join(problems)
+            "Invalid configuration:\n- "
+            + "\n- ".join(problems)
             + "\nFix it in the file named, or in the --params you passed."
         )
 
@@ -99,7 +103,10 @@ def check_model_config(
         )
     return {
         "temporal_splits": {
-            name: {"start_date": w.start_date.isoformat(), "end_date": w.end_date.isoformat()}
+            name: {
+                "start_date": w.start_date.isoformat(),
+                "end_date": w.end_date.isoformat(),
+            }
             for name, w in splits.windows().items()
         },
         "enabled_algorithms": training.enabled(),
@@ -123,7 +130,10 @@ def check_gold_data_exists(
     """
     problems = [
         problem
-        for name, index in (("feature store", feature_store_index), ("label store", label_store_index))
+        for name, index in (
+            ("feature store", feature_store_index),
+            ("label store", label_store_index),
+        )
         if (problem := _store_problem(name, index))
     ]
     if problems:
@@ -154,7 +164,9 @@ def check_sufficient_training_data(
     """
     problem = _store_problem("feature store", feature_store_index)
     if problem:
-        raise PrerequisiteError(f"Not enough training data: {problem}. {_RUN_DATA_PROCESSING}")
+        raise PrerequisiteError(
+            f"Not enough training data: {problem}. {_RUN_DATA_PROCESSING}"
+        )
     partitions = _filled_partitions(feature_store_index)
     if len(partitions) < min_partitions:
         raise PrerequisiteError(
@@ -180,7 +192,9 @@ def record_prerequisites(
     return {**model_config, "sources": gold_sources, "partition_count": partition_count}
 
 
-def _validated(model: type[BaseModel], value: Any, key: str, problems: list[str]) -> Any:
+def _validated(
+    model: type[BaseModel], value: Any, key: str, problems: list[str]
+) -> Any:
     """``value`` as a ``model``, or None with a line per problem appended to ``problems``."""
     where = _PARAMETER_FILES[key]
     if value is None:
@@ -212,7 +226,9 @@ def _store_problem(name: str, index: dict[str, Any]) -> str | None:
 
 
 def _filled_partitions(index: dict[str, Any]) -> list[str]:
-    return sorted(p["partition"] for p in index.get("partitions", []) if p.get("rows", 0) > 0)
+    return sorted(
+        p["partition"] for p in index.get("partitions", []) if p.get("rows", 0) > 0
+    )
 
 
 def _span(partitions: list[str]) -> str:
@@ -230,10 +246,19 @@ def _store_summary(index: dict[str, Any]) -> dict[str, Any]:
         "partitions": partitions,
     }
     audit = (index.get("attrs") or {}).get("order_audit")
-    if audit:  # what the model's history features could trust (data_processing's order audit)
+    if (
+        audit
+    ):  # what the model's history features could trust (data_processing's order audit)
         summary["order_audit"] = {
             key: audit.get(key)
-            for key in ("order", "dates_synthesized", "unreliable_segments", "history_restricted",
-                        "encounters_in_unreliable_segments", "threshold", "overall_contradiction_rate")
-        }  # fmt: skip
+            for key in (
+                "order",
+                "dates_synthesized",
+                "unreliable_segments",
+                "history_restricted",
+                "encounters_in_unreliable_segments",
+                "threshold",
+                "overall_contradiction_rate",
+            )
+        }
     return summary

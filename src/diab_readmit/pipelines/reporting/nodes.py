@@ -32,11 +32,21 @@ from matplotlib.figure import Figure
 from pydantic import BaseModel, ConfigDict, Field
 
 MetricName = Literal[
-    "auc_roc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier",
-    "ece", "calibration_intercept", "calibration_slope",
-]  # fmt: skip
+    "auc_roc",
+    "pr_auc",
+    "f1",
+    "precision",
+    "recall",
+    "accuracy",
+    "brier",
+    "ece",
+    "calibration_intercept",
+    "calibration_slope",
+]
 #: Metrics a model can be chosen by: calibration intercept and slope are best near 0 and 1.
-SelectionMetric = Literal["auc_roc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "ece"]
+SelectionMetric = Literal[
+    "auc_roc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier", "ece"
+]
 
 METRIC_LABELS: dict[str, str] = {
     "auc_roc": "ROC-AUC",
@@ -68,7 +78,15 @@ class ReportSettings(BaseModel):
     title: str = "30-day readmission models: comparison"
     selection_metric: SelectionMetric = "auc_roc"
     metrics: list[MetricName] = Field(
-        default_factory=lambda: ["auc_roc", "pr_auc", "f1", "precision", "recall", "accuracy", "brier"],
+        default_factory=lambda: [
+            "auc_roc",
+            "pr_auc",
+            "f1",
+            "precision",
+            "recall",
+            "accuracy",
+            "brier",
+        ],
         min_length=1,
     )
 
@@ -76,7 +94,9 @@ class ReportSettings(BaseModel):
 # --------------------------------------------------------------------------- tables
 
 
-def tabulate_latest_versions(settings: ReportSettings, *histories: dict[str, Any]) -> pd.DataFrame:
+def tabulate_latest_versions(
+    settings: ReportSettings, *histories: dict[str, Any]
+) -> pd.DataFrame:
     """One row per algorithm: its latest version's test and OOT metrics, and ``best``.
 
     ``best`` marks the registered algorithm with the best TEST ``settings.selection_metric``;
@@ -103,7 +123,9 @@ def tabulate_latest_versions(settings: ReportSettings, *histories: dict[str, Any
         }
         if latest is not None:
             performance = _performance_of(algorithm, latest, metrics)
-            _require_selection_metric(algorithm, performance["test"], settings.selection_metric)
+            _require_selection_metric(
+                algorithm, performance["test"], settings.selection_metric
+            )
             row.update(
                 version_id=latest.get("version_id"),
                 training_date=latest.get("training_date"),
@@ -121,14 +143,22 @@ def tabulate_latest_versions(settings: ReportSettings, *histories: dict[str, Any
 
     columns = list(rows[0]) if rows else ["algorithm", "registered"]
     for window in WINDOWS:
-        columns += [f"{window}_{metric}" for metric in metrics if f"{window}_{metric}" not in columns]
+        columns += [
+            f"{window}_{metric}"
+            for metric in metrics
+            if f"{window}_{metric}" not in columns
+        ]
     table = pd.DataFrame(rows).reindex(columns=columns)
     table["comparable"] = _on_reference_windows(table)
     table["best"] = False
     registered = table[table["registered"] & table["comparable"]]
     if not registered.empty:
         scores = registered[f"test_{settings.selection_metric}"]
-        best_index = scores.idxmin() if settings.selection_metric in LOWER_IS_BETTER else scores.idxmax()
+        best_index = (
+            scores.idxmin()
+            if settings.selection_metric in LOWER_IS_BETTER
+            else scores.idxmax()
+        )
         table.loc[best_index, "best"] = True
     return table
 
@@ -147,10 +177,14 @@ def _on_reference_windows(table: pd.DataFrame) -> pd.Series:
     comparable = pd.Series(False, index=table.index)
     if registered.empty:
         return comparable
-    windows = list(zip(registered["test_window"], registered["oot_window"], strict=True))
+    windows = list(
+        zip(registered["test_window"], registered["oot_window"], strict=True)
+    )
     counts = pd.Series(windows).value_counts(sort=False)
     tied = set(counts[counts == counts.max()].index)
-    newest_first = registered.assign(key=windows).sort_values("training_date", ascending=False, na_position="last")
+    newest_first = registered.assign(key=windows).sort_values(
+        "training_date", ascending=False, na_position="last"
+    )
     reference = next(key for key in newest_first["key"] if key in tied)
     comparable[registered.index] = [key == reference for key in windows]
     return comparable
@@ -184,9 +218,15 @@ def tabulate_version_history(*histories: dict[str, Any]) -> pd.DataFrame:
                 }
             )
     columns = [
-        "algorithm", "version_id", "created_at", "test_auc_roc", "oot_auc_roc",
-        "snapshot_id", "sha256", "latest",
-    ]  # fmt: skip
+        "algorithm",
+        "version_id",
+        "created_at",
+        "test_auc_roc",
+        "oot_auc_roc",
+        "snapshot_id",
+        "sha256",
+        "latest",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -213,7 +253,9 @@ def _draw_test_vs_oot(comparison: pd.DataFrame, settings: ReportSettings) -> Fig
     registered = comparison[comparison["registered"].astype(bool)]
     # Discrimination metrics on a 0-1 scale; Brier, ECE and the calibration ones read badly there.
     not_charted = {"brier", "ece", "calibration_intercept", "calibration_slope"}
-    chart_metrics = [m for m in _metrics_to_show(settings) if m not in not_charted][:3] or ["auc_roc"]
+    chart_metrics = [m for m in _metrics_to_show(settings) if m not in not_charted][
+        :3
+    ] or ["auc_roc"]
     figure = Figure(figsize=(4.2 * len(chart_metrics), 3.8), layout="constrained")
     axes = figure.subplots(1, len(chart_metrics), squeeze=False)[0]
     for axis, metric in zip(axes, chart_metrics, strict=True):
@@ -222,19 +264,32 @@ def _draw_test_vs_oot(comparison: pd.DataFrame, settings: ReportSettings) -> Fig
             continue
         positions = range(len(registered))
         width = 0.38
-        for offset, window, colour in ((-width / 2, "test", "#3b6ea8"), (width / 2, "oot", "#e08a2c")):
+        for offset, window, colour in (
+            (-width / 2, "test", "#3b6ea8"),
+            (width / 2, "oot", "#e08a2c"),
+        ):
             values = registered[f"{window}_{metric}"].astype(float)
-            bars = axis.bar([p + offset for p in positions], values, width, label=window.upper(), color=colour)
+            bars = axis.bar(
+                [p + offset for p in positions],
+                values,
+                width,
+                label=window.upper(),
+                color=colour,
+            )
             axis.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
         labels = [
             f"{name}\n(best)" if best else name
-            for name, best in zip(registered["algorithm"], registered["best"], strict=True)
+            for name, best in zip(
+                registered["algorithm"], registered["best"], strict=True
+            )
         ]
         axis.set_xticks(list(positions), labels, fontsize=8)
         axis.set_title(f"{METRIC_LABELS[metric]}: test vs OOT")
         axis.set_ylim(0, 1.08)
         axis.legend(fontsize=8, loc="lower right")
-    figure.suptitle(f"Latest versions (best chosen on test {METRIC_LABELS[settings.selection_metric]})")
+    figure.suptitle(
+        f"Latest versions (best chosen on test {METRIC_LABELS[settings.selection_metric]})"
+    )
     return figure
 
 
@@ -245,14 +300,31 @@ def _draw_auc_over_versions(version_history: pd.DataFrame) -> Figure:
         _say_nothing_registered(axis)
         return figure
     colours = ["#3b6ea8", "#e08a2c", "#4c9a52", "#a8433b", "#7a5aa8"]
-    for index, (algorithm, versions) in enumerate(version_history.groupby("algorithm", sort=False)):
+    for index, (algorithm, versions) in enumerate(
+        version_history.groupby("algorithm", sort=False)
+    ):
         colour = colours[index % len(colours)]
         # Registration time, not version number, on x: algorithms are retrained on their own
         # schedules, and a shared time axis shows which models saw which snapshot.
-        when = pd.to_datetime(versions["created_at"], utc=True, errors="coerce").dt.tz_localize(None)
-        axis.plot(when, versions["oot_auc_roc"], marker="o", color=colour, label=f"{algorithm} OOT")
-        axis.plot(when, versions["test_auc_roc"], marker="s", linestyle="--", color=colour,
-                  alpha=0.6, label=f"{algorithm} test")  # fmt: skip
+        when = pd.to_datetime(
+            versions["created_at"], utc=True, errors="coerce"
+        ).dt.tz_localize(None)
+        axis.plot(
+            when,
+            versions["oot_auc_roc"],
+            marker="o",
+            color=colour,
+            label=f"{algorithm} OOT",
+        )
+        axis.plot(
+            when,
+            versions["test_auc_roc"],
+            marker="s",
+            linestyle="--",
+            color=colour,
+            alpha=0.6,
+            label=f"{algorithm} test",
+        )
     axis.set_xlabel("registered at (UTC)")
     axis.set_ylabel("ROC-AUC")
     axis.set_title("ROC-AUC of every registered version (from versions.json)")
@@ -263,7 +335,14 @@ def _draw_auc_over_versions(version_history: pd.DataFrame) -> Figure:
 
 
 def _say_nothing_registered(axis: Any) -> None:
-    axis.text(0.5, 0.5, "no model registered yet", ha="center", va="center", transform=axis.transAxes)
+    axis.text(
+        0.5,
+        0.5,
+        "no model registered yet",
+        ha="center",
+        va="center",
+        transform=axis.transAxes,
+    )
     axis.set_axis_off()
 
 
@@ -297,11 +376,18 @@ def render_markdown_report(
         if row.registered and not row.comparable:
             name += " (other windows)"
         if not row.registered:
-            lines.append(_md_row([name, "not registered", _MISSING] + [_MISSING] * (len(header) - 3)))
+            lines.append(
+                _md_row(
+                    [name, "not registered", _MISSING] + [_MISSING] * (len(header) - 3)
+                )
+            )
             continue
         cells = [name, _text(row.version_id), _timestamp(row.training_date)]
         for metric in metrics:
-            cells += [_number(getattr(row, f"test_{metric}")), _number(getattr(row, f"oot_{metric}"))]
+            cells += [
+                _number(getattr(row, f"test_{metric}")),
+                _number(getattr(row, f"oot_{metric}")),
+            ]
         cells.append(_number(row.threshold))
         lines.append(_md_row(cells))
     lines += ["", "## Version history (versions.json)", ""]
@@ -309,16 +395,32 @@ def render_markdown_report(
         lines.append("No version registered yet.")
     else:
         lines += [
-            _md_row(["algorithm", "version", "created", "test ROC-AUC", "OOT ROC-AUC", "snapshot", "latest"]),
+            _md_row(
+                [
+                    "algorithm",
+                    "version",
+                    "created",
+                    "test ROC-AUC",
+                    "OOT ROC-AUC",
+                    "snapshot",
+                    "latest",
+                ]
+            ),
             _md_row(["---", "---", "---", "---:", "---:", "---", "---"]),
         ]
         for entry in version_history.itertuples(index=False):
             lines.append(
-                _md_row([
-                    entry.algorithm, _text(entry.version_id), _timestamp(entry.created_at),
-                    _number(entry.test_auc_roc), _number(entry.oot_auc_roc),
-                    _text(entry.snapshot_id), "yes" if entry.latest else "",
-                ])  # fmt: skip
+                _md_row(
+                    [
+                        entry.algorithm,
+                        _text(entry.version_id),
+                        _timestamp(entry.created_at),
+                        _number(entry.test_auc_roc),
+                        _number(entry.oot_auc_roc),
+                        _text(entry.snapshot_id),
+                        "yes" if entry.latest else "",
+                    ]
+                )
             )
     lines += ["", "Plots: see the HTML report next to this file.", ""]
     return "\n".join(lines)
@@ -371,7 +473,9 @@ def _html_comparison_table(comparison: pd.DataFrame, metrics: list[str]) -> str:
     rows = []
     for row in comparison.itertuples(index=False):
         css = ' class="best"' if row.best else ""
-        name = esc(row.algorithm) + (' <span class="badge">best</span>' if row.best else "")
+        name = esc(row.algorithm) + (
+            ' <span class="badge">best</span>' if row.best else ""
+        )
         if row.registered and not row.comparable:
             name += ' <span class="badge warn">other windows</span>'
 
@@ -383,18 +487,26 @@ def _html_comparison_table(comparison: pd.DataFrame, metrics: list[str]) -> str:
             continue
         cells = [f"<td>{name}</td>", f"<td>{esc(_text(row.version_id))}</td>"]
         for metric in metrics:
-            cells.append(f'<td class="num">{_number(getattr(row, f"test_{metric}"))}</td>')
-            cells.append(f'<td class="num oot">{_number(getattr(row, f"oot_{metric}"))}</td>')
+            cells.append(
+                f'<td class="num">{_number(getattr(row, f"test_{metric}"))}</td>'
+            )
+            cells.append(
+                f'<td class="num oot">{_number(getattr(row, f"oot_{metric}"))}</td>'
+            )
         cells.append(f'<td class="num">{_number(row.threshold)}</td>')
         rows.append(f"<tr{css}>{''.join(cells)}</tr>")
-    return f"<div class=\"wide\"><table class=\"metrics\">{''.join(head)}{''.join(rows)}</table></div>"
+    return f'<div class="wide"><table class="metrics">{"".join(head)}{"".join(rows)}</table></div>'
 
 
-def _html_model_details(comparison: pd.DataFrame, histories: tuple[dict[str, Any], ...]) -> str:
+def _html_model_details(
+    comparison: pd.DataFrame, histories: tuple[dict[str, Any], ...]
+) -> str:
     esc = html.escape
     latest_by_algorithm = {_algorithm_of(h): h.get("latest") for h in histories}
     rows = []
-    for row in comparison[comparison["registered"].astype(bool)].itertuples(index=False):
+    for row in comparison[comparison["registered"].astype(bool)].itertuples(
+        index=False
+    ):
         latest = latest_by_algorithm.get(row.algorithm) or {}
         params = latest.get("best_params")
         rows.append(
@@ -416,7 +528,9 @@ def _html_model_details(comparison: pd.DataFrame, histories: tuple[dict[str, Any
         '<h3>How each latest version was trained</h3><div class="wide"><table class="details">'
         "<tr><th>algorithm</th><th>trained</th><th>CV score</th>"
         "<th>best hyperparameters</th><th>features</th><th>rows train / test / OOT</th>"
-        "<th>snapshot</th><th>test / OOT window</th><th>training s</th></tr>" + "".join(rows) + "</table></div>"
+        "<th>snapshot</th><th>test / OOT window</th><th>training s</th></tr>"
+        + "".join(rows)
+        + "</table></div>"
     )
 
 
@@ -434,8 +548,14 @@ def _html_algorithm_plots(history: dict[str, Any]) -> str:
         )
     plots = history["plots"] or {}
     if not plots:
-        return heading + '<p class="note">The latest version was registered without plots.</p>'
-    figures = [_html_image(name, png) for name, png in sorted(plots.items(), key=_plot_sort_key)]
+        return (
+            heading
+            + '<p class="note">The latest version was registered without plots.</p>'
+        )
+    figures = [
+        _html_image(name, png)
+        for name, png in sorted(plots.items(), key=_plot_sort_key)
+    ]
     return heading + '<div class="plots">' + "".join(figures) + "</div>"
 
 
@@ -555,7 +675,9 @@ def _comparability_note(comparison: pd.DataFrame) -> str | None:
     def windows(row: Any) -> str:
         return f"test {_text(row['test_window'])}, OOT {_text(row['oot_window'])}"
 
-    listed = "; ".join(f"{row['algorithm']} ({windows(row)})" for _, row in others.iterrows())
+    listed = "; ".join(
+        f"{row['algorithm']} ({windows(row)})" for _, row in others.iterrows()
+    )
     verb, pronoun = ("was", "it is") if len(others) == 1 else ("were", "they are")
     return (
         f"Not comparable: {listed} {verb} tested on other windows than "
@@ -597,7 +719,9 @@ def _algorithm_of(history: dict[str, Any]) -> str:
     return str(history["algorithm"])
 
 
-def _performance_of(algorithm: str, latest: dict[str, Any], metrics: list[str]) -> dict[str, dict[str, float]]:
+def _performance_of(
+    algorithm: str, latest: dict[str, Any], metrics: list[str]
+) -> dict[str, dict[str, float]]:
     performance = latest.get("performance")
     where = f"metadata.json of the latest '{algorithm}' version ({latest.get('version_id', '?')})"
     if not isinstance(performance, dict):
@@ -613,11 +737,15 @@ def _performance_of(algorithm: str, latest: dict[str, Any], metrics: list[str]) 
                 f"{where} has no performance.{window} metrics. Re-register the model with "
                 f"`kedro run --pipelines {algorithm}`."
             )
-        result[window] = {metric: _float_or_nan(scores.get(metric)) for metric in metrics}
+        result[window] = {
+            metric: _float_or_nan(scores.get(metric)) for metric in metrics
+        }
     return result
 
 
-def _require_selection_metric(algorithm: str, scores: dict[str, float], metric: str) -> None:
+def _require_selection_metric(
+    algorithm: str, scores: dict[str, float], metric: str
+) -> None:
     if math.isnan(scores[metric]):
         raise ValueError(
             f"metadata.json of the latest '{algorithm}' version has no numeric "

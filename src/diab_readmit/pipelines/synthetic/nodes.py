@@ -8,9 +8,9 @@ import pandas as pd
 from . import uci_marginals as uci
 from .parameter_models import SyntheticParams
 from .patient_histories import (
-    AGE_BANDS,
-    ADMISSION_SOURCE,
     A1C,
+    ADMISSION_SOURCE,
+    AGE_BANDS,
     ICD9_CODES,
     ICD9_FLAGS,
     INSULIN_VALUES,
@@ -21,13 +21,35 @@ from .sampling import FrequencyTable
 
 #: The 50 columns of the published file, in its order.
 UCI_COLUMNS = (
-    "encounter_id", "patient_nbr", "race", "gender", "age", "weight",
-    "admission_type_id", "discharge_disposition_id", "admission_source_id",
-    "time_in_hospital", "payer_code", "medical_specialty", "num_lab_procedures",
-    "num_procedures", "num_medications", "number_outpatient", "number_emergency",
-    "number_inpatient", "diag_1", "diag_2", "diag_3", "number_diagnoses",
-    "max_glu_serum", "A1Cresult", *uci.MEDICATIONS, "change", "diabetesMed", "readmitted",
-)  # fmt: skip
+    "encounter_id",
+    "patient_nbr",
+    "race",
+    "gender",
+    "age",
+    "weight",
+    "admission_type_id",
+    "discharge_disposition_id",
+    "admission_source_id",
+    "time_in_hospital",
+    "payer_code",
+    "medical_specialty",
+    "num_lab_procedures",
+    "num_procedures",
+    "num_medications",
+    "number_outpatient",
+    "number_emergency",
+    "number_inpatient",
+    "diag_1",
+    "diag_2",
+    "diag_3",
+    "number_diagnoses",
+    "max_glu_serum",
+    "A1Cresult",
+    *uci.MEDICATIONS,
+    "change",
+    "diabetesMed",
+    "readmitted",
+)
 
 RACE = FrequencyTable(uci.RACE)
 GENDER = FrequencyTable(uci.GENDER)
@@ -71,14 +93,19 @@ def _categorical(codes: np.ndarray, values) -> pd.Categorical:
 
 
 def _sticky(
-    rng: np.random.Generator, table: FrequencyTable, usual: np.ndarray, stickiness: float
+    rng: np.random.Generator,
+    table: FrequencyTable,
+    usual: np.ndarray,
+    stickiness: float,
 ) -> np.ndarray:
     """Each row's usual code with probability ``stickiness``, else a fresh draw."""
     fresh = table.draw(rng, len(usual))
     return np.where(rng.random(len(usual)) < stickiness, usual, fresh)
 
 
-def _earlier_encounters_within_a_year(patient: np.ndarray, admission: np.ndarray) -> np.ndarray:
+def _earlier_encounters_within_a_year(
+    patient: np.ndarray, admission: np.ndarray
+) -> np.ndarray:
     """How many of the same patient's encounters began in the 365 days before each one."""
     # One sorted key per encounter: patient first, then admission day. Admission days are
     # below 3,652, so a window of 365 days never reaches into the previous patient's keys.
@@ -86,11 +113,15 @@ def _earlier_encounters_within_a_year(patient: np.ndarray, admission: np.ndarray
     order = np.argsort(key, kind="stable")
     sorted_key = key[order]
     counts = np.empty(len(key), dtype=np.int64)
-    counts[order] = np.arange(len(key)) - np.searchsorted(sorted_key, sorted_key - 365.0)
+    counts[order] = np.arange(len(key)) - np.searchsorted(
+        sorted_key, sorted_key - 365.0
+    )
     return counts
 
 
-def _increasing_ids(rng: np.random.Generator, size: int, span: int, start: int) -> np.ndarray:
+def _increasing_ids(
+    rng: np.random.Generator, size: int, span: int, start: int
+) -> np.ndarray:
     """``size`` strictly increasing ids with random gaps, spread over about ``span``."""
     mean_gap = max(1, span // size)
     return start + np.cumsum(rng.integers(1, 2 * mean_gap, size, endpoint=True))
@@ -124,12 +155,16 @@ def generate_encounters(synthetic: SyntheticParams) -> pd.DataFrame:
     np.minimum.at(first_seen, patient, np.arange(n))
     patient_rank = np.empty(n_patients, dtype=np.int64)
     patient_rank[np.argsort(first_seen, kind="stable")] = np.arange(n_patients)
-    patient_nbr = _increasing_ids(rng, n_patients, PATIENT_NBR_SPAN, 0)[patient_rank][patient]
+    patient_nbr = _increasing_ids(rng, n_patients, PATIENT_NBR_SPAN, 0)[patient_rank][
+        patient
+    ]
 
     race = RACE.draw(rng, n_patients)[patient]
     gender = GENDER.draw(rng, n_patients)[patient]
     weight = _sticky(rng, WEIGHT, WEIGHT.draw(rng, n_patients)[patient], STICKY_WEIGHT)
-    payer = _sticky(rng, PAYER_CODE, PAYER_CODE.draw(rng, n_patients)[patient], STICKY_PAYER)
+    payer = _sticky(
+        rng, PAYER_CODE, PAYER_CODE.draw(rng, n_patients)[patient], STICKY_PAYER
+    )
     specialty = _sticky(
         rng,
         MEDICAL_SPECIALTY,
@@ -139,7 +174,9 @@ def generate_encounters(synthetic: SyntheticParams) -> pd.DataFrame:
 
     # Utilisation in the year before the encounter grows with frailty and counts the
     # patient's own earlier stays, so a model sees frailty through these counts.
-    earlier = np.log1p(_earlier_encounters_within_a_year(patient, encounters["admission"]))
+    earlier = np.log1p(
+        _earlier_encounters_within_a_year(patient, encounters["admission"])
+    )
     inpatient = NUMBER_INPATIENT.codes_by_rank(
         0.5 * frailty + 1.1 * earlier + 0.7 * rng.standard_normal(n)
     )
@@ -163,7 +200,10 @@ def generate_encounters(synthetic: SyntheticParams) -> pd.DataFrame:
     procedures_latent = 0.15 * los_latent + 0.6 * surgical + rng.standard_normal(n)
     procedures = NUM_PROCEDURES.codes_by_rank(procedures_latent)
     medications_count = NUM_MEDICATIONS.codes_by_rank(
-        0.45 * los_latent + 0.3 * procedures_latent + 0.15 * frailty + 0.8 * rng.standard_normal(n)
+        0.45 * los_latent
+        + 0.3 * procedures_latent
+        + 0.15 * frailty
+        + 0.8 * rng.standard_normal(n)
     )
 
     medications = {}
@@ -189,7 +229,9 @@ def generate_encounters(synthetic: SyntheticParams) -> pd.DataFrame:
         "age": _categorical(encounters["age_band"], AGE_BANDS.values),
         "weight": _categorical(weight, WEIGHT.values),
         "admission_type_id": encounters["admission_type"].astype(np.int64),
-        "discharge_disposition_id": encounters["discharge_disposition"].astype(np.int64),
+        "discharge_disposition_id": encounters["discharge_disposition"].astype(
+            np.int64
+        ),
         "admission_source_id": ADMISSION_SOURCE.values[encounters["admission_source"]],
         "time_in_hospital": encounters["time_in_hospital"].astype(np.int64),
         "payer_code": _categorical(payer, PAYER_CODE.values),
@@ -220,7 +262,9 @@ def generate_encounters(synthetic: SyntheticParams) -> pd.DataFrame:
     return frame
 
 
-def _scramble_final_ids(frame: pd.DataFrame, share: float, rng: np.random.Generator) -> pd.DataFrame:
+def _scramble_final_ids(
+    frame: pd.DataFrame, share: float, rng: np.random.Generator
+) -> pd.DataFrame:
     """New ids, in random order, for the last ``share`` of encounters, as in the UCI file.
 
     There the last ~10% of encounter ids jump to a different scheme (from ~311M to ~444M) and
@@ -229,6 +273,10 @@ def _scramble_final_ids(frame: pd.DataFrame, share: float, rng: np.random.Genera
     """
     start = len(frame) - round(share * len(frame))
     tail = frame.iloc[start:].sample(frac=1.0, random_state=rng).reset_index(drop=True)
-    jump = int(frame["encounter_id"].iloc[start - 1]) + 100_000_000 if start else FIRST_ENCOUNTER_ID
+    jump = (
+        int(frame["encounter_id"].iloc[start - 1]) + 100_000_000
+        if start
+        else FIRST_ENCOUNTER_ID
+    )
     tail["encounter_id"] = _increasing_ids(rng, len(tail), ENCOUNTER_ID_SPAN, jump)
     return pd.concat([frame.iloc[:start], tail], ignore_index=True)

@@ -63,9 +63,34 @@ NUMBER_DIAGNOSES = FrequencyTable(uci.NUMBER_DIAGNOSES)
 # Dispositions from least to most severe, so that frail and old patients, drawn with a
 # higher latent, are discharged to care facilities, hospice or die more often.
 _DISCHARGE_SEVERITY_ORDER = (
-    1, 7, 6, 8, 18, 25, 16, 17, 12, 15, 9, 10, 24, 27, 2, 28, 5, 4, 23, 22, 3,
-    13, 14, 11, 19, 20, 21,
-)  # fmt: skip
+    1,
+    7,
+    6,
+    8,
+    18,
+    25,
+    16,
+    17,
+    12,
+    15,
+    9,
+    10,
+    24,
+    27,
+    2,
+    28,
+    5,
+    4,
+    23,
+    22,
+    3,
+    13,
+    14,
+    11,
+    19,
+    20,
+    21,
+)
 DISCHARGE = FrequencyTable(
     {d: uci.DISCHARGE_DISPOSITION.get(d, 0) for d in _DISCHARGE_SEVERITY_ORDER}
 )
@@ -153,9 +178,20 @@ UNDER_30_NOISE = 0.55
 
 #: Extra log-odds of `<30` by discharge disposition (home, 1, is the reference).
 DISCHARGE_UNDER_30 = {
-    2: 0.45, 3: 0.35, 4: 0.30, 5: 0.60, 6: 0.20, 7: 0.55, 8: 0.30, 15: 0.30, 18: 0.25,
-    22: 0.85, 23: -0.10, 24: 0.30, 28: 1.10,
-}  # fmt: skip
+    2: 0.45,
+    3: 0.35,
+    4: 0.30,
+    5: 0.60,
+    6: 0.20,
+    7: 0.55,
+    8: 0.30,
+    15: 0.30,
+    18: 0.25,
+    22: 0.85,
+    23: -0.10,
+    24: 0.30,
+    28: 1.10,
+}
 #: Extra log-odds of `>30`: home health care brings patients back, facilities keep them.
 DISCHARGE_OVER_30 = {6: 0.30, 3: -0.05, 22: -0.20, 2: -0.10, 5: -0.20}
 #: Extra log-odds of `<30` by age band [0-10) .. [90-100): children rarely come back,
@@ -164,14 +200,24 @@ AGE_UNDER_30 = np.array([-1.2, -0.5, 0.35, 0.10, 0.0, -0.05, 0.05, 0.15, 0.15, 0
 AGE_OVER_30 = np.array([-0.9, -0.2, 0.0, 0.0, 0.0, 0.0, 0.05, 0.10, 0.10, -0.25])
 #: Extra log-odds of `<30` by the group of the primary diagnosis (diag_1).
 PRIMARY_DIAGNOSIS_UNDER_30 = {
-    "circulatory": 0.15, "heart_failure": 0.25, "respiratory": 0.20, "digestive": 0.05,
-    "diabetes": -0.05, "diabetes_complicated": 0.35, "injury": -0.15,
-    "musculoskeletal": -0.40, "genitourinary": 0.10, "neoplasm": 0.45,
-}  # fmt: skip
+    "circulatory": 0.15,
+    "heart_failure": 0.25,
+    "respiratory": 0.20,
+    "digestive": 0.05,
+    "diabetes": -0.05,
+    "diabetes_complicated": 0.35,
+    "injury": -0.15,
+    "musculoskeletal": -0.40,
+    "genitourinary": 0.10,
+    "neoplasm": 0.45,
+}
 #: Extra log-odds of `<30` when a secondary diagnosis (diag_2 or diag_3) is in the group.
 SECONDARY_DIAGNOSIS_UNDER_30 = {
-    "renal": 0.25, "heart_failure": 0.15, "diabetes_complicated": 0.10, "neoplasm": 0.20,
-}  # fmt: skip
+    "renal": 0.25,
+    "heart_failure": 0.15,
+    "diabetes_complicated": 0.10,
+    "neoplasm": 0.20,
+}
 
 #: Log-odds of coming back within the file after each label, before the utilisation term.
 RETURN_LOGIT = {NO: float(logit(0.009)), OVER_30: 0.45, UNDER_30: 0.85}
@@ -191,7 +237,11 @@ DISCHARGE_LOADINGS = np.array([0.40, 0.35, 0.15, 0.83])
 #: more encounters and patients age between them, so over encounters the raw latents are
 #: shifted; centring them with these (measured on 2,000,000 simulated encounters) keeps
 #: each column's marginal close to the real one.
-LATENT_MOMENTS = {"los": (0.078, 1.003), "diagnoses": (0.069, 1.017), "discharge": (0.115, 1.028)}
+LATENT_MOMENTS = {
+    "los": (0.078, 1.003),
+    "diagnoses": (0.069, 1.017),
+    "discharge": (0.115, 1.028),
+}
 
 
 def _standardised(name: str, latent: np.ndarray) -> np.ndarray:
@@ -241,18 +291,28 @@ def _draw_encounters(
         admission_type[in_group] = table.values[table.codes_at(type_uniform[in_group])]
 
     # Frail and old patients stay longer, have more diagnoses and go home less often.
-    los_latent = _standardised("los", LOS_LOADINGS @ np.stack([frailty, age_z, noise[0]]))
-    time_in_hospital = TIME_IN_HOSPITAL.values[TIME_IN_HOSPITAL.codes_at_normal(los_latent)]
+    los_latent = _standardised(
+        "los", LOS_LOADINGS @ np.stack([frailty, age_z, noise[0]])
+    )
+    time_in_hospital = TIME_IN_HOSPITAL.values[
+        TIME_IN_HOSPITAL.codes_at_normal(los_latent)
+    ]
     time_in_hospital = time_in_hospital.astype(np.int16)
     diagnoses_latent = _standardised(
-        "diagnoses", DIAGNOSES_LOADINGS @ np.stack([frailty, age_z, los_latent, noise[1]])
+        "diagnoses",
+        DIAGNOSES_LOADINGS @ np.stack([frailty, age_z, los_latent, noise[1]]),
     )
-    number_diagnoses = NUMBER_DIAGNOSES.values[NUMBER_DIAGNOSES.codes_at_normal(diagnoses_latent)]
+    number_diagnoses = NUMBER_DIAGNOSES.values[
+        NUMBER_DIAGNOSES.codes_at_normal(diagnoses_latent)
+    ]
     number_diagnoses = number_diagnoses.astype(np.int16)
     discharge_latent = _standardised(
-        "discharge", DISCHARGE_LOADINGS @ np.stack([frailty, age_z, los_latent, noise[2]])
+        "discharge",
+        DISCHARGE_LOADINGS @ np.stack([frailty, age_z, los_latent, noise[2]]),
     )
-    discharge = DISCHARGE.values[DISCHARGE.codes_at_normal(discharge_latent)].astype(np.int16)
+    discharge = DISCHARGE.values[DISCHARGE.codes_at_normal(discharge_latent)].astype(
+        np.int16
+    )
 
     primary = np.where(
         rng.random(size) < STICKY_PRIMARY_DIAGNOSIS,
@@ -306,7 +366,10 @@ def _draw_readmission(
     discharge = encounters["discharge_disposition"]
     age_band = encounters["age_band"]
     los = encounters["time_in_hospital"]
-    primary, secondary = encounters["diag_1"], (encounters["diag_2"], encounters["diag_3"])
+    primary, secondary = (
+        encounters["diag_1"],
+        (encounters["diag_2"], encounters["diag_3"]),
+    )
     a1c_high = _A1C_HIGH[encounters["a1c"]]
     insulin_adjusted = _INSULIN_ADJUSTED[encounters["insulin"]]
     to_facility = np.isin(discharge, [3, 4, 5, 22, 23])
@@ -350,7 +413,9 @@ def _draw_readmission(
     p_under_30 = expit(under_30)
     p_over_30 = (1.0 - p_under_30) * expit(over_30)
     u = rng.random(size)
-    label = np.where(u < p_under_30, UNDER_30, np.where(u < p_under_30 + p_over_30, OVER_30, NO))
+    label = np.where(
+        u < p_under_30, UNDER_30, np.where(u < p_under_30 + p_over_30, OVER_30, NO)
+    )
     return np.where(np.isin(discharge, DEATH_OR_HOSPICE), NO, label).astype(np.int8)
 
 
@@ -367,7 +432,9 @@ def _next_admission(
         [RETURN_LOGIT[UNDER_30], RETURN_LOGIT[OVER_30]],
         RETURN_LOGIT[NO],
     )
-    comes_back = rng.random(size) < expit(return_logit + UTILISATION_RETURN * utilisation)
+    comes_back = rng.random(size) < expit(
+        return_logit + UTILISATION_RETURN * utilisation
+    )
     comes_back &= ~np.isin(encounters["discharge_disposition"], DEATH_OR_HOSPICE)
     # Days from discharge to the next admission: `<30` within 1-29 days, most within two
     # weeks; `>30` from a month to a few years; a `NO` that still comes back, years later.
@@ -397,7 +464,8 @@ def simulate_patients(
     patients = {
         "frailty": frailty,
         "utilisation": UTILISATION_FRAILTY_CORRELATION * frailty
-        + math.sqrt(1 - UTILISATION_FRAILTY_CORRELATION**2) * rng.standard_normal(n_patients),
+        + math.sqrt(1 - UTILISATION_FRAILTY_CORRELATION**2)
+        * rng.standard_normal(n_patients),
         "first_admission": rng.random(n_patients) * HORIZON_DAYS,
         "age_at_first": 10.0 * age_band + 10.0 * rng.random(n_patients),
         "usual_admission_source": ADMISSION_SOURCE.draw(rng, n_patients),
@@ -412,7 +480,10 @@ def simulate_patients(
     for number in range(MAX_ENCOUNTERS_PER_PATIENT):
         if active.size == 0:
             break
-        frailty, utilisation = patients["frailty"][active], patients["utilisation"][active]
+        frailty, utilisation = (
+            patients["frailty"][active],
+            patients["utilisation"][active],
+        )
         encounters = _draw_encounters(rng, patients, active, next_admission[active])
         label = _draw_readmission(
             rng,
@@ -423,7 +494,9 @@ def simulate_patients(
             previous_label[active],
             number,
         )
-        comes_back, admission_after = _next_admission(rng, label, encounters, utilisation)
+        comes_back, admission_after = _next_admission(
+            rng, label, encounters, utilisation
+        )
         encounters["readmitted"] = label
         encounters["number"] = np.full(active.size, number, dtype=np.int16)
         steps.append(encounters)

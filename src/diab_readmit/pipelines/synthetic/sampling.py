@@ -29,7 +29,9 @@ class FrequencyTable:
         self.cdf = cumulative / cumulative[-1]
         # A uniform just below 1 may land above the rounded last cumulative probability; it
         # belongs to the last value that can be drawn, not to a trailing weight-0 value.
-        self._last_drawable = int(np.flatnonzero(np.diff(cumulative, prepend=0.0) > 0)[-1])
+        self._last_drawable = int(
+            np.flatnonzero(np.diff(cumulative, prepend=0.0) > 0)[-1]
+        )
         # Codes are kept for millions of rows: the smallest integer type that holds them.
         self.code_dtype = np.int8 if len(self.values) <= 127 else np.int16
 

@@ -30,7 +30,6 @@ from sklearn.linear_model import LogisticRegression
 
 from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import CalibrationSettings
-
 from diab_readmit.patient_folds import StratifiedPatientKFold
 
 #: Bins of the expected calibration error.
@@ -77,7 +76,10 @@ def calibration_split(
 
 
 def calibrate(
-    classifier: BaseEstimator, X: pd.DataFrame, y: np.ndarray, settings: CalibrationSettings
+    classifier: BaseEstimator,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    settings: CalibrationSettings,
 ) -> BaseEstimator:
     """``classifier`` (fitted, left as it is) with a calibrator fitted on ``X``, ``y``."""
     if settings.method == "none":
@@ -120,12 +122,16 @@ def calibration_slope(y_true: np.ndarray, y_score: np.ndarray) -> float:
     return float(model.coef_[0, 0])
 
 
-def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray, bins: int = ECE_BINS) -> float:
+def expected_calibration_error(
+    y_true: np.ndarray, y_score: np.ndarray, bins: int = ECE_BINS
+) -> float:
     """Row-weighted mean |observed rate - mean risk| over ``bins`` equal-count bins."""
     order = np.argsort(y_score, kind="stable")
     error = 0.0
     for members in np.array_split(order, min(bins, len(order))):
-        error += len(members) * abs(float(np.mean(y_true[members])) - float(np.mean(y_score[members])))
+        error += len(members) * abs(
+            float(np.mean(y_true[members])) - float(np.mean(y_score[members]))
+        )
     return error / max(len(order), 1)
 
 
@@ -135,8 +141,12 @@ def calibration_metrics(y_true: np.ndarray, y_score: np.ndarray) -> dict[str, An
     y_score = np.asarray(y_score, dtype=np.float64)
     both_classes = len(np.unique(y_true)) == 2
     return {
-        "calibration_intercept": calibration_intercept(y_true, y_score) if both_classes else float("nan"),
-        "calibration_slope": calibration_slope(y_true, y_score) if both_classes else float("nan"),
+        "calibration_intercept": calibration_intercept(y_true, y_score)
+        if both_classes
+        else float("nan"),
+        "calibration_slope": calibration_slope(y_true, y_score)
+        if both_classes
+        else float("nan"),
         "ece": expected_calibration_error(y_true, y_score),
         "mean_risk": float(np.mean(y_score)) if len(y_score) else float("nan"),
     }

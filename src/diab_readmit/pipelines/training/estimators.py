@@ -50,7 +50,9 @@ class EarlyStoppingXGBClassifier(XGBClassifier):
     (``plain_fit``), so unpickling it needs xgboost, not this project.
     """
 
-    def __init__(self, *, validation_fraction: float | None = 0.1, **kwargs: Any) -> None:
+    def __init__(
+        self, *, validation_fraction: float | None = 0.1, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.validation_fraction = validation_fraction
 
@@ -63,12 +65,16 @@ class EarlyStoppingXGBClassifier(XGBClassifier):
         _fit_with_holdout(super().fit, self, X, y, fit_params)
         return self
 
-    def plain_fit(self, X: Any, y: Any, eval_set: tuple[Any, Any] | None = None) -> XGBClassifier:
+    def plain_fit(
+        self, X: Any, y: Any, eval_set: tuple[Any, Any] | None = None
+    ) -> XGBClassifier:
         """Fit a plain ``XGBClassifier`` with these parameters.
 
         Early-stopping on ``eval_set`` if given, else on a holdout of ``X`` as ``fit`` does.
         """
-        params = {k: v for k, v in self.get_params().items() if k != "validation_fraction"}
+        params = {
+            k: v for k, v in self.get_params().items() if k != "validation_fraction"
+        }
         plain = XGBClassifier(**params)
         if eval_set is not None and self.early_stopping_rounds is not None:
             plain.fit(X, y, eval_set=[eval_set], verbose=False)
@@ -96,12 +102,22 @@ def _fit_with_holdout(
         return
     y = np.asarray(y)
     _, holdout = train_test_split(
-        np.arange(len(y)), test_size=fraction, stratify=y, random_state=settings.random_state
+        np.arange(len(y)),
+        test_size=fraction,
+        stratify=y,
+        random_state=settings.random_state,
     )
     weight = np.ones(len(y), dtype=np.float32)
     weight[holdout] = 0.0
     X_holdout = X.iloc[holdout] if hasattr(X, "iloc") else X[holdout]
-    fit(X, y, sample_weight=weight, eval_set=[(X_holdout, y[holdout])], verbose=False, **fit_params)
+    fit(
+        X,
+        y,
+        sample_weight=weight,
+        eval_set=[(X_holdout, y[holdout])],
+        verbose=False,
+        **fit_params,
+    )
 
 
 def _balanced_weight(y: np.ndarray) -> float:
@@ -133,7 +149,9 @@ _RECIPES: dict[str, _Recipe] = {
 }
 
 
-def build_estimator(settings: EstimatorSettings, y_train: np.ndarray, seed: int) -> BaseEstimator:
+def build_estimator(
+    settings: EstimatorSettings, y_train: np.ndarray, seed: int
+) -> BaseEstimator:
     """An unfitted estimator: project defaults, then ``settings.params``, then the seed.
 
     ``scale_pos_weight: auto`` (if the YAML asks for it) becomes negatives / positives of
@@ -146,10 +164,14 @@ def build_estimator(settings: EstimatorSettings, y_train: np.ndarray, seed: int)
     if params.get("scale_pos_weight") == "auto":
         params["scale_pos_weight"] = _balanced_weight(y_train)
     estimator = recipe.cls()
-    check_params(settings.name, estimator, params, where=f"{settings.name}.estimator.params")
+    check_params(
+        settings.name, estimator, params, where=f"{settings.name}.estimator.params"
+    )
     estimator.set_params(**params)
     if recipe.standardize:
-        return SklearnPipeline([("standardize", StandardScaler()), (settings.name, estimator)])
+        return SklearnPipeline(
+            [("standardize", StandardScaler()), (settings.name, estimator)]
+        )
     return estimator
 
 
@@ -160,10 +182,14 @@ def final_estimator(estimator: BaseEstimator) -> BaseEstimator:
 
 def parameter_prefix(estimator: BaseEstimator) -> str:
     """What turns a parameter name of the YAML into one of ``estimator``'s (``set_params``)."""
-    return f"{estimator.steps[-1][0]}__" if isinstance(estimator, SklearnPipeline) else ""
+    return (
+        f"{estimator.steps[-1][0]}__" if isinstance(estimator, SklearnPipeline) else ""
+    )
 
 
-def check_params(name: str, estimator: BaseEstimator, params: dict[str, Any], where: str) -> None:
+def check_params(
+    name: str, estimator: BaseEstimator, params: dict[str, Any], where: str
+) -> None:
     """Refuse parameter names the estimator does not have, naming the YAML key."""
     model = final_estimator(estimator)
     valid = set(model.get_params(deep=False))
@@ -215,7 +241,9 @@ def fit_final(
 STANDARDIZE_BLOCK_ROWS = 65_536
 
 
-def _fit_standardized(pipeline: SklearnPipeline, X: pd.DataFrame, y: np.ndarray) -> SklearnPipeline:
+def _fit_standardized(
+    pipeline: SklearnPipeline, X: pd.DataFrame, y: np.ndarray
+) -> SklearnPipeline:
     """``pipeline.fit(X, y)`` for ``[StandardScaler, model]``, without a float64 copy of X.
 
     ``StandardScaler.fit`` subtracts the means from the whole matrix in float64: at a million
@@ -230,7 +258,9 @@ def _fit_standardized(pipeline: SklearnPipeline, X: pd.DataFrame, y: np.ndarray)
     return pipeline
 
 
-def feature_importances(estimator: BaseEstimator, feature_names: list[str]) -> pd.Series:
+def feature_importances(
+    estimator: BaseEstimator, feature_names: list[str]
+) -> pd.Series:
     """Signed coefficients for linear models, impurity or gain importances for trees.
 
     Sorted by magnitude, largest first; the index holds the feature names. The series name
@@ -242,15 +272,22 @@ def feature_importances(estimator: BaseEstimator, feature_names: list[str]) -> p
         inputs = "standardized inputs" if standardized else "model inputs"
         values, kind = np.ravel(estimator.coef_), f"coefficient ({inputs})"
     elif isinstance(estimator, XGBClassifier):
-        values, kind = estimator.feature_importances_, f"{estimator.importance_type or 'gain'} importance"
+        values, kind = (
+            estimator.feature_importances_,
+            f"{estimator.importance_type or 'gain'} importance",
+        )
     elif hasattr(estimator, "feature_importances_"):
         values, kind = estimator.feature_importances_, "impurity importance"
     else:
-        raise TypeError(f"{type(estimator).__name__} exposes neither coef_ nor feature_importances_")
+        raise TypeError(
+            f"{type(estimator).__name__} exposes neither coef_ nor feature_importances_"
+        )
     if len(values) != len(feature_names):
         raise ValueError(
             f"{type(estimator).__name__} has {len(values)} importances for "
             f"{len(feature_names)} feature columns; the model and the snapshot disagree"
         )
     series = pd.Series(np.asarray(values, dtype=float), index=feature_names, name=kind)
-    return series.reindex(series.abs().sort_values(ascending=False, kind="stable").index)
+    return series.reindex(
+        series.abs().sort_values(ascending=False, kind="stable").index
+    )

@@ -25,9 +25,17 @@ from .calibration import calibration_metrics
 
 #: The metrics every window reports, in metadata.json order.
 METRICS: tuple[str, ...] = (
-    "accuracy", "precision", "recall", "f1", "auc_roc", "pr_auc", "brier",
-    "calibration_intercept", "calibration_slope", "ece",
-)  # fmt: skip
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "auc_roc",
+    "pr_auc",
+    "brier",
+    "calibration_intercept",
+    "calibration_slope",
+    "ece",
+)
 
 
 def max_f1_threshold(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float]:
@@ -36,12 +44,19 @@ def max_f1_threshold(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, fl
     # The curve's last point (precision 1, recall 0) has no threshold.
     precision, recall = precision[:-1], recall[:-1]
     denominator = precision + recall
-    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+    f1 = np.divide(
+        2 * precision * recall,
+        denominator,
+        out=np.zeros_like(denominator),
+        where=denominator > 0,
+    )
     best = int(np.argmax(f1))
     return float(thresholds[best]), float(f1[best])
 
 
-def max_youden_threshold(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float]:
+def max_youden_threshold(
+    y_true: np.ndarray, y_score: np.ndarray
+) -> tuple[float, float]:
     """The score cut-off with the highest sensitivity + specificity - 1, and that value."""
     fpr, tpr, thresholds = roc_curve(y_true, y_score)
     # roc_curve's first threshold is +inf (nothing predicted positive): never a useful cut-off.
@@ -50,7 +65,9 @@ def max_youden_threshold(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float
     return float(thresholds[1:][best]), float(youden[best])
 
 
-def window_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float) -> dict[str, float]:
+def window_metrics(
+    y_true: np.ndarray, y_score: np.ndarray, threshold: float
+) -> dict[str, float]:
     """The reported metrics (``METRICS``); the first four at ``score >= threshold``."""
     y_pred = (y_score >= threshold).astype(np.int8)
     both_classes = len(np.unique(y_true)) == 2
@@ -60,8 +77,12 @@ def window_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float) ->
         "recall": float(recall_score(y_true, y_pred, zero_division=0)),
         "f1": float(f1_score(y_true, y_pred, zero_division=0)),
         # Undefined with a single class in the window; NaN rather than a misleading number.
-        "auc_roc": float(roc_auc_score(y_true, y_score)) if both_classes else float("nan"),
-        "pr_auc": float(average_precision_score(y_true, y_score)) if both_classes else float("nan"),
+        "auc_roc": float(roc_auc_score(y_true, y_score))
+        if both_classes
+        else float("nan"),
+        "pr_auc": float(average_precision_score(y_true, y_score))
+        if both_classes
+        else float("nan"),
         "brier": float(brier_score_loss(y_true, y_score)),
         **calibration_metrics(y_true, y_score),
     }
@@ -69,4 +90,7 @@ def window_metrics(y_true: np.ndarray, y_score: np.ndarray, threshold: float) ->
 
 def window_summary(y_true: np.ndarray) -> dict[str, Any]:
     """Rows and positive rate of a window, reported next to its metrics."""
-    return {"rows": int(len(y_true)), "positive_rate": float(np.mean(y_true)) if len(y_true) else 0.0}
+    return {
+        "rows": int(len(y_true)),
+        "positive_rate": float(np.mean(y_true)) if len(y_true) else 0.0,
+    }

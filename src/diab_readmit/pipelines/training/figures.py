@@ -10,11 +10,19 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
-from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    confusion_matrix,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 from .calibration import calibration_metrics
 
-WINDOW_STYLE = {"test": {"color": "#1f77b4", "label": "test"}, "oot": {"color": "#d62728", "label": "OOT"}}
+WINDOW_STYLE = {
+    "test": {"color": "#1f77b4", "label": "test"},
+    "oot": {"color": "#d62728", "label": "OOT"},
+}
 
 
 def roc_curves(scores: dict[str, dict[str, np.ndarray]], title: str) -> Figure:
@@ -25,15 +33,21 @@ def roc_curves(scores: dict[str, dict[str, np.ndarray]], title: str) -> Figure:
         fpr, tpr, _ = roc_curve(y_true, y_score)
         auc = roc_auc_score(y_true, y_score)
         style = WINDOW_STYLE[window]
-        axis.plot(fpr, tpr, color=style["color"], label=f"{style['label']} (AUC {auc:.3f})")
+        axis.plot(
+            fpr, tpr, color=style["color"], label=f"{style['label']} (AUC {auc:.3f})"
+        )
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
-    axis.set(xlabel="false positive rate", ylabel="true positive rate", title=f"{title}: ROC")
+    axis.set(
+        xlabel="false positive rate", ylabel="true positive rate", title=f"{title}: ROC"
+    )
     axis.legend(loc="lower right")
     figure.tight_layout()
     return figure
 
 
-def precision_recall_curves(scores: dict[str, dict[str, np.ndarray]], title: str) -> Figure:
+def precision_recall_curves(
+    scores: dict[str, dict[str, np.ndarray]], title: str
+) -> Figure:
     figure = Figure(figsize=(5.5, 5), dpi=100)
     axis = figure.subplots()
     for window, window_scores in scores.items():
@@ -41,16 +55,28 @@ def precision_recall_curves(scores: dict[str, dict[str, np.ndarray]], title: str
         precision, recall, _ = precision_recall_curve(y_true, y_score)
         style = WINDOW_STYLE[window]
         axis.plot(recall, precision, color=style["color"], label=style["label"])
-        axis.axhline(np.mean(y_true), color=style["color"], linestyle=":", linewidth=1,
-                     label=f"{style['label']} positive rate {np.mean(y_true):.3f}")
-    axis.set(xlabel="recall", ylabel="precision", title=f"{title}: precision-recall",
-             xlim=(0, 1), ylim=(0, 1))
+        axis.axhline(
+            np.mean(y_true),
+            color=style["color"],
+            linestyle=":",
+            linewidth=1,
+            label=f"{style['label']} positive rate {np.mean(y_true):.3f}",
+        )
+    axis.set(
+        xlabel="recall",
+        ylabel="precision",
+        title=f"{title}: precision-recall",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     axis.legend(loc="upper right")
     figure.tight_layout()
     return figure
 
 
-def calibration(scores: dict[str, dict[str, np.ndarray]], title: str, n_bins: int = 10) -> Figure:
+def calibration(
+    scores: dict[str, dict[str, np.ndarray]], title: str, n_bins: int = 10
+) -> Figure:
     """Observed rate against mean risk per decile of risk, zoomed to where the risks are.
 
     The legend carries each window's calibration intercept, slope and ECE; the histogram
@@ -61,18 +87,33 @@ def calibration(scores: dict[str, dict[str, np.ndarray]], title: str, n_bins: in
     top = 0.0
     for window, window_scores in scores.items():
         y_true, y_score = window_scores["y_true"], window_scores["y_score"]
-        observed, predicted = calibration_curve(y_true, y_score, n_bins=n_bins, strategy="quantile")
+        observed, predicted = calibration_curve(
+            y_true, y_score, n_bins=n_bins, strategy="quantile"
+        )
         measured = calibration_metrics(y_true, y_score)
         style = WINDOW_STYLE[window]
-        label = (f"{style['label']}: intercept {measured['calibration_intercept']:+.2f}, "
-                 f"slope {measured['calibration_slope']:.2f}, ECE {measured['ece']:.3f}")  # fmt: skip
+        label = (
+            f"{style['label']}: intercept {measured['calibration_intercept']:+.2f}, "
+            f"slope {measured['calibration_slope']:.2f}, ECE {measured['ece']:.3f}"
+        )
         axis.plot(predicted, observed, marker="o", color=style["color"], label=label)
-        spread.hist(y_score, bins=40, range=(0, 1), histtype="step", color=style["color"], density=True)
+        spread.hist(
+            y_score,
+            bins=40,
+            range=(0, 1),
+            histtype="step",
+            color=style["color"],
+            density=True,
+        )
         top = max(top, float(np.max(observed)), float(np.quantile(y_score, 0.995)))
     limit = min(1.0, 1.15 * top) if top > 0 else 1.0
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
-    axis.set(ylabel="observed readmission rate", title=f"{title}: calibration (deciles of risk)",
-             xlim=(0, limit), ylim=(0, limit))  # fmt: skip
+    axis.set(
+        ylabel="observed readmission rate",
+        title=f"{title}: calibration (deciles of risk)",
+        xlim=(0, limit),
+        ylim=(0, limit),
+    )
     axis.legend(loc="upper left", fontsize="small")
     spread.set(xlabel="predicted risk (calibrated probability)", ylabel="density")
     figure.tight_layout()
@@ -91,10 +132,23 @@ def confusion_matrices(
         for (row, column), count in np.ndenumerate(matrix):
             share = count / max(matrix.sum(), 1)
             colour = "white" if count > matrix.max() / 2 else "black"
-            axis.text(column, row, f"{count:,}\n{share:.1%}", ha="center", va="center", color=colour)
-        axis.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["no", "yes"], yticklabels=["no", "yes"],
-                 xlabel="predicted readmission", ylabel="actual readmission",
-                 title=WINDOW_STYLE[window]["label"])
+            axis.text(
+                column,
+                row,
+                f"{count:,}\n{share:.1%}",
+                ha="center",
+                va="center",
+                color=colour,
+            )
+        axis.set(
+            xticks=[0, 1],
+            yticks=[0, 1],
+            xticklabels=["no", "yes"],
+            yticklabels=["no", "yes"],
+            xlabel="predicted readmission",
+            ylabel="actual readmission",
+            title=WINDOW_STYLE[window]["label"],
+        )
     figure.suptitle(f"{title}: confusion matrix at threshold {threshold:.3f}")
     figure.tight_layout()
     return figure
@@ -108,6 +162,9 @@ def importances(values: pd.Series, title: str, top: int = 20) -> Figure:
     axis.barh(list(map(str, shown.index)), shown.to_numpy(), color=colours)
     axis.axvline(0, color="grey", linewidth=0.8)
     # Two title lines: "by coefficient (standardized inputs)" on one line ran past the figure.
-    axis.set(xlabel=str(values.name), title=f"{title}: top {len(shown)} features\nby {values.name}")
+    axis.set(
+        xlabel=str(values.name),
+        title=f"{title}: top {len(shown)} features\nby {values.name}",
+    )
     figure.tight_layout()
     return figure

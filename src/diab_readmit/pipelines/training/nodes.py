@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import kedro
@@ -43,7 +43,9 @@ logger = logging.getLogger(__name__)
 
 LABEL = "readmitted_30d"
 #: Columns of a snapshot window that are never model inputs, whatever the metadata says.
-NOT_FEATURES = frozenset({LABEL, "encounter_id", "patient_nbr", "encounter_date", "partition_date"})
+NOT_FEATURES = frozenset(
+    {LABEL, "encounter_id", "patient_nbr", "encounter_date", "partition_date"}
+)
 
 
 class SnapshotContractError(UserFixableError, ValueError):
@@ -104,7 +106,9 @@ def tune_hyperparameters(
             f"temporal_splits.train or check the label store."
         )
     base = build_estimator(estimator, y, seed=training_config.seed)
-    check_params(estimator.name, base, search.space, where=f"{estimator.name}.search.space")
+    check_params(
+        estimator.name, base, search.space, where=f"{estimator.name}.search.space"
+    )
     prefix = parameter_prefix(base)
     n_candidates = search.n_candidates or training_config.n_candidates
     searcher = make_search(
@@ -125,19 +129,36 @@ def tune_hyperparameters(
     del X
     search_seconds = time.perf_counter() - started
 
-    best_params = {key.removeprefix(prefix): value for key, value in _plain(searcher.best_params_).items()}
-    chosen = base.set_params(**{prefix + key: value for key, value in best_params.items()})
+    best_params = {
+        key.removeprefix(prefix): value
+        for key, value in _plain(searcher.best_params_).items()
+    }
+    chosen = base.set_params(
+        **{prefix + key: value for key, value in best_params.items()}
+    )
     # The final fit sees the train window minus the calibration holdout (by default its most
     # recent encounters); the calibrator, and XGBoost's early stopping, see only the holdout.
     # DataFrames over one float32 matrix each: estimators read them without another copy,
     # and the fitted model records the feature names.
     settings = training_config.calibration
-    order = train["partition_date"].to_numpy() if "partition_date" in train else np.arange(len(train))
-    fit_rows, calibration_rows = calibration_split(y, groups, order, settings, training_config.seed)
-    frame = pd.DataFrame(_model_matrix(train, features, fit_rows), columns=features, copy=False)
-    holdout = pd.DataFrame(_model_matrix(train, features, calibration_rows), columns=features, copy=False)
+    order = (
+        train["partition_date"].to_numpy()
+        if "partition_date" in train
+        else np.arange(len(train))
+    )
+    fit_rows, calibration_rows = calibration_split(
+        y, groups, order, settings, training_config.seed
+    )
+    frame = pd.DataFrame(
+        _model_matrix(train, features, fit_rows), columns=features, copy=False
+    )
+    holdout = pd.DataFrame(
+        _model_matrix(train, features, calibration_rows), columns=features, copy=False
+    )
     eval_set = (holdout, y[calibration_rows]) if len(calibration_rows) else None
-    fitted = fit_final(estimator.name, chosen, frame, y[fit_rows], training_config.n_jobs, eval_set)
+    fitted = fit_final(
+        estimator.name, chosen, frame, y[fit_rows], training_config.n_jobs, eval_set
+    )
     del frame
     classifier = calibrate(fitted, holdout, y[calibration_rows], settings)
     del holdout
@@ -145,8 +166,15 @@ def tune_hyperparameters(
     logger.info(
         "%s: best CV %s %.4f with %s; refit on %d train rows, %s calibration on %d held-out "
         "rows; %.1f s search + %.1f s refit",
-        estimator.name, training_config.scoring, searcher.best_score_, best_params, len(fit_rows),
-        settings.method, len(calibration_rows), search_seconds, training_seconds - search_seconds,
+        estimator.name,
+        training_config.scoring,
+        searcher.best_score_,
+        best_params,
+        len(fit_rows),
+        settings.method,
+        len(calibration_rows),
+        search_seconds,
+        training_seconds - search_seconds,
     )
     return {
         "classifier": classifier,
@@ -166,7 +194,9 @@ def tune_hyperparameters(
         "calibration": {
             "method": settings.method,
             "holdout": settings.holdout,
-            "holdout_fraction": settings.holdout_fraction if len(calibration_rows) else 0.0,
+            "holdout_fraction": settings.holdout_fraction
+            if len(calibration_rows)
+            else 0.0,
             "fit_rows": int(len(fit_rows)),
             "calibration_rows": int(len(calibration_rows)),
             "window": "train",
@@ -186,7 +216,9 @@ def _patient_groups(train: pd.DataFrame, snapshot_id: str) -> np.ndarray:
     return train["patient_nbr"].to_numpy(dtype=np.int64)
 
 
-def _model_matrix(frame: pd.DataFrame, features: list[str], rows: np.ndarray) -> np.ndarray:
+def _model_matrix(
+    frame: pd.DataFrame, features: list[str], rows: np.ndarray
+) -> np.ndarray:
     """The float32 matrix of ``rows`` x ``features``, built column by column.
 
     One C-contiguous array, without a transient copy of the whole window: joblib memory-maps
@@ -200,7 +232,10 @@ def _model_matrix(frame: pd.DataFrame, features: list[str], rows: np.ndarray) ->
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
     """numpy scalars from the search space as plain Python values, for JSON and set_params."""
-    return {key: value.item() if isinstance(value, np.generic) else value for key, value in params.items()}
+    return {
+        key: value.item() if isinstance(value, np.generic) else value
+        for key, value in params.items()
+    }
 
 
 def score_evaluation_windows(
@@ -222,7 +257,9 @@ def score_evaluation_windows(
         scored.append(
             {
                 "y_true": rows[LABEL].to_numpy(dtype=np.int8),
-                "y_score": classifier.predict_proba(rows[features])[:, 1].astype(np.float64),
+                "y_score": classifier.predict_proba(rows[features])[:, 1].astype(
+                    np.float64
+                ),
             }
         )
     return scored[0], scored[1]
@@ -250,7 +287,12 @@ def choose_decision_threshold(
     else:
         threshold, value = evaluation.max_f1_threshold(y_true, y_score)
     logger.info("Decision threshold %.4f (%s on the test window)", threshold, rule)
-    return {"threshold": float(threshold), "rule": rule, "window": "test", "criterion_value": value}
+    return {
+        "threshold": float(threshold),
+        "rule": rule,
+        "window": "test",
+        "criterion_value": value,
+    }
 
 
 def evaluate_windows(
@@ -268,8 +310,12 @@ def evaluate_windows(
         }
         logger.info(
             "%s: ROC-AUC %.4f, PR-AUC %.4f, F1 %.4f, recall %.4f, Brier %.4f",
-            window, performance[window]["auc_roc"], performance[window]["pr_auc"],
-            performance[window]["f1"], performance[window]["recall"], performance[window]["brier"],
+            window,
+            performance[window]["auc_roc"],
+            performance[window]["pr_auc"],
+            performance[window]["f1"],
+            performance[window]["recall"],
+            performance[window]["brier"],
         )
     return performance
 
@@ -288,7 +334,9 @@ def draw_evaluation_plots(
     """
     scores = {"test": test_scores, "oot": oot_scores}
     title = estimator.name.replace("_", " ")
-    importances = feature_importances(uncalibrated(tuned_model["classifier"]), tuned_model["feature_columns"])
+    importances = feature_importances(
+        uncalibrated(tuned_model["classifier"]), tuned_model["feature_columns"]
+    )
     return {
         "roc_curves.png": figures.roc_curves(scores, title),
         "precision_recall_curves.png": figures.precision_recall_curves(scores, title),
@@ -318,13 +366,17 @@ def package_model(
     """
     scaler = preprocessed_snapshot["scaler"]
     features = tuned_model["feature_columns"]
-    _check_scaler_output(scaler, features, preprocessed_snapshot.get("snapshot_id", "?"))
-    model = SklearnPipeline([("preprocess", scaler), ("classifier", tuned_model["classifier"])])
+    _check_scaler_output(
+        scaler, features, preprocessed_snapshot.get("snapshot_id", "?")
+    )
+    model = SklearnPipeline(
+        [("preprocess", scaler), ("classifier", tuned_model["classifier"])]
+    )
     snapshot_metadata = preprocessed_snapshot.get("metadata", {})
     importances = feature_importances(uncalibrated(tuned_model["classifier"]), features)
     metadata = {
         "model_name": estimator.name,
-        "training_date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "training_date": datetime.now(UTC).isoformat(timespec="seconds"),
         "temporal_splits": snapshot_metadata.get("temporal_splits")
         or _observed_windows(preprocessed_snapshot),
         "feature_count": len(features),
@@ -365,7 +417,9 @@ def package_model(
     return {"model": model, "metadata": metadata, "plots": evaluation_plots}
 
 
-def _check_scaler_output(scaler: ColumnTransformer, features: list[str], snapshot_id: str) -> None:
+def _check_scaler_output(
+    scaler: ColumnTransformer, features: list[str], snapshot_id: str
+) -> None:
     produced = [str(c) for c in scaler.get_feature_names_out()]
     if produced != features:
         raise SnapshotContractError(
@@ -380,7 +434,9 @@ def _observed_windows(snapshot: dict[str, Any]) -> dict[str, dict[str, str | Non
     """First and last partition of each window, for snapshots without temporal_splits."""
     observed = {}
     for window in ("train", "test", "oot"):
-        dates = pd.to_datetime(snapshot[window].get("partition_date", pd.Series(dtype="datetime64[ns]")))
+        dates = pd.to_datetime(
+            snapshot[window].get("partition_date", pd.Series(dtype="datetime64[ns]"))
+        )
         observed[window] = {
             "start_date": None if dates.empty else str(dates.min().date()),
             "end_date": None if dates.empty else str(dates.max().date()),

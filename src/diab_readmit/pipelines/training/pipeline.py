@@ -25,7 +25,9 @@ from .nodes import (
 def create_pipeline(algorithm: str) -> Pipeline:
     """Search, evaluate, plot and register one algorithm, namespaced by its name."""
     if algorithm not in ALGORITHMS:
-        raise ValueError(f"Unknown algorithm '{algorithm}'; valid names are {list(ALGORITHMS)}")
+        raise ValueError(
+            f"Unknown algorithm '{algorithm}'; valid names are {list(ALGORITHMS)}"
+        )
     template = Pipeline(
         [
             Node(

@@ -68,7 +68,9 @@ class SearchSettings(BaseModel):
         for name, spec in space.items():
             if isinstance(spec, list):
                 if not spec:
-                    raise ValueError(f"space.{name} is an empty list; give at least one choice")
+                    raise ValueError(
+                        f"space.{name} is an empty list; give at least one choice"
+                    )
                 continue
             if len(spec) != 1 or next(iter(spec)) not in _DISTRIBUTIONS:
                 raise ValueError(
@@ -77,9 +79,13 @@ class SearchSettings(BaseModel):
                 )
             kind, bounds = next(iter(spec.items()))
             if len(bounds) != 2 or not bounds[0] < bounds[1]:
-                raise ValueError(f"space.{name}.{kind} = {bounds!r}: need [low, high] with low < high")
+                raise ValueError(
+                    f"space.{name}.{kind} = {bounds!r}: need [low, high] with low < high"
+                )
             if kind == "loguniform" and bounds[0] <= 0:
-                raise ValueError(f"space.{name}.loguniform = {bounds!r}: low must be > 0")
+                raise ValueError(
+                    f"space.{name}.loguniform = {bounds!r}: low must be > 0"
+                )
         return space
 
 
@@ -129,8 +135,11 @@ class _StageLogging:
             number = len(self.stages_) + 1
             started = time.perf_counter()
             description = f"{self.label} search stage {number}"
-            with StageProgress(description, len(candidate_params) * self.n_splits_,
-                               self.progress_interval) as progress:  # fmt: skip
+            with StageProgress(
+                description,
+                len(candidate_params) * self.n_splits_,
+                self.progress_interval,
+            ) as progress:
                 for start, stop in self._chunks(len(candidate_params), started):
                     results = evaluate_candidates(
                         candidate_params[start:stop],
@@ -139,7 +148,7 @@ class _StageLogging:
                     )
                     progress.advance((stop - start) * self.n_splits_)
             rows = (more_results or {}).get("n_resources", [n_rows])[0]
-            stage_scores = results["mean_test_score"][-len(candidate_params):]
+            stage_scores = results["mean_test_score"][-len(candidate_params) :]
             stage = {
                 "stage": number,
                 "candidates": len(candidate_params),
@@ -152,8 +161,14 @@ class _StageLogging:
             logger.info(
                 "%s search stage %d: %d candidates x %d folds on %d rows, best %s this stage "
                 "%.4f (best so far %.4f), %.1f s",
-                self.label, stage["stage"], stage["candidates"], self.n_splits_, stage["rows"],
-                self.scoring, stage["best_stage_score"], stage["best_score_so_far"],
+                self.label,
+                stage["stage"],
+                stage["candidates"],
+                self.n_splits_,
+                stage["rows"],
+                self.scoring,
+                stage["best_stage_score"],
+                stage["best_score_so_far"],
                 stage["seconds"],
             )
             return results
@@ -174,13 +189,18 @@ class _StageLogging:
             size = max(step, n_candidates // 4 // step * step)
             if start:
                 per_candidate = (time.perf_counter() - started) / start
-                size = max(step, int(self.chunk_seconds / max(per_candidate, 1e-9)) // step * step)
+                size = max(
+                    step,
+                    int(self.chunk_seconds / max(per_candidate, 1e-9)) // step * step,
+                )
             stop = min(n_candidates, start + size)
             yield start, stop
             start = stop
 
 
-def _sliced(more_results: dict[str, list] | None, start: int, stop: int) -> dict[str, list] | None:
+def _sliced(
+    more_results: dict[str, list] | None, start: int, stop: int
+) -> dict[str, list] | None:
     """The per-candidate lists of ``more_results`` for candidates ``start:stop``."""
     if more_results is None:
         return None
@@ -206,14 +226,20 @@ class LoggedRandomizedSearchCV(_StageLogging, RandomizedSearchCV):
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         evaluate = self._logged(evaluate_candidates, self._n_rows)
-        evaluate(ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state))
+        evaluate(
+            ParameterSampler(
+                self.param_distributions, self.n_iter, random_state=self.random_state
+            )
+        )
 
 
 class LoggedHalvingRandomSearchCV(_StageLogging, HalvingRandomSearchCV):
     """``HalvingRandomSearchCV`` with a log line per halving stage."""
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
-        super()._run_search(self._logged(evaluate_candidates, -1), callback_ctx=callback_ctx)
+        super()._run_search(
+            self._logged(evaluate_candidates, -1), callback_ctx=callback_ctx
+        )
 
 
 def search_rows(y: np.ndarray, settings: SearchSettings, seed: int) -> np.ndarray:
@@ -228,7 +254,9 @@ def search_rows(y: np.ndarray, settings: SearchSettings, seed: int) -> np.ndarra
         wanted = min(wanted, settings.max_search_rows)
     if wanted >= len(y):
         return np.arange(len(y))
-    rows, _ = train_test_split(np.arange(len(y)), train_size=wanted, stratify=y, random_state=seed)
+    rows, _ = train_test_split(
+        np.arange(len(y)), train_size=wanted, stratify=y, random_state=seed
+    )
     return np.sort(rows)
 
 
@@ -239,7 +267,9 @@ def search_rows(y: np.ndarray, settings: SearchSettings, seed: int) -> np.ndarra
 WORKER_IDLE_SECONDS = 1
 
 
-def fit_search(searcher: BaseEstimator, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> None:
+def fit_search(
+    searcher: BaseEstimator, X: np.ndarray, y: np.ndarray, groups: np.ndarray
+) -> None:
     """Fit ``searcher`` on worker processes that exit soon after the search.
 
     ``groups`` (patient_nbr) keeps every patient's encounters in one fold.
@@ -275,10 +305,14 @@ def make_search(
         refit=False,
         error_score="raise",
     )
-    distributions = {prefix + k: v for k, v in parameter_distributions(settings.space).items()}
+    distributions = {
+        prefix + k: v for k, v in parameter_distributions(settings.space).items()
+    }
     search: _StageLogging
     if settings.method == "random":
-        search = LoggedRandomizedSearchCV(estimator, distributions, n_iter=n_candidates, **common)
+        search = LoggedRandomizedSearchCV(
+            estimator, distributions, n_iter=n_candidates, **common
+        )
     else:
         search = LoggedHalvingRandomSearchCV(
             estimator,

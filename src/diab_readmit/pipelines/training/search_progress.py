@@ -19,14 +19,23 @@ from types import TracebackType
 
 from rich import get_console
 from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 logger = logging.getLogger(__name__)
 
 
 def _logs_to_a_rich_terminal() -> bool:
     """Whether log records are drawn by rich on a terminal, where a bar can sit below them."""
-    rich_handlers = [h for h in logging.getLogger().handlers if isinstance(h, RichHandler)]
+    rich_handlers = [
+        h for h in logging.getLogger().handlers if isinstance(h, RichHandler)
+    ]
     return bool(rich_handlers) and all(h.console.is_terminal for h in rich_handlers)
 
 
@@ -38,7 +47,9 @@ def _duration(seconds: float) -> str:
 class StageProgress:
     """Context manager reporting the fits of one search stage while they run."""
 
-    def __init__(self, description: str, total_fits: int, interval: float = 30.0) -> None:
+    def __init__(
+        self, description: str, total_fits: int, interval: float = 30.0
+    ) -> None:
         self.description = description
         self.total_fits = total_fits
         self.interval = interval
@@ -53,10 +64,16 @@ class StageProgress:
         self._started = time.perf_counter()
         if _logs_to_a_rich_terminal():
             self._bar = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("fits"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
-                console=get_console(), transient=True,
-            )  # fmt: skip
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("fits"),
+                TimeElapsedColumn(),
+                TextColumn("left"),
+                TimeRemainingColumn(),
+                console=get_console(),
+                transient=True,
+            )
             self._bar.start()
             self._task = self._bar.add_task(self.description, total=self.total_fits)
         else:
