@@ -7,6 +7,7 @@ from kedro.pipeline import Pipeline
 from diab_readmit.parameter_models import ALGORITHMS
 from diab_readmit.pipelines import (
     data_processing,
+    monitoring,
     preprocessing,
     reporting,
     synthetic,
@@ -34,5 +35,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         **per_algorithm,
         "training": all_training,
         "reporting": report,
+        "monitoring": monitoring.create_pipeline(),
         "__default__": gold + snapshot + all_training + report,
     }
