@@ -87,7 +87,7 @@ def drift_over_months(drift: pd.DataFrame, monitoring: MonitoringParams) -> Figu
     axis.set_ylabel("PSI")
     axis.set_xlabel("month of the encounters")
     axis.set_title("Drift over months: risk and the most drifted inputs")
-    axis.legend(fontsize=8, ncol=2)
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axis.grid(alpha=0.3)
     return figure
 
