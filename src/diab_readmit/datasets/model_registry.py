@@ -38,7 +38,6 @@ read and are listed in a warning by the next registration.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import pickle
@@ -54,6 +53,7 @@ from kedro.io.core import AbstractDataset, DatasetError
 from diab_readmit.datasets.commit_protocol import CommitFolders, id_pattern
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
 from diab_readmit.datasets.storage_errors import storage_errors_named
+from diab_readmit.figures_io import png_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -333,7 +333,7 @@ class ModelRegistryDataset(
         self._write_bytes(content, version_id, MODEL)
         plot_files = []
         for name, plot in plots.items():
-            self._write_bytes(_png_bytes(plot), version_id, PLOTS, name)
+            self._write_bytes(png_bytes(plot), version_id, PLOTS, name)
             plot_files.append(f"{PLOTS}/{name}")
         committed = {
             **metadata,
@@ -547,15 +547,3 @@ class ModelRegistryHistoryDataset(
 
     def _exists(self) -> bool:
         return True  # an empty registry is a valid, empty history
-
-
-def _png_bytes(plot: Any) -> bytes:
-    if isinstance(plot, bytes | bytearray):
-        return bytes(plot)
-    if not hasattr(plot, "savefig"):
-        raise DatasetError(
-            f"A plot to register must be a matplotlib Figure or PNG bytes, got {type(plot).__name__}."
-        )
-    buffer = io.BytesIO()
-    plot.savefig(buffer, format="png")
-    return buffer.getvalue()
