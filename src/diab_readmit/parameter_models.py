@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sklearn.metrics import get_scorer_names
 
+from diab_readmit.contracts import WINDOWS
+
 #: The algorithms the project knows; each has a training namespace of this name.
 ALGORITHMS: tuple[str, ...] = ("logistic_regression", "random_forest", "xgboost")
 
@@ -61,7 +63,8 @@ class TemporalSplits(_Strict):
         return self
 
     def windows(self) -> dict[str, Window]:
-        return {"train": self.train, "test": self.test, "oot": self.oot}
+        """The windows by name, in ``contracts.WINDOWS`` order."""
+        return {name: getattr(self, name) for name in WINDOWS}
 
 
 #: Rules for the decision threshold, chosen on the TEST window (never OOT):
