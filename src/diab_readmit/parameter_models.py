@@ -14,10 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sklearn.metrics import get_scorer_names
 
+from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.contracts import WINDOWS
-
-#: The algorithms the project knows; each has a training namespace of this name.
-ALGORITHMS: tuple[str, ...] = ("logistic_regression", "random_forest", "xgboost")
 
 
 class _Strict(BaseModel):

@@ -89,9 +89,7 @@ def _check_snapshots_after_fault(
     ):
         dataset.save(_snapshot(2.0))  # the next run succeeds
     fresh = dataset.load()
-    assert (
-        fresh.snapshot_id not in good_ids and fresh.metadata["offset"] == 2.0
-    ), where
+    assert fresh.snapshot_id not in good_ids and fresh.metadata["offset"] == 2.0, where
     if partial:
         assert (
             f"incomplete snapshot folder(s) at {backend.path('preprocessed')}: {', '.join(partial)}"
