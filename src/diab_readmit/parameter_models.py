@@ -50,7 +50,7 @@ class TemporalSplits(_Strict):
 
     @model_validator(mode="after")
     def _ordered_and_disjoint(self) -> TemporalSplits:
-        for earlier, later in (("train", "test"), ("test", "oot")):
+        for earlier, later in zip(WINDOWS, WINDOWS[1:]):
             first, second = getattr(self, earlier), getattr(self, later)
             if first.end_date >= second.start_date:
                 raise ValueError(
