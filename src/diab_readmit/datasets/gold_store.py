@@ -293,17 +293,9 @@ class PartitionedParquetStore(
         """The store in the folder ``path``.
 
         Args:
-            path: the store's folder, e.g. ``data/04_feature/feature_store`` or
-                ``s3://bucket/gold/feature_store``.
-            partition_column: the datetime column whose values (first days of months) name
-                the partitions.
-            commits_with: the partner store that commits together with this one, as
-                ``{path: <its folder>}`` (a ``path`` key, so Kedro makes it absolute) or a
-                plain path.
             load_args: ``columns``: load only these columns (and the partition column).
-            credentials: passed to the fsspec filesystem (e.g. ``key``/``secret`` for s3fs).
-            fs_args: extra arguments of the fsspec filesystem (e.g. ``config_kwargs``).
-            metadata: free-form, for kedro-viz and hooks; ignored by the dataset.
+            path, partition_column, commits_with, credentials, fs_args, metadata: as for
+                ``PartitionedParquetIndex`` (``_PartitionedStore``).
         """
         super().__init__(
             path=path,
