@@ -38,8 +38,9 @@ from kedro.pipeline import Pipeline
 from kedro.runner import AbstractRunner, SequentialRunner
 from pydantic import ValidationError
 
+from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.errors import UserFixableError
-from diab_readmit.parameter_models import ALGORITHMS, TrainingConfig
+from diab_readmit.parameter_models import TrainingConfig
 from diab_readmit.runner import FailureIsolatingRunner
 
 logger = logging.getLogger(__name__)

@@ -14,12 +14,11 @@ from typing import Any
 
 import pandas as pd
 
+from diab_readmit.contracts import EVALUATION_WINDOWS
 from diab_readmit.errors import UserFixableError
 from diab_readmit.number_format import as_float
 
 from .parameter_models import LOWER_IS_BETTER, ReportSettings
-
-WINDOWS = ("test", "oot")
 
 VERSION_HISTORY_COLUMNS = [
     "algorithm",
@@ -83,7 +82,7 @@ def latest_version_row(history: dict[str, Any], settings: ReportSettings) -> dic
         test_window=_window_text(latest, "test"),
         oot_window=_window_text(latest, "oot"),
     )
-    for window in WINDOWS:
+    for window in EVALUATION_WINDOWS:
         for metric, value in performance[window].items():
             row[f"{window}_{metric}"] = value
     return row
@@ -92,7 +91,7 @@ def latest_version_row(history: dict[str, Any], settings: ReportSettings) -> dic
 def comparison_columns(rows: list[dict], settings: ReportSettings) -> list[str]:
     """The comparison table's columns: the rows' own, then every window x metric."""
     columns = list(rows[0]) if rows else ["algorithm", "registered"]
-    for window in WINDOWS:
+    for window in EVALUATION_WINDOWS:
         columns += [
             f"{window}_{metric}"
             for metric in settings.metrics_to_show
@@ -183,7 +182,7 @@ def _performance_of(
             f"`kedro run --pipelines {algorithm}`."
         )
     result: dict[str, dict[str, float]] = {}
-    for window in WINDOWS:
+    for window in EVALUATION_WINDOWS:
         scores = performance.get(window)
         if not isinstance(scores, dict):
             raise ReportInputError(
