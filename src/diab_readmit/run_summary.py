@@ -74,7 +74,7 @@ class RunSummary:
                     self._known_versions[algorithm] = set(
                         self._history(algorithm).committed_versions()
                     )
-                except Exception:  # noqa: BLE001 - the summary must never be why a run fails
+                except Exception:  # the summary must never be why a run fails
                     # An unreadable registry (missing bucket, no access) fails the run's own
                     # registration with the error that explains it; the summary stays silent.
                     self._known_versions[algorithm] = None

@@ -110,7 +110,7 @@ class _Forbidden(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _deny  # noqa: N815
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _deny
 
     def log_message(self, *args):
         pass
