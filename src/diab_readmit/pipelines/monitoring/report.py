@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 #: Inputs listed per month in the page's main drift table; the rest are in a fold-out.
 DRIFT_ROWS_SHOWN = 20
@@ -19,8 +19,8 @@ CHART_TITLES = {
 }
 
 _environment = Environment(
-    loader=PackageLoader("diab_readmit.pipelines.monitoring", "templates"),
-    autoescape=True,
+    loader=PackageLoader(__package__, "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html.j2",)),
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
@@ -78,7 +78,7 @@ def render_report(
         }
         for name, png in chart_images.items()
     ]
-    return _environment.get_template("monitoring_report.html").render(
+    return _environment.get_template("monitoring_report.html.j2").render(
         status=status,
         drift_months=months,
         performance=performance.to_dict("records"),
