@@ -31,11 +31,21 @@ class ModelRegistryVersionsDataset(
 
     def __init__(
         self,
+        *,
         path: str,
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        """Every algorithm's registry under ``path``.
+
+        Args:
+            path: the registry root, ``<paths.model_registry>`` (local or ``s3://``), one
+                folder per algorithm.
+            credentials: passed to the fsspec filesystem.
+            fs_args: passed to the fsspec filesystem (``conf/aws`` sets S3 retries).
+            metadata: free-form, for kedro-viz and hooks.
+        """
         super().__init__(path, credentials, fs_args)
         self._credentials = credentials
         self._fs_args = fs_args
@@ -59,7 +69,6 @@ class ModelRegistryVersionsDataset(
     ) -> ModelRegistryDataset:
         return ModelRegistryDataset(
             path=self._shown(algorithm),
-            algorithm=algorithm,
             pinned_version=version,
             credentials=self._credentials,
             fs_args=self._fs_args,

@@ -24,7 +24,7 @@ PLANTED = {"age_midpoint", "admission_source_emergency_room"}
 
 def monitor(world, predictions, scored_features, labels=None, params=PARAMS):
     """The pipeline's nodes in order, as Kedro runs them."""
-    versions = ModelRegistryVersionsDataset(str(world["registry"])).load()
+    versions = ModelRegistryVersionsDataset(path=str(world["registry"])).load()
     model = nodes.choose_monitored_model(predictions, versions)
     reference, reference_risk = nodes.select_reference(
         world["feature_store"], model, params
@@ -161,7 +161,7 @@ def test_predictions_of_an_unregistered_version_are_refused_by_name(world):
     predictions = world["drifted"]["predictions"].assign(
         model_version="v20200101_000000"
     )
-    versions = ModelRegistryVersionsDataset(str(world["registry"])).load()
+    versions = ModelRegistryVersionsDataset(path=str(world["registry"])).load()
     with pytest.raises(
         nodes.MonitoringError, match="logistic_regression/v20200101_000000"
     ):
@@ -170,7 +170,7 @@ def test_predictions_of_an_unregistered_version_are_refused_by_name(world):
 
 def test_scored_encounters_without_feature_rows_are_refused(world):
     month = world["drifted"]
-    versions = ModelRegistryVersionsDataset(str(world["registry"])).load()
+    versions = ModelRegistryVersionsDataset(path=str(world["registry"])).load()
     model = nodes.choose_monitored_model(month["predictions"], versions)
     missing = int(month["gold"]["encounter_id"].iloc[0])
     with pytest.raises(nodes.MonitoringError, match=f"encounter_id {missing}"):

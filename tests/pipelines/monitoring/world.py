@@ -9,6 +9,7 @@ frames shaped like ``inference.predictions`` and ``inference.scored_features``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,7 @@ def train_and_register(
     snapshot = assemble_snapshot(
         *scaled, scaler, prerequisites, join_report, split_report
     )
-    snapshot["snapshot_id"] = "train_data_20261201_000000"
+    snapshot = replace(snapshot, snapshot_id="train_data_20261201_000000")
     config = TrainingConfig(**SMALL_TRAINING_CONFIG)
     estimator = EstimatorSettings(**SMALL_ALGORITHMS[ALGORITHM]["estimator"])
     search = SearchSettings(**SMALL_ALGORITHMS[ALGORITHM]["search"])
@@ -149,7 +150,7 @@ def train_and_register(
     bundle = package_model(
         tuned, snapshot, threshold, metrics, {}, config, estimator, search
     )
-    registry_of_algorithm = ModelRegistryDataset(str(registry / ALGORITHM))
+    registry_of_algorithm = ModelRegistryDataset(path=str(registry / ALGORITHM))
     registry_of_algorithm.save(bundle)
     return registry_of_algorithm.load()
 

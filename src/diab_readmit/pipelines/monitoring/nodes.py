@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from diab_readmit.contracts import LABEL
 from diab_readmit.errors import UserFixableError
 
 from .drift import drift_table
 from .figures import draw_charts
 from .parameter_models import MonitoringParams
-from .performance import LABEL, monthly_performance
+from .performance import monthly_performance
 from .report import render_report
 from .status import RISK, assess
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from diab_readmit.contracts import LABEL
 from diab_readmit.pipelines.training.calibration import (
     calibration_intercept,
     calibration_slope,
@@ -17,7 +18,6 @@ from diab_readmit.pipelines.training.calibration import (
 
 from .parameter_models import PerformanceThresholds
 
-LABEL = "readmitted_30d"
 COLUMNS = [
     "month",
     "scored",
