@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -160,7 +161,7 @@ def dag_runs(tmp_path_factory):
             airflow_environment(
                 home, aws.environment(endpoint_variable="AWS_ENDPOINT_URL")
             ),
-            timeout=300,
+            timeout=int(os.environ.get("DIAB_TEST_AIRFLOW_TIMEOUT", "300")),
             log_file=home / "dag_test.log",
         )
         ecs = aws.client("ecs")
