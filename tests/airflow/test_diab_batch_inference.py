@@ -34,7 +34,7 @@ PIPELINE_OF_TASK = {
     "monitor_scored_encounters": "monitoring",
 }
 BRANCH = "read_monitoring_status"
-REGISTRY = "model-registry"
+REGISTRY = "batch-model-registry"
 CLUSTER = "diab-batch-cluster"
 #: Datamart bucket of each scenario -> the monitoring_status.json it holds.
 STATUSES = {
@@ -120,7 +120,7 @@ def dag_runs(tmp_path_factory):
         )
         stopped = property(lambda container: "STOPPED", lambda container, value: None)
         patch.setattr(ecs_models.Container, "last_status", stopped, raising=False)
-        buckets = {name: f"datamart-{name}" for name in STATUSES}
+        buckets = {name: f"batch-datamart-{name}" for name in STATUSES}
         aws.create_buckets(*buckets.values(), REGISTRY)
         s3 = aws.client("s3")
         for name, status in STATUSES.items():
