@@ -152,7 +152,7 @@ def train_and_register(
     )
     registry_of_algorithm = ModelRegistryDataset(path=str(registry / ALGORITHM))
     registry_of_algorithm.save(bundle)
-    return registry_of_algorithm.load()
+    return {**registry_of_algorithm.load(), "registrable": bundle}
 
 
 def score(
