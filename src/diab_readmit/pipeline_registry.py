@@ -8,6 +8,7 @@ from diab_readmit.parameter_models import ALGORITHMS
 from diab_readmit.pipelines import (
     data_processing,
     preprocessing,
+    promote,
     reporting,
     synthetic,
     training,
@@ -34,5 +35,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         **per_algorithm,
         "training": all_training,
         "reporting": report,
+        "promote": promote.create_pipeline(),
         "__default__": gold + snapshot + all_training + report,
     }

@@ -19,10 +19,11 @@ A version is committed exactly when its ``metadata.json`` exists. ``latest/`` an
 promotions, and they are only touched after a version or a promotion is committed.
 
 **Champion.** ``latest/`` holds the champion, a function of the committed records alone:
-replay, in id order (a promotion after a version of the same second), every version whose
-gate decision (``metadata["gate"]["decision"]``, written by the training pipeline's gate)
-is ``promoted`` — or that has no gate record, as registered before the gate existed or
-directly through this dataset — and every promotion; the last one names the champion. Each
+replay, in id order, every version whose gate decision (``metadata["gate"]["decision"]``,
+written by the training pipeline's gate) is ``promoted`` — or that has no gate record, as
+registered before the gate existed or directly through this dataset — with every promotion
+placed right after the newest version committed when it was made; the last one names the
+champion (:func:`champion_and_statuses`). Each
 version's ``status`` in ``versions.json`` follows: ``champion``; ``retired`` (was champion
 once); ``rejected`` (failed the gate, never champion); ``candidate`` (passed the gate but
 ``auto_promote`` was off). Because the champion is derived, not stored, concurrent
@@ -112,25 +113,37 @@ def champion_and_statuses(
 ) -> tuple[str | None, dict[str, str]]:
     """The champion and every version's status, from the committed records alone.
 
+    Events in order: each version (in id order) whose gate promoted it, and each promotion
+    right after the newest version committed when it was made (``after_version``; ties in
+    promotion-id order). The last event names the champion.
+
     Args:
-        entries: ``versions.json`` entries of the committed versions (``id``, ``gate``).
-        promotions: committed promotion records (``promotion_id``, ``version_id``).
+        entries: ``versions.json`` entries of the committed versions, oldest first (``id``,
+            ``gate``).
+        promotions: committed promotion records (``promotion_id``, ``version_id``,
+            ``after_version``).
 
     Returns:
         The champion's id (None when no version ever passed nor was promoted) and
         ``{version id: champion | retired | rejected | candidate}``.
     """
-    known = {entry["id"] for entry in entries}
+    position = {entry["id"]: number for number, entry in enumerate(entries)}
     events = [
-        (commit_order_key(entry["id"]), 0, entry["id"])
-        for entry in entries
+        (number, 0, ("", 0), entry["id"])
+        for number, entry in enumerate(entries)
         if (entry.get("gate") or {}).get("decision", PROMOTED) == PROMOTED
     ]
-    events += [
-        (commit_order_key(record["promotion_id"]), 1, record["version_id"])
-        for record in promotions
-        if record.get("version_id") in known
-    ]
+    for record in promotions:
+        if record.get("version_id") not in position:
+            continue
+        after = record.get("after_version")
+        stamp = commit_order_key(record["promotion_id"])
+        place = (
+            position[after]
+            if after in position
+            else sum(commit_order_key(e["id"]) <= stamp for e in entries) - 1
+        )
+        events.append((place, 1, stamp, record["version_id"]))
     champions = [version_id for *_, version_id in sorted(events)]
     champion = champions[-1] if champions else None
     statuses = {}
@@ -539,6 +552,9 @@ class ModelRegistryDataset(
             record = {
                 "promotion_id": promotion_id,
                 "version_id": version_id,
+                # Where the promotion sits among the versions (champion_and_statuses): after
+                # every version committed by now; a later one that passes the gate wins.
+                "after_version": self.committed_versions()[-1],
                 "sha256": metadata.get("sha256"),
                 "promoted_at": now.isoformat(timespec="seconds"),
                 "promoted_by": user,
@@ -729,7 +745,7 @@ class ModelRegistryChampionDataset(ModelRegistryDataset):
 
     Example (conf/base/catalog_training.yml)::
 
-        "{algorithm}.model_registry@champion":
+        "{algorithm}.current_champion":
           type: diab_readmit.datasets.model_registry.ModelRegistryChampionDataset
           path: ${globals:paths.model_registry}/{algorithm}
     """
