@@ -8,8 +8,8 @@ from typing import Any
 
 from kedro.io.core import AbstractDataset, DatasetError
 
+from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.datasets.model_registry import ModelRegistryDataset
-from diab_readmit.parameter_models import ALGORITHMS
 
 
 def current_user() -> str:
@@ -55,7 +55,7 @@ class RegistryPromotionDataset(AbstractDataset[dict[str, Any], list[dict[str, An
 
     def _registry(self, algorithm: str) -> ModelRegistryDataset:
         return ModelRegistryDataset(
-            f"{self._path}/{algorithm}",
+            path=f"{self._path}/{algorithm}",
             credentials=self._credentials,
             fs_args=self._fs_args,
         )

@@ -18,7 +18,7 @@ from diab_readmit.pipeline_registry import register_pipelines
 from diab_readmit.pipelines.training import create_pipeline
 from tests.conftest import PROJECT
 
-from .conftest import make_snapshot
+from .conftest import gold_windows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOTS = {
@@ -166,7 +166,7 @@ def test_one_algorithm_runs_alone_and_registers_a_version_per_run(training_proje
     assert (
         metadata["snapshot_id"]
         == PreprocessedSnapshotDataset(
-            str(training_project.data / "05_model_input" / "preprocessed")
+            path=str(training_project.data / "05_model_input" / "preprocessed")
         ).snapshot_ids()[-1]
     )
     assert {p.name for p in (version / "plots").iterdir()} == PLOTS
@@ -179,7 +179,7 @@ def test_one_algorithm_runs_alone_and_registers_a_version_per_run(training_proje
 
     # The registered model scores gold feature rows directly.
     model = pickle.loads((root / "latest" / "model.pkl").read_bytes())
-    gold_oot = make_snapshot()["gold_rows"]["oot"]
+    gold_oot = gold_windows()["oot"]
     scores = model.predict_proba(gold_oot)[:, 1]
     assert scores.shape == (len(gold_oot),) and np.all((scores >= 0) & (scores <= 1))
 

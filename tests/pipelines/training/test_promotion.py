@@ -15,6 +15,7 @@ from kedro.io.core import DatasetError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline as SklearnPipeline
 
+from diab_readmit.contracts import LABEL
 from diab_readmit.datasets import model_registry
 from diab_readmit.datasets.gold_lookup import GoldRowsLookupDataset
 from diab_readmit.datasets.gold_store import PartitionedParquetStore
@@ -32,23 +33,22 @@ from diab_readmit.pipelines.training.promotion import (
     gate_challenger,
 )
 
-from .conftest import make_snapshot
+from .conftest import gold_windows, make_snapshot
 
-LABEL = "readmitted_30d"
 #: Gate settings that test non-inferiority alone (no floor can reject).
 NO_FLOORS = PromotionParams(
     floors={"min_auc_roc": 0.0, "max_brier": 1.0, "max_ece": 1.0}
 )
 
 
-def _package(snapshot: dict[str, Any], quality: str) -> tuple[dict, dict]:
+def _package(snapshot, quality: str) -> tuple[dict, dict]:
     """A registry bundle of a logistic regression and its TEST scores.
 
     ``good`` learns from the labels; ``worse`` from labels mostly shuffled (its ranking is
     weaker, still above chance); ``useless`` from fully shuffled labels.
     """
-    features = snapshot["metadata"]["feature_columns"]
-    train, test = snapshot["train"], snapshot["test"]
+    features = snapshot.metadata["feature_columns"]
+    train, test = snapshot.train, snapshot.test
     y = train[LABEL].to_numpy()
     rng = np.random.default_rng(3)
     if quality != "good":
@@ -58,7 +58,7 @@ def _package(snapshot: dict[str, Any], quality: str) -> tuple[dict, dict]:
         y[chosen] = rng.permutation(y[chosen])
     classifier = LogisticRegression(max_iter=500).fit(train[features], y)
     model = SklearnPipeline(
-        [("preprocess", snapshot["scaler"]), ("classifier", classifier)]
+        [("preprocess", snapshot.scaler), ("classifier", classifier)]
     )
     scores = {
         "y_true": test[LABEL].to_numpy(dtype=np.int8),
@@ -67,7 +67,7 @@ def _package(snapshot: dict[str, Any], quality: str) -> tuple[dict, dict]:
     metrics = evaluation.window_metrics(scores["y_true"], scores["y_score"], 0.2)
     metadata = {
         "model_name": "logistic_regression",
-        "snapshot_id": snapshot["snapshot_id"],
+        "snapshot_id": snapshot.snapshot_id,
         "feature_columns": features,
         "performance": {"test": metrics, "oot": {"auc_roc": 0.5}},
         "threshold": 0.2,
@@ -77,14 +77,14 @@ def _package(snapshot: dict[str, Any], quality: str) -> tuple[dict, dict]:
 
 def _register(
     registry: ModelRegistryDataset,
-    snapshot: dict[str, Any],
+    snapshot,
     quality: str,
     promotion: PromotionParams = NO_FLOORS,
     gold_rows=None,
 ) -> dict[str, Any]:
     """Gate a new model against the registry's champion and register it, as training does."""
     package, scores = _package(snapshot, quality)
-    champion = ModelRegistryChampionDataset(registry._path).load()
+    champion = ModelRegistryChampionDataset(path=registry._path).load()
     gate = gate_challenger(package, scores, snapshot, champion, gold_rows, promotion)
     registry.save(attach_gate_decision(package, gate))
     return gate
@@ -97,7 +97,7 @@ def _index(root) -> dict[str, Any]:
 def test_a_worse_challenger_is_rejected_and_latest_is_unchanged(tmp_path, caplog):
     snapshot = make_snapshot()
     root = tmp_path / "logistic_regression"
-    registry = ModelRegistryDataset(str(root))
+    registry = ModelRegistryDataset(path=str(root))
     first = _register(registry, snapshot, "good")
     assert first["decision"] == "promoted" and first["compared_with"] is None
     champion = registry.committed_versions()[0]
@@ -106,7 +106,7 @@ def test_a_worse_challenger_is_rejected_and_latest_is_unchanged(tmp_path, caplog
     gate = _register(registry, snapshot, "worse")
 
     assert gate["decision"] == "rejected" and not gate["passed"]
-    assert gate["paired"] and gate["paired_rows"] == len(snapshot["test"])
+    assert gate["paired"] and gate["paired_rows"] == len(snapshot.test)
     assert gate["compared_with"] == champion
     assert "worse" in gate["reasons"][0] and "auc_roc" in gate["reasons"][0]
     assert {
@@ -125,7 +125,7 @@ def test_a_worse_challenger_is_rejected_and_latest_is_unchanged(tmp_path, caplog
     assert rejected in lines[0] and str(root / rejected) in lines[0]
     assert f"latest/ still holds {champion}" in lines[0]
     # The history view (reports, monitoring) sees the champion as latest.
-    history = ModelRegistryHistoryDataset(str(root)).load()
+    history = ModelRegistryHistoryDataset(path=str(root)).load()
     assert history["latest"]["version_id"] == champion == history["champion"]
     assert history["newest"]["version_id"] == rejected
 
@@ -133,7 +133,7 @@ def test_a_worse_challenger_is_rejected_and_latest_is_unchanged(tmp_path, caplog
 def test_a_better_challenger_is_promoted_and_floors_reject_alone(tmp_path):
     snapshot = make_snapshot()
     root = tmp_path / "logistic_regression"
-    registry = ModelRegistryDataset(str(root))
+    registry = ModelRegistryDataset(path=str(root))
     _register(registry, snapshot, "worse")
     gate = _register(registry, snapshot, "good")
     assert gate["decision"] == "promoted" and gate["paired"]
@@ -145,14 +145,14 @@ def test_a_better_challenger_is_promoted_and_floors_reject_alone(tmp_path):
     # A floor alone rejects, even with nothing to compare with.
     strict = PromotionParams(floors={"min_auc_roc": 0.99})
     gate = _register(
-        ModelRegistryDataset(str(tmp_path / "fresh")), snapshot, "good", strict
+        ModelRegistryDataset(path=str(tmp_path / "fresh")), snapshot, "good", strict
     )
     assert gate["decision"] == "rejected"
     assert (
         gate["reasons"][0].startswith("test ROC-AUC") and "0.9900" in gate["reasons"][0]
     )
     with pytest.raises(DatasetError, match="has no champion.*promote"):
-        ModelRegistryDataset(str(tmp_path / "fresh")).load()
+        ModelRegistryDataset(path=str(tmp_path / "fresh")).load()
     # auto_promote off: a passing version waits as a candidate.
     held = PromotionParams(auto_promote=False, floors={"min_auc_roc": 0.0})
     gate = _register(registry, snapshot, "good", held)
@@ -165,7 +165,9 @@ def test_champion_of_another_snapshot_is_rescored_on_gold_rows_or_compared_on_fl
     tmp_path,
 ):
     old, new = make_snapshot(seed=1), make_snapshot(seed=2)
-    registry = ModelRegistryDataset(str(tmp_path / "registry" / "logistic_regression"))
+    registry = ModelRegistryDataset(
+        path=str(tmp_path / "registry" / "logistic_regression")
+    )
     _register(registry, old, "good")
 
     # No gold store: the champion cannot be rescored, the record says so.
@@ -174,23 +176,24 @@ def test_champion_of_another_snapshot_is_rescored_on_gold_rows_or_compared_on_fl
     assert gate["decision"] == "promoted"  # floors were all it had to pass
 
     # With the gold rows of the new test encounters, the champion's own scaler rescores them.
-    store = PartitionedParquetStore(str(tmp_path / "feature_store"))
-    store.save(new["gold_rows"]["test"])
-    lookup = GoldRowsLookupDataset(str(tmp_path / "feature_store")).load()
+    store = PartitionedParquetStore(path=str(tmp_path / "feature_store"))
+    new_gold_test = gold_windows(seed=2)["test"]
+    store.save(new_gold_test)
+    lookup = GoldRowsLookupDataset(path=str(tmp_path / "feature_store")).load()
     champion = ModelRegistryChampionDataset(  # the champion trained on the old snapshot
-        registry._path, pinned_version=registry.committed_versions()[0]
+        path=registry._path, pinned_version=registry.committed_versions()[0]
     ).load()
     package, scores = _package(new, "worse")
     gate = gate_challenger(package, scores, new, champion, lookup, NO_FLOORS)
-    assert gate["paired"] and gate["paired_rows"] == len(new["test"])
+    assert gate["paired"] and gate["paired_rows"] == len(new.test)
     assert "gold rows" in gate["comparison"]
-    expected = champion["model"].predict_proba(new["gold_rows"]["test"])[:, 1]
+    expected = champion["model"].predict_proba(new_gold_test)[:, 1]
     assert gate["paired_metric"]["champion"] == pytest.approx(
         evaluation.window_metrics(scores["y_true"], expected, 0.5)["auc_roc"]
     )
     # Gold rows without the champion's inputs (another feature list): floors only.
-    store.save(new["gold_rows"]["test"].drop(columns=["number_inpatient"]))
-    lookup = GoldRowsLookupDataset(str(tmp_path / "feature_store")).load()
+    store.save(new_gold_test.drop(columns=["number_inpatient"]))
+    lookup = GoldRowsLookupDataset(path=str(tmp_path / "feature_store")).load()
     gate = gate_challenger(package, scores, new, champion, lookup, NO_FLOORS)
     assert not gate["paired"]
     assert (
@@ -201,7 +204,7 @@ def test_champion_of_another_snapshot_is_rescored_on_gold_rows_or_compared_on_fl
 def test_promote_and_roll_back_round_trip_records_who_when_why(tmp_path):
     snapshot = make_snapshot()
     root = tmp_path / "registry" / "logistic_regression"
-    registry = ModelRegistryDataset(str(root))
+    registry = ModelRegistryDataset(path=str(root))
     _register(registry, snapshot, "worse")
     _register(registry, snapshot, "good")
     first, second = registry.committed_versions()
@@ -267,16 +270,16 @@ def _register_or_promote(path: str, task: tuple[str, Any], barrier) -> None:
     barrier.wait()
     kind, value = task
     if kind == "register":
-        ModelRegistryDataset(path).save(_bundle(value))
+        ModelRegistryDataset(path=path).save(_bundle(value))
     else:
-        ModelRegistryDataset(path).promote(value, reason="concurrent", user="test")
+        ModelRegistryDataset(path=path).promote(value, reason="concurrent", user="test")
 
 
 def test_concurrent_registrations_and_promotions_lose_nothing(tmp_path, monkeypatch):
     """Threads, then processes, register and promote at once, all in the same second."""
     monkeypatch.setattr(model_registry, "datetime", _FrozenClock)
     path = str(tmp_path / "xgboost")
-    registry = ModelRegistryDataset(path)
+    registry = ModelRegistryDataset(path=path)
     registry.save(_bundle(0.6))
     registry.save(_bundle(0.61))
     seed_a, seed_b = registry.committed_versions()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.datasets.model_registry import VERSION_ID
 from diab_readmit.errors import UserFixableError
-from diab_readmit.parameter_models import ALGORITHMS
 
 EXAMPLE = (
     "kedro run --pipelines promote --params promote.algorithm=xgboost,"

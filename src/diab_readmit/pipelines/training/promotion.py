@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from diab_readmit.contracts import PreprocessedSnapshot
 from diab_readmit.datasets.gold_lookup import GoldRows
 from diab_readmit.datasets.model_registry import HELD, PROMOTED, REJECTED
 
@@ -132,7 +133,7 @@ def _champion_scores(
 def gate_challenger(
     model_package: dict[str, Any],
     test_scores: dict[str, np.ndarray],
-    preprocessed_snapshot: dict[str, Any],
+    preprocessed_snapshot: PreprocessedSnapshot,
     champion: dict[str, Any] | None,
     gold_rows: GoldRows | None,
     promotion: PromotionParams,
@@ -168,11 +169,11 @@ def gate_challenger(
         record["comparison"] = "no champion yet: floors only"
     else:
         record["compared_with"] = champion["version_id"]
-        test = preprocessed_snapshot["test"]
+        test = preprocessed_snapshot.test
         positions, risks, how = _champion_scores(
             champion,
             test,
-            preprocessed_snapshot.get("snapshot_id"),
+            preprocessed_snapshot.snapshot_id,
             model_package["metadata"]["feature_columns"],
             gold_rows,
         )
