@@ -7,6 +7,7 @@ from kedro.pipeline import Pipeline
 from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.pipelines import (
     data_processing,
+    inference,
     preprocessing,
     promote,
     reporting,
@@ -36,5 +37,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         "training": all_training,
         "reporting": report,
         "promote": promote.create_pipeline(),
+        "inference": inference.create_pipeline(),
         "__default__": gold + snapshot + all_training + report,
     }
