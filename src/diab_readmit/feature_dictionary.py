@@ -126,7 +126,12 @@ _THIS_STAY = {
 }
 _STATIC: list[FeatureEntry] = [
     FeatureEntry(
-        "age_midpoint", "aged about {value}", "years", "demographics", "number"
+        "age_midpoint",
+        "aged about {value}",
+        "years",
+        "demographics",
+        "number",
+        title="age (middle of the 10-year band)",
     ),
     FeatureEntry(
         "admission_severity_score",
@@ -134,6 +139,7 @@ _STATIC: list[FeatureEntry] = [
         "score 1-3",
         "admission and discharge",
         "number",
+        title="admission severity score",
     ),
     FeatureEntry(
         "admission_source_risk_score",
@@ -141,6 +147,7 @@ _STATIC: list[FeatureEntry] = [
         "score 1-3",
         "admission and discharge",
         "number",
+        title="admission source risk score",
     ),
     FeatureEntry(
         "severity_x_visits",
@@ -148,6 +155,7 @@ _STATIC: list[FeatureEntry] = [
         "score",
         "utilisation in the year before",
         "number",
+        title="admission severity x visits in the year before",
     ),
     FeatureEntry(
         "max_glu_serum_ord",
@@ -256,6 +264,7 @@ _STATIC: list[FeatureEntry] = [
         "count",
         "patient history",
         "number",
+        title="change of inpatient stays in the year before since the previous stay",
     ),
 ]
 
