@@ -6,6 +6,7 @@ Layout under ``path`` (``<paths.model_registry>/<algorithm>``)::
         _claim.json                   # who took this id: host, pid, time
         model.pkl                     # pickled sklearn Pipeline(preprocess, classifier)
         plots/roc_curves.png ...      # the evaluation plots of this version
+        model_card.md                 # written from the metadata below (diab_readmit.model_card)
         metadata.json                 # written LAST: the commit marker, with model.pkl's sha256
     v20260101_120000_01/              # a second version registered in the same second
     latest/model.pkl + metadata.json  # copy of the newest committed version
@@ -54,6 +55,7 @@ from kedro.io.core import AbstractDataset, DatasetError
 from diab_readmit.datasets.commit_protocol import CommitFolders, id_pattern
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
 from diab_readmit.datasets.storage_errors import storage_errors_named
+from diab_readmit.model_card import render_model_card
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ METADATA = "metadata.json"
 LATEST = "latest"
 INDEX = "versions.json"
 PLOTS = "plots"
+MODEL_CARD = "model_card.md"
 PREFIX = "v"
 VERSION_ID = id_pattern(PREFIX)
 #: Jitter between index checks and id retries; not the model's randomness.
@@ -342,6 +345,7 @@ class ModelRegistryDataset(
             "sha256": digest,
             "model_file": MODEL,
             "plots": plot_files,
+            "model_card": MODEL_CARD,
         }
         try:
             encoded = json.dumps(committed, indent=2, default=_json_default).encode()
@@ -350,6 +354,9 @@ class ModelRegistryDataset(
                 f"Cannot register {self._algorithm} {version_id}: its metadata is not "
                 f"JSON-serialisable ({exc}); convert the value to str / int / float."
             ) from exc
+        # From the metadata as committed (after the JSON round trip), so they cannot disagree.
+        card = render_model_card(json.loads(encoded))
+        self._write_bytes(card.encode(), version_id, MODEL_CARD)
         self._write_bytes(encoded, version_id, METADATA)  # the commit
         logger.info(
             "Registered %s %s (sha256 %s) at %s",
@@ -514,6 +521,7 @@ class ModelRegistryHistoryDataset(
                 "latest": None,
                 "versions": [],
                 "plots": {},
+                "model_card": None,
             }
         index = self._read_json(INDEX)
         if (
@@ -532,11 +540,13 @@ class ModelRegistryHistoryDataset(
             content = self._read_bytes(committed[-1], *relative.split("/"))
             if content is not None:
                 plots[PurePosixPath(relative).name] = content
+        card = self._read_bytes(committed[-1], latest.get("model_card", MODEL_CARD))
         return {
             "algorithm": self._algorithm,
             "latest": latest,
             "versions": versions,
             "plots": plots,
+            "model_card": card.decode() if card is not None else None,
         }
 
     def save(self, data: None) -> None:
