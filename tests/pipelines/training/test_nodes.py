@@ -456,8 +456,20 @@ def test_snapshot_without_temporal_splits_reports_the_observed_windows(snapshot)
     bare = dict(
         snapshot, metadata={"feature_columns": snapshot["metadata"]["feature_columns"]}
     )
+    explanations, assessment = _explained(
+        bare, tuned, test_scores, oot_scores, threshold
+    )
     bundle = nodes.package_model(
-        tuned, bare, threshold, metrics, {}, training_config, estimator, search
+        tuned,
+        bare,
+        threshold,
+        metrics,
+        {},
+        explanations,
+        assessment,
+        training_config,
+        estimator,
+        search,
     )
     splits = bundle["metadata"]["temporal_splits"]
     assert (
