@@ -166,7 +166,7 @@ def test_every_node_has_a_readable_name(viz_api):
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+    def log_message(self, format, *args):
         pass
 
 

@@ -15,6 +15,10 @@ fails the task instead, so it is not mistaken for "no data yet".
 
 Each ECS task runs the project image (entrypoint ``kedro run``) with the command
 ``--pipelines <pipeline> --env aws``, the same strings as ``deploy/ecs/stage_commands.json``.
+The ECS tasks, one per algorithm, and their timeouts are read from
+``diab_model_training_stages.json`` beside this file, which ``python -m
+diab_readmit.ecs_stages`` writes from the project's algorithm recipes (this file is parsed
+every few seconds and never imports Kedro or the project).
 
 Configuration is read when a task runs, from Airflow Variables (or the environment as
 ``AIRFLOW_VAR_<NAME>``, Airflow's own fallback), with these defaults:
@@ -37,10 +41,12 @@ the checks import it lazily, so the DAG itself parses without it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
@@ -56,12 +62,12 @@ CONTAINER_NAME = "diab-readmit"
 LOG_STREAM_PREFIX = "ecs"
 TRAINING_LOG_GROUP = "/ecs/diab-readmit-demo-model-training"
 
-#: ECS stages of this DAG: task id → (Kedro pipeline, execution timeout). The seed's timeouts.
+#: ECS stages of this DAG: task id → (Kedro pipeline, execution timeout), preprocessing first.
 ECS_STAGES: dict[str, tuple[str, timedelta]] = {
-    "preprocess_training_data": ("preprocessing", timedelta(minutes=30)),
-    "train_logistic_regression": ("logistic_regression", timedelta(hours=2)),
-    "train_random_forest": ("random_forest", timedelta(hours=3)),
-    "train_xgboost": ("xgboost", timedelta(hours=3)),
+    task_id: (stage["pipeline"], timedelta(minutes=stage["timeout_minutes"]))
+    for task_id, stage in json.loads(
+        Path(__file__).with_name("diab_model_training_stages.json").read_text()
+    ).items()
 }
 
 

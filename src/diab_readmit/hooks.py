@@ -7,34 +7,10 @@ import sys
 from types import TracebackType
 
 from kedro.framework.hooks import hook_impl
-from kedro.io.core import DatasetError
-from pydantic import ValidationError
 
-from diab_readmit.errors import UserFixableError
+from diab_readmit.errors import user_fixable_cause
 
-try:  # Kedro >= 1.7 validates typed params and declared dataset validators
-    from kedro.validation.exceptions import ParameterValidationError
-except ImportError:  # pragma: no cover
-    ParameterValidationError = UserFixableError
-
-_USER_FIXABLE = (
-    UserFixableError,
-    DatasetError,
-    ParameterValidationError,
-    ValidationError,
-)
 SHOW_TRACEBACK = "DIAB_READMIT_TRACEBACK"
-
-
-def user_fixable_cause(error: BaseException) -> BaseException | None:
-    """The first error in ``error``'s cause chain whose message is meant for the user."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, _USER_FIXABLE):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
 
 
 class ConciseUserErrors:

@@ -14,8 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sklearn.metrics import get_scorer_names
 
-#: The algorithms the project knows; each has a training namespace of this name.
-ALGORITHMS: tuple[str, ...] = ("logistic_regression", "random_forest", "xgboost")
+from diab_readmit.algorithms import ALGORITHMS
+from diab_readmit.contracts import WINDOWS
 
 
 class _Strict(BaseModel):
@@ -50,7 +50,7 @@ class TemporalSplits(_Strict):
 
     @model_validator(mode="after")
     def _ordered_and_disjoint(self) -> TemporalSplits:
-        for earlier, later in (("train", "test"), ("test", "oot")):
+        for earlier, later in zip(WINDOWS, WINDOWS[1:]):
             first, second = getattr(self, earlier), getattr(self, later)
             if first.end_date >= second.start_date:
                 raise ValueError(
@@ -61,7 +61,8 @@ class TemporalSplits(_Strict):
         return self
 
     def windows(self) -> dict[str, Window]:
-        return {"train": self.train, "test": self.test, "oot": self.oot}
+        """The windows by name, in ``contracts.WINDOWS`` order."""
+        return {name: getattr(self, name) for name in WINDOWS}
 
 
 #: Rules for the decision threshold, chosen on the TEST window (never OOT):

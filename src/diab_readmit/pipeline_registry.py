@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from diab_readmit.parameter_models import ALGORITHMS
+from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.pipelines import (
     data_processing,
     preprocessing,

@@ -24,6 +24,8 @@ from typing import Any
 import pandas as pd
 from kedro.framework.hooks import hook_impl
 
+from diab_readmit.number_format import as_float, format_number
+
 logger = logging.getLogger(__name__)
 
 REGISTRY_SUFFIX = ".model_registry@bundle"
@@ -45,8 +47,8 @@ class RegisteredVersion:
 
     def line(self) -> str:
         return (
-            f"  {self.algorithm} {self.version_id}  test ROC-AUC {_auc(self.test_auc)}  "
-            f"OOT ROC-AUC {_auc(self.oot_auc)}  {self.location}"
+            f"  {self.algorithm} {self.version_id}  test ROC-AUC {format_number(self.test_auc)}  "
+            f"OOT ROC-AUC {format_number(self.oot_auc)}  {self.location}"
         )
 
 
@@ -72,7 +74,7 @@ class RunSummary:
                     self._known_versions[algorithm] = set(
                         self._history(algorithm).committed_versions()
                     )
-                except Exception:  # noqa: BLE001 - the summary must never be why a run fails
+                except Exception:  # the summary must never be why a run fails
                     # An unreadable registry (missing bucket, no access) fails the run's own
                     # registration with the error that explains it; the summary stays silent.
                     self._known_versions[algorithm] = None
@@ -116,8 +118,8 @@ class RunSummary:
             RegisteredVersion(
                 algorithm=algorithm,
                 version_id=version_id,
-                test_auc=_number((performance.get("test") or {}).get("auc_roc")),
-                oot_auc=_number((performance.get("oot") or {}).get("auc_roc")),
+                test_auc=as_float((performance.get("test") or {}).get("auc_roc")),
+                oot_auc=as_float((performance.get("oot") or {}).get("auc_roc")),
                 location=f"{registry}/{version_id}",
             )
         )
@@ -149,8 +151,8 @@ class RunSummary:
                 row = rows.iloc[0]
                 return (
                     f"Best model (as in the report): {row['algorithm']} {row['version_id']}, "
-                    f"test ROC-AUC {_auc(row.get('test_auc_roc'))}, "
-                    f"OOT ROC-AUC {_auc(row.get('oot_auc_roc'))}"
+                    f"test ROC-AUC {format_number(row.get('test_auc_roc'))}, "
+                    f"OOT ROC-AUC {format_number(row.get('oot_auc_roc'))}"
                 )
         scored = [v for v in self.registered if not math.isnan(v.test_auc)]
         if len(scored) < 2:
@@ -158,17 +160,5 @@ class RunSummary:
         top = max(scored, key=lambda v: v.test_auc)
         return (
             f"Best of this run on test ROC-AUC: {top.algorithm} {top.version_id}, "
-            f"test ROC-AUC {_auc(top.test_auc)}, OOT ROC-AUC {_auc(top.oot_auc)}"
+            f"test ROC-AUC {format_number(top.test_auc)}, OOT ROC-AUC {format_number(top.oot_auc)}"
         )
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _auc(value: Any) -> str:
-    number = _number(value)
-    return "—" if math.isnan(number) else f"{number:.4f}"

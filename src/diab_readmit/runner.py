@@ -10,29 +10,36 @@ runner instead:
 - when a node fails, records the error, skips every node that depends on it, and carries on
   with the nodes that do not;
 - at the end logs one summary line per namespace (succeeded / failed with the error / skipped)
-  and raises if anything failed: the failed node's own exception when there was one failure,
-  ``NodeFailuresError`` listing all of them otherwise, so ``kedro run`` exits non-zero.
+  and Kedro's suggestion of how to resume, and raises if anything failed: the failed node's
+  own exception when there was one failure, ``NodeFailuresError`` listing all of them
+  otherwise, so ``kedro run`` exits non-zero.
 
 A node tagged ``RUNS_AFTER_UPSTREAM_FAILURE`` (e.g. a report over every algorithm's registry)
 still runs after an upstream failure, once everything it depends on has finished or been
 skipped; its inputs come from the catalog as usual (a registry holds earlier versions).
+
+How: the nodes are cut into runs of one namespace, in an order that finishes a namespace
+before the next (``namespace_segments``), and each run goes through Kedro's own sequential
+loop (``AbstractRunner._run``: its node and catalog validation, the Task of each node, the
+release of datasets no longer needed). When a node fails there, Kedro reports the nodes that
+finished before it (``_suggest_resume_scenario``); the rest of that namespace, without the
+failed node's dependants, goes through the loop again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from itertools import chain
 from typing import TYPE_CHECKING
 
-from kedro.runner import SequentialRunner
-from kedro.runner.task import Task
+from kedro.pipeline import Pipeline
+from kedro.runner import AbstractRunner, SequentialRunner
 
-from diab_readmit.hooks import user_fixable_cause
+from diab_readmit.errors import user_fixable_cause
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from kedro.io import CatalogProtocol
-    from kedro.pipeline import Pipeline
     from kedro.pipeline.node import Node
     from pluggy import PluginManager
 
@@ -50,8 +57,33 @@ def _branch(node: Node) -> str:
     return (node.namespace or "").split(".")[0]
 
 
+def namespace_segments(pipeline: Pipeline) -> list[list[Node]]:
+    """``pipeline``'s nodes as runs of one top-level namespace, to run one after another.
+
+    A run starts with the earliest node not yet placed in topological order (everything it
+    depends on is placed) and takes every node of its namespace that becomes ready.
+    """
+    dependencies = pipeline.node_dependencies
+    todo = list(pipeline.nodes)  # topologically sorted
+    placed: set[Node] = set()
+    segments = []
+    while todo:
+        branch, segment = _branch(todo[0]), []
+        while ready := [
+            n for n in todo if _branch(n) == branch and dependencies[n] <= placed
+        ]:
+            segment += ready
+            placed.update(ready)
+            todo = [n for n in todo if n not in placed]
+        segments.append(segment)
+    return segments
+
+
 class FailureIsolatingRunner(SequentialRunner):
     """``SequentialRunner`` that isolates failures to the nodes depending on them."""
+
+    #: The nodes Kedro's loop finished before a node failed (see _suggest_resume_scenario).
+    _finished: set[Node] | None = None
 
     def _run(
         self,
@@ -60,97 +92,72 @@ class FailureIsolatingRunner(SequentialRunner):
         hook_manager: PluginManager | None = None,
         run_id: str | None = None,
     ) -> None:
-        nodes = pipeline.nodes  # topologically sorted
-        order = {node: index for index, node in enumerate(nodes)}
         dependencies = pipeline.node_dependencies
-        dependants: dict[Node, set[Node]] = {node: set() for node in nodes}
-        for node, parents in dependencies.items():
-            for parent in parents:
-                dependants[parent].add(node)
-        load_counts = Counter(chain.from_iterable(n.inputs for n in nodes))
-
         done: set[Node] = set()
         failed: dict[Node, BaseException] = {}
-        skipped: dict[Node, Node] = {}  # skipped node -> the failed node it depended on
-        todo = set(nodes)
-        current_branch: str | None = None
+        # A node that did not run -> the failed node it depends on (a failed node: itself).
+        cause: dict[Node, Node] = {}
+        for segment in namespace_segments(pipeline):
+            part = self._runnable(segment, dependencies, cause)
+            while part.nodes:
+                self._finished = None
+                try:
+                    # Kedro's loop itself: SequentialRunner._run adds only a hint about
+                    # --async, which would be logged again for every namespace.
+                    AbstractRunner._run(self, part, catalog, hook_manager, run_id)
+                except Exception as error:
+                    if self._finished is None:  # not a node's failure: Kedro's checks
+                        raise
+                    node = next(n for n in part.nodes if n not in self._finished)
+                    done |= self._finished
+                    failed[node], cause[node] = error, node
+                    # The traceback is shown once, at the end (see _report), not twice.
+                    logger.error(
+                        "Node %s failed: %s: %s", node.name, type(error).__name__, error
+                    )
+                    rest = [n for n in part.nodes if n not in self._finished | {node}]
+                    part = self._runnable(rest, dependencies, cause)
+                else:
+                    done.update(part.nodes)
+                    break
+        if failed:
+            super()._suggest_resume_scenario(pipeline, done, catalog)
+        self._report(pipeline.nodes, failed, cause)
 
-        while todo:
-            ready = [
-                n
-                for n in todo
-                if self._is_ready(n, dependencies[n], done, failed, skipped)
-            ]
-            if not ready:  # pragma: no cover - a DAG always has a ready node
-                raise RuntimeError(
-                    f"No runnable node among {sorted(n.name for n in todo)}"
-                )
-            # Stay on the branch in progress; otherwise the earliest node in topological order.
-            node = min(ready, key=lambda n: (_branch(n) != current_branch, order[n]))
-            todo.discard(node)
-            current_branch = _branch(node)
-            try:
-                Task(
-                    node=node,
-                    catalog=catalog,
-                    hook_manager=hook_manager,
-                    is_async=self._is_async,
-                    run_id=run_id,
-                ).execute()
-            except Exception as error:  # noqa: BLE001 - recorded, reported and re-raised below
-                failed[node] = error
-                # The traceback is shown once, at the end (see _report), not twice.
-                logger.error(
-                    "Node %s failed: %s: %s", node.name, type(error).__name__, error
-                )
-                for dependant in self._downstream(node, dependants):
-                    if (
-                        dependant in todo
-                        and RUNS_AFTER_UPSTREAM_FAILURE not in dependant.tags
-                    ):
-                        todo.discard(dependant)
-                        skipped[dependant] = node
-                        self._release_datasets(
-                            dependant, catalog, load_counts, pipeline
-                        )
-                        logger.warning(
-                            "Skipping node %s: it depends on failed node %s",
-                            dependant.name,
-                            node.name,
-                        )
-            else:
-                done.add(node)
-                logger.info("Completed %d out of %d tasks", len(done), len(nodes))
-            self._release_datasets(node, catalog, load_counts, pipeline)
+    def _suggest_resume_scenario(
+        self, pipeline: Pipeline, done_nodes: Iterable[Node], catalog: CatalogProtocol
+    ) -> None:
+        """Called by Kedro's loop when a node fails, with the nodes that finished before it.
 
-        self._report(nodes, failed, skipped)
+        The run goes on, so this only remembers them; the suggestion of how to resume is
+        given once, for the whole run, before the summary.
+        """
+        self._finished = set(done_nodes)
 
     @staticmethod
-    def _is_ready(
-        node: Node,
-        parents: set[Node],
-        done: set[Node],
-        failed: dict[Node, BaseException],
-        skipped: dict[Node, Node],
-    ) -> bool:
-        if RUNS_AFTER_UPSTREAM_FAILURE in node.tags:
-            return all(p in done or p in failed or p in skipped for p in parents)
-        return parents <= done
-
-    @staticmethod
-    def _downstream(node: Node, dependants: dict[Node, set[Node]]) -> set[Node]:
-        found: set[Node] = set()
-        stack = [node]
-        while stack:
-            for child in dependants[stack.pop()]:
-                if child not in found:
-                    found.add(child)
-                    stack.append(child)
-        return found
+    def _runnable(
+        nodes: list[Node],
+        dependencies: dict[Node, set[Node]],
+        cause: dict[Node, Node],
+    ) -> Pipeline:
+        """``nodes`` without those depending on a failed node, which are skipped."""
+        kept = []
+        for node in Pipeline(nodes).nodes:  # parents before children
+            failure = next((cause[p] for p in dependencies[node] if p in cause), None)
+            if failure is None or RUNS_AFTER_UPSTREAM_FAILURE in node.tags:
+                kept.append(node)
+                continue
+            cause[node] = failure
+            logger.warning(
+                "Skipping node %s: it depends on failed node %s",
+                node.name,
+                failure.name,
+            )
+        return Pipeline(kept)
 
     @staticmethod
     def _report(
-        nodes: list[Node], failed: dict[Node, BaseException], skipped: dict[Node, Node]
+        nodes: list[Node], failed: dict[Node, BaseException], cause: dict[Node, Node]
     ) -> None:
         if not failed:
             return
@@ -159,14 +166,14 @@ class FailureIsolatingRunner(SequentialRunner):
             members = [n for n in nodes if _branch(n) == branch]
             name = branch or "(no namespace)"
             errors = [(n, failed[n]) for n in members if n in failed]
-            skipped_here = [n for n in members if n in skipped]
+            skipped_here = [n for n in members if n in cause and n not in failed]
             if errors:
                 details = "; ".join(
                     f"{n.name}: {type(e).__name__}: {e}" for n, e in errors
                 )
                 lines.append(f"  {name}: FAILED ({details})")
             elif skipped_here:
-                causes = sorted({skipped[n].name for n in skipped_here})
+                causes = sorted({cause[n].name for n in skipped_here})
                 lines.append(
                     f"  {name}: SKIPPED (depends on failed {', '.join(causes)})"
                 )

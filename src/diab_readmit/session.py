@@ -4,7 +4,8 @@
 to ``KedroSession.run``:
 
 1. **Algorithm selection** (the seed's execution modes). ``__default__`` and ``training``
-   contain all three training namespaces; the session drops the ones not selected:
+   contain all three training namespaces; the session leaves out the ones not selected
+   (through ``KedroSession.run``'s ``namespaces`` filter):
 
    - ``ALGORITHM=<name>`` (the seed's single-algorithm mode): only that one;
    - otherwise ``training_config.enabled_algorithms``: the ones set to true.
@@ -37,8 +38,9 @@ from kedro.pipeline import Pipeline
 from kedro.runner import AbstractRunner, SequentialRunner
 from pydantic import ValidationError
 
+from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.errors import UserFixableError
-from diab_readmit.parameter_models import ALGORITHMS, TrainingConfig
+from diab_readmit.parameter_models import TrainingConfig
 from diab_readmit.runner import FailureIsolatingRunner
 
 logger = logging.getLogger(__name__)
@@ -127,26 +129,21 @@ def select_algorithms(
 
 
 class DiabReadmitSession(KedroSession):
-    """``KedroSession`` with algorithm selection and a failure-isolating default runner."""
+    """``KedroSession`` with algorithm selection and a failure-isolating default runner.
 
-    def run(  # noqa: PLR0913, PLR0917 - KedroSession.run's signature
+    Everything else is ``KedroSession.run``'s: the selection only narrows ``namespaces``
+    (every algorithm's nodes are its namespace), and the other filters pass through.
+    """
+
+    def run(
         self,
         pipeline_name: str | None = None,
         pipeline_names: list[str] | None = None,
-        tags: Iterable[str] | None = None,
+        *,
         runner: AbstractRunner | None = None,
-        node_names: Iterable[str] | None = None,
-        from_nodes: Iterable[str] | None = None,
-        to_nodes: Iterable[str] | None = None,
-        from_inputs: Iterable[str] | None = None,
-        to_outputs: Iterable[str] | None = None,
-        load_versions: dict[str, str] | None = None,
         namespaces: Iterable[str] | None = None,
-        only_missing_outputs: bool = False,
+        **filters: Any,
     ) -> dict[str, Any]:
-        names = list(
-            pipeline_names or ([pipeline_name] if pipeline_name else ["__default__"])
-        )
         requested = pipeline_names or ([pipeline_name] if pipeline_name else None)
         # The context is built once per run: here (so the project's hooks, e.g. concise
         # user errors, are active for selection errors too) and reused by KedroSession.run.
@@ -158,13 +155,16 @@ class DiabReadmitSession(KedroSession):
                 check_pipeline_names(requested, pipelines.keys())
                 pipelines.set_requested(requested)
             parameters = self._run_context.config_loader["parameters"]
+            names = requested or ["__default__"]
             selected = select_algorithms(
                 names,
                 parameters.get("training_config"),
                 os.environ.get(ALGORITHM_VARIABLE),
             )
             if selected is not None:
-                node_names = self._without_unselected(requested, selected, node_names)
+                namespaces = _namespaces_to_run(
+                    names, selected, namespaces, filters.get("node_names")
+                )
             if runner is None or type(runner) is SequentialRunner:
                 runner = FailureIsolatingRunner(
                     is_async=getattr(runner, "_is_async", False)
@@ -172,16 +172,9 @@ class DiabReadmitSession(KedroSession):
             return super().run(
                 pipeline_name=pipeline_name,
                 pipeline_names=pipeline_names,
-                tags=tags,
                 runner=runner,
-                node_names=node_names,
-                from_nodes=from_nodes,
-                to_nodes=to_nodes,
-                from_inputs=from_inputs,
-                to_outputs=to_outputs,
-                load_versions=load_versions,
                 namespaces=namespaces,
-                only_missing_outputs=only_missing_outputs,
+                **filters,
             )
         finally:
             self._run_context = None
@@ -189,37 +182,46 @@ class DiabReadmitSession(KedroSession):
     def load_context(self) -> KedroContext:
         return getattr(self, "_run_context", None) or super().load_context()
 
-    @staticmethod
-    def _without_unselected(
-        requested: list[str] | None,
-        selected: list[str],
-        node_names: Iterable[str] | None,
-    ) -> Iterable[str] | None:
-        """Node names of the requested pipelines minus the unselected training namespaces."""
-        dropped = set(ALGORITHMS) - set(selected)
-        logger.info(
-            "Training %s%s",
-            ", ".join(selected),
-            f" (not {', '.join(sorted(dropped))})" if dropped else "",
-        )
-        if not dropped:
-            return node_names
-        names = requested or ["__default__"]
-        combined = sum(
-            (pipelines[name] for name in names if name in pipelines), Pipeline([])
-        )
-        kept = [
-            n.name
-            for n in combined.nodes
-            if (n.namespace or "").split(".")[0] not in dropped
-        ]
-        if node_names:
-            wanted = set(node_names)
-            kept = [name for name in kept if name in wanted]
-        if not kept:
+
+def _namespaces_to_run(
+    names: list[str],
+    selected: list[str],
+    namespaces: Iterable[str] | None,
+    node_names: Iterable[str] | None,
+) -> Iterable[str] | None:
+    """The namespaces of the requested pipelines (or ``--namespaces``) minus unselected algorithms.
+
+    Raises:
+        AlgorithmSelectionError: nothing is left to run.
+    """
+    dropped = set(ALGORITHMS) - set(selected)
+    logger.info(
+        "Training %s%s",
+        ", ".join(selected),
+        f" (not {', '.join(sorted(dropped))})" if dropped else "",
+    )
+    if not dropped:
+        return namespaces
+    if namespaces:
+        candidates = list(namespaces)
+    else:
+        combined = sum((pipelines[name] for name in names), Pipeline([]))
+        unnamespaced = [n.name for n in combined.nodes if not n.namespace]
+        if unnamespaced:  # the namespace filter would drop them without a word
             raise AlgorithmSelectionError(
-                f"Nothing to run: the requested nodes all belong to algorithms that are not "
-                f"selected ({', '.join(sorted(dropped))}). Check --nodes, "
-                f"training_config.enabled_algorithms and {ALGORITHM_VARIABLE}."
+                f"Nodes {unnamespaced} have no namespace, so training_config."
+                f"enabled_algorithms and {ALGORITHM_VARIABLE} cannot leave algorithms out "
+                f"of `kedro run`: give their pipeline a namespace in pipeline_registry.py."
             )
-        return kept
+        candidates = list(dict.fromkeys(n.namespace for n in combined.nodes))
+    kept = [name for name in candidates if name.split(".")[0] not in dropped]
+    wanted_nodes = list(node_names or [])
+    if not kept or (
+        wanted_nodes and all(n.split(".")[0] in dropped for n in wanted_nodes)
+    ):
+        raise AlgorithmSelectionError(
+            f"Nothing to run: the requested nodes all belong to algorithms that are not "
+            f"selected ({', '.join(sorted(dropped))}). Check --nodes, --namespaces, "
+            f"training_config.enabled_algorithms and {ALGORITHM_VARIABLE}."
+        )
+    return kept

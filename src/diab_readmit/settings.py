@@ -29,6 +29,8 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
 }
 
+# The project's hooks and session are imported only now, after the known third-party
+# warnings are silenced (above): importing them loads kedro-viz and scikit-learn.
 from diab_readmit.hooks import ConciseUserErrors  # noqa: E402
 from diab_readmit.interruption import StopCleanlyOnSignal  # noqa: E402
 from diab_readmit.kedro_viz_run_status import KEDRO_VIZ_DISTRIBUTION, run_status_hooks  # noqa: E402

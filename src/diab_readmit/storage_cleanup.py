@@ -31,7 +31,7 @@ from typing import Any
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from diab_readmit.parameter_models import ALGORITHMS
+from diab_readmit.algorithms import ALGORITHMS
 
 _AGE = re.compile(r"(\d+)\s*([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -12,8 +12,6 @@ import yaml
 
 from tests.conftest import PROJECT
 
-ALGORITHMS = ("logistic_regression", "random_forest", "xgboost")
-
 
 def resolved_config(environment: dict[str, str]) -> dict:
     """Globals and catalog of `--env aws`, resolved in a fresh interpreter (OmegaConf's

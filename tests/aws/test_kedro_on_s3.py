@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from diab_readmit.algorithms import ALGORITHMS
 from tests.aws.loopback_aws import LoopbackAWS, loopback_aws
 from tests.conftest import ScratchProject, make_scratch_project
 
@@ -26,7 +27,6 @@ pytestmark = pytest.mark.slow
 KEDRO = Path(sys.executable).with_name("kedro")
 DATAMART = "diab-test-datamart"
 REGISTRY = "diab-test-model-registry"
-ALGORITHMS = ("logistic_regression", "random_forest", "xgboost")
 #: Small but real: ten years of monthly partitions, a few thousand encounters.
 SYNTHETIC = "synthetic.n_encounters=3000"
 #: Few candidates and folds, one worker each (three runs share the cores): this test is about

@@ -33,7 +33,7 @@ def _handler(state: FaultyS3):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self):  # noqa: N802 (http.server's naming)
+        def do_GET(self):
             state.requests.append((self.command, self.path))
             fault = state.faults.pop(0) if state.faults else None
             if fault == "drop":
@@ -52,7 +52,7 @@ def _handler(state: FaultyS3):
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        do_HEAD = do_GET  # noqa: N815
+        do_HEAD = do_GET
 
         def log_message(self, *args):
             pass

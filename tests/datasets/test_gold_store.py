@@ -30,7 +30,7 @@ def frame(months: int, rows_per_month: int = 3, value: float = 1.0) -> pd.DataFr
 
 
 def test_round_trip_in_hive_layout(tmp_path):
-    store = PartitionedParquetStore(str(tmp_path / "store"))
+    store = PartitionedParquetStore(path=str(tmp_path / "store"))
     data = frame(14)
     store.save(data)
     partitions = sorted(p.name for p in (tmp_path / "store").glob("partition_date=*"))
@@ -38,12 +38,12 @@ def test_round_trip_in_hive_layout(tmp_path):
     loaded = store.load()
     pd.testing.assert_frame_equal(loaded, data)
 
-    index = PartitionedParquetIndex(str(tmp_path / "store")).load()
+    index = PartitionedParquetIndex(path=str(tmp_path / "store")).load()
     assert index["exists"] and index["rows"] == 42 and len(index["partitions"]) == 14
 
 
 def test_save_replaces_contents_and_removes_stale_partitions(tmp_path):
-    store = PartitionedParquetStore(str(tmp_path / "store"))
+    store = PartitionedParquetStore(path=str(tmp_path / "store"))
     store.save(frame(14))
     store.save(frame(2, value=2.0))
     assert store.load()["x"].eq(2.0).all()
@@ -56,7 +56,7 @@ def test_save_replaces_contents_and_removes_stale_partitions(tmp_path):
 
 
 def test_interrupted_save_leaves_previous_contents(tmp_path, monkeypatch):
-    store = PartitionedParquetStore(str(tmp_path / "store"))
+    store = PartitionedParquetStore(path=str(tmp_path / "store"))
     old = frame(4)
     store.save(old)
 
@@ -88,7 +88,7 @@ def test_interrupted_save_leaves_previous_contents(tmp_path, monkeypatch):
 
 
 def test_corrupt_partition_is_reported_by_path(tmp_path):
-    store = PartitionedParquetStore(str(tmp_path / "store"))
+    store = PartitionedParquetStore(path=str(tmp_path / "store"))
     store.save(frame(3))
     manifest = json.loads((tmp_path / "store" / "_manifest.json").read_text())
     broken = tmp_path / "store" / manifest["partitions"][1]["file"]
@@ -102,8 +102,8 @@ def test_corrupt_partition_is_reported_by_path(tmp_path):
 
 def test_missing_store_says_what_to_run(tmp_path):
     with pytest.raises(DatasetError, match="kedro run --pipelines data_processing"):
-        PartitionedParquetStore(str(tmp_path / "nothing")).load()
-    index = PartitionedParquetIndex(str(tmp_path / "nothing")).load()
+        PartitionedParquetStore(path=str(tmp_path / "nothing")).load()
+    index = PartitionedParquetIndex(path=str(tmp_path / "nothing")).load()
     assert index == {
         "path": str(tmp_path / "nothing"),
         "exists": False,
@@ -113,13 +113,13 @@ def test_missing_store_says_what_to_run(tmp_path):
 
 
 def test_works_on_memory_filesystem():
-    store = PartitionedParquetStore("memory://gold-test/store")
+    store = PartitionedParquetStore(path="memory://gold-test/store")
     store.save(frame(2))
     assert len(store.load()) == 6
 
 
 def test_rows_in_the_wrong_partition_are_reported(tmp_path):
-    store = PartitionedParquetStore(str(tmp_path / "store"))
+    store = PartitionedParquetStore(path=str(tmp_path / "store"))
     store.save(frame(3))
     manifest = json.loads((tmp_path / "store" / "_manifest.json").read_text())
     moved = tmp_path / "store" / manifest["partitions"][0]["file"]

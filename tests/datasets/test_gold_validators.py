@@ -100,7 +100,7 @@ def test_valid_stores_round_trip(tmp_path):
 )
 def test_feature_store_violations_are_named_when_loaded(tmp_path, change, expected):
     bad = change(features())
-    PartitionedParquetStore(str(tmp_path / "features")).save(
+    PartitionedParquetStore(path=str(tmp_path / "features")).save(
         bad
     )  # written behind the catalog's back
     with pytest.raises(Exception, match=expected) as error:

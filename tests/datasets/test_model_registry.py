@@ -60,7 +60,7 @@ class _FrozenClock(datetime):
 
 def test_layout_metadata_and_indexes_after_two_registrations(tmp_path):
     root = tmp_path / "logistic_regression"
-    registry = ModelRegistryDataset(str(root))
+    registry = ModelRegistryDataset(path=str(root))
     assert not registry.exists()
     registry.save(_bundle(0.70))
     registry.save(_bundle(0.72))
@@ -115,13 +115,13 @@ def test_layout_metadata_and_indexes_after_two_registrations(tmp_path):
     loaded = registry.load()
     assert loaded["version_id"] == versions[1]
     assert loaded["model"].predict_proba(np.zeros((1, 3))).shape == (1, 2)
-    pinned = ModelRegistryDataset(str(root), pinned_version=versions[0]).load()
+    pinned = ModelRegistryDataset(path=str(root), pinned_version=versions[0]).load()
     assert pinned["metadata"]["performance"]["test"]["auc_roc"] == 0.70
 
 
 def test_history_view_reads_indexes_and_plots_without_models(tmp_path):
     root = tmp_path / "xgboost"
-    history = ModelRegistryHistoryDataset(str(root), algorithm="xgboost")
+    history = ModelRegistryHistoryDataset(path=str(root))
     assert history.load() == {
         "algorithm": "xgboost",
         "latest": None,
@@ -130,7 +130,7 @@ def test_history_view_reads_indexes_and_plots_without_models(tmp_path):
         "model_card": None,
     }
 
-    registry = ModelRegistryDataset(str(root))
+    registry = ModelRegistryDataset(path=str(root))
     registry.save(_bundle(0.70))
     registry.save(_bundle(0.75))
     # Unpickling a model is not needed for the history: a broken pickle does not matter.
@@ -148,21 +148,21 @@ def test_history_view_reads_indexes_and_plots_without_models(tmp_path):
 
 def test_registrations_in_the_same_second_get_distinct_ids(tmp_path, monkeypatch):
     monkeypatch.setattr(model_registry, "datetime", _FrozenClock)
-    registry = ModelRegistryDataset(str(tmp_path / "rf"))
+    registry = ModelRegistryDataset(path=str(tmp_path / "rf"))
     for auc in (0.60, 0.61, 0.62):
         registry.save(_bundle(auc))
     ids = registry.committed_versions()
     assert ids == ["v20260102_030405", "v20260102_030405_01", "v20260102_030405_02"]
     assert registry.load()["version_id"] == "v20260102_030405_02"
     first = ModelRegistryDataset(
-        str(tmp_path / "rf"), pinned_version="v20260102_030405"
+        path=str(tmp_path / "rf"), pinned_version="v20260102_030405"
     ).load()
     assert first["metadata"]["performance"]["test"]["auc_roc"] == 0.60
 
 
 def _register_in_process(path: str, auc: float, barrier) -> None:
     barrier.wait()
-    ModelRegistryDataset(path).save(_bundle(auc, with_plots=False))
+    ModelRegistryDataset(path=path).save(_bundle(auc, with_plots=False))
 
 
 def test_concurrent_registrations_all_end_up_listed(tmp_path, monkeypatch):
@@ -194,7 +194,7 @@ def test_concurrent_registrations_all_end_up_listed(tmp_path, monkeypatch):
         process.join(60)
         assert process.exitcode == 0
 
-    registry = ModelRegistryDataset(path)
+    registry = ModelRegistryDataset(path=path)
     committed = registry.committed_versions()
     assert len(committed) == 12 and len(set(committed)) == 12
     index = json.loads((tmp_path / "xgboost" / "versions.json").read_text())
@@ -207,7 +207,7 @@ def test_concurrent_registrations_all_end_up_listed(tmp_path, monkeypatch):
 
 def test_modified_model_is_refused_by_its_sha256(tmp_path):
     root = tmp_path / "lr"
-    registry = ModelRegistryDataset(str(root))
+    registry = ModelRegistryDataset(path=str(root))
     registry.save(_bundle())
     version = registry.committed_versions()[0]
     tampered = pickle.dumps(LogisticRegression())
@@ -215,7 +215,7 @@ def test_modified_model_is_refused_by_its_sha256(tmp_path):
     with pytest.raises(
         DatasetError, match=rf"Refusing to load .*{version}/model.pkl.*sha256"
     ):
-        ModelRegistryDataset(str(root), pinned_version=version).load()
+        ModelRegistryDataset(path=str(root), pinned_version=version).load()
     (root / "latest" / "model.pkl").write_bytes(tampered)
     with pytest.raises(DatasetError, match=r"Refusing to load .*latest/model.pkl"):
         registry.load()
@@ -223,7 +223,7 @@ def test_modified_model_is_refused_by_its_sha256(tmp_path):
 
 def test_missing_metadata_is_refused_and_never_listed(tmp_path, monkeypatch):
     root = tmp_path / "lr"
-    registry = ModelRegistryDataset(str(root))
+    registry = ModelRegistryDataset(path=str(root))
     registry.save(_bundle(0.70))
     first = registry.committed_versions()[0]
 
@@ -249,12 +249,12 @@ def test_missing_metadata_is_refused_and_never_listed(tmp_path, monkeypatch):
     with pytest.raises(
         DatasetError, match=rf"{orphan}.*no metadata.json.*Registered versions: {first}"
     ):
-        ModelRegistryDataset(str(root), pinned_version=orphan).load()
+        ModelRegistryDataset(path=str(root), pinned_version=orphan).load()
 
 
 def test_indexes_are_rebuilt_from_the_versions(tmp_path):
     root = tmp_path / "rf"
-    registry = ModelRegistryDataset(str(root))
+    registry = ModelRegistryDataset(path=str(root))
     registry.save(_bundle(0.70))
     registry.save(_bundle(0.71))
     (root / "versions.json").write_text("{broken")
@@ -269,24 +269,24 @@ def test_user_errors_say_what_to_do(tmp_path):
     with pytest.raises(
         DatasetError, match=r"No model of 'xgboost' is registered.*--pipelines xgboost"
     ):
-        ModelRegistryDataset(str(tmp_path / "xgboost")).load()
+        ModelRegistryDataset(path=str(tmp_path / "xgboost")).load()
     with pytest.raises(DatasetError, match="not a version id"):
-        ModelRegistryDataset(str(tmp_path / "xgboost"), pinned_version="latest")
+        ModelRegistryDataset(path=str(tmp_path / "xgboost"), pinned_version="latest")
     with pytest.raises(DatasetError, match="expected a dict with 'model', 'metadata'"):
-        ModelRegistryDataset(str(tmp_path / "xgboost")).save(LogisticRegression())
+        ModelRegistryDataset(path=str(tmp_path / "xgboost")).save(LogisticRegression())
     bundle = _bundle()
     bundle["metadata"]["not_json"] = object()
     with pytest.raises(DatasetError, match="not JSON-serialisable"):
-        ModelRegistryDataset(str(tmp_path / "xgboost")).save(bundle)
+        ModelRegistryDataset(path=str(tmp_path / "xgboost")).save(bundle)
 
 
 def test_round_trip_on_memory_filesystem():
     path = f"memory://registry-{uuid.uuid4().hex}/random_forest"
-    registry = ModelRegistryDataset(path)
+    registry = ModelRegistryDataset(path=path)
     registry.save(_bundle(0.70))
     registry.save(_bundle(0.71))
     assert registry.load()["metadata"]["performance"]["test"]["auc_roc"] == 0.71
-    history = ModelRegistryHistoryDataset(path).load()
+    history = ModelRegistryHistoryDataset(path=path).load()
     assert history["algorithm"] == "random_forest" and len(history["versions"]) == 2
 
 
@@ -322,7 +322,7 @@ def test_round_trip_and_concurrent_writers_on_s3(s3_endpoint, monkeypatch):
     def register(auc: float) -> None:
         barrier.wait()
         # One dataset (and one S3 client) per writer, like separate ECS tasks.
-        ModelRegistryDataset(path, credentials=credentials).save(_bundle(auc))
+        ModelRegistryDataset(path=path, credentials=credentials).save(_bundle(auc))
 
     threads = [
         threading.Thread(target=register, args=(0.6 + i / 100,)) for i in range(4)
@@ -332,13 +332,13 @@ def test_round_trip_and_concurrent_writers_on_s3(s3_endpoint, monkeypatch):
     for thread in threads:
         thread.join()
 
-    registry = ModelRegistryDataset(path, credentials=credentials)
+    registry = ModelRegistryDataset(path=path, credentials=credentials)
     committed = registry.committed_versions()
     # Distinct ids of that second; writers that collide both back off, so numbers may skip.
     assert len(set(committed)) == 4 and all(
         v.startswith("v20260102_030405") for v in committed
     )
-    history = ModelRegistryHistoryDataset(path, credentials=credentials).load()
+    history = ModelRegistryHistoryDataset(path=path, credentials=credentials).load()
     assert [v["id"] for v in history["versions"]] == committed
     assert registry.load()["version_id"] == committed[-1]
     assert history["plots"]["roc_curves.png"].startswith(PNG_MAGIC)
@@ -347,7 +347,7 @@ def test_round_trip_and_concurrent_writers_on_s3(s3_endpoint, monkeypatch):
 def test_saved_plots_are_readable_images(tmp_path):
     import matplotlib.image
 
-    registry = ModelRegistryDataset(str(tmp_path / "lr"))
+    registry = ModelRegistryDataset(path=str(tmp_path / "lr"))
     registry.save(_bundle())
     version = registry.committed_versions()[0]
     image = matplotlib.image.imread(

@@ -15,11 +15,12 @@ import pytest
 from kedro.io.core import DatasetError
 from sklearn.preprocessing import StandardScaler
 
+from diab_readmit.contracts import PreprocessedSnapshot
 from diab_readmit.datasets import preprocessed_snapshot
 from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
 
 
-def _snapshot(offset: float = 0.0) -> dict:
+def _snapshot(offset: float = 0.0) -> PreprocessedSnapshot:
     rng = np.random.default_rng(0)
     windows = {}
     for name, rows in (("train", 30), ("test", 10), ("oot", 5)):
@@ -34,11 +35,11 @@ def _snapshot(offset: float = 0.0) -> dict:
             }
         )
     scaler = StandardScaler().fit(windows["train"][["age_midpoint"]])
-    return {
+    return PreprocessedSnapshot(
         **windows,
-        "scaler": scaler,
-        "metadata": {"feature_columns": ["age_midpoint"], "offset": offset},
-    }
+        scaler=scaler,
+        metadata={"feature_columns": ["age_midpoint"], "offset": offset},
+    )
 
 
 class _FrozenClock(datetime):
@@ -47,24 +48,26 @@ class _FrozenClock(datetime):
         return datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-def _assert_round_trip(dataset: PreprocessedSnapshotDataset, saved: dict) -> dict:
+def _assert_round_trip(
+    dataset: PreprocessedSnapshotDataset, saved: PreprocessedSnapshot
+) -> PreprocessedSnapshot:
     loaded = dataset.load()
     for window in ("train", "test", "oot"):
-        pd.testing.assert_frame_equal(loaded[window], saved[window])
-    assert loaded["scaler"].mean_ == pytest.approx(saved["scaler"].mean_)
-    assert loaded["metadata"]["offset"] == saved["metadata"]["offset"]
-    assert loaded["metadata"]["snapshot_id"] == loaded["snapshot_id"]
+        pd.testing.assert_frame_equal(loaded.window(window), saved.window(window))
+    assert loaded.scaler.mean_ == pytest.approx(saved.scaler.mean_)
+    assert loaded.metadata["offset"] == saved.metadata["offset"]
+    assert loaded.metadata["snapshot_id"] == loaded.snapshot_id
     return loaded
 
 
 def test_round_trip_on_local_disk_with_checksums(tmp_path):
-    dataset = PreprocessedSnapshotDataset(str(tmp_path / "preprocessed"))
+    dataset = PreprocessedSnapshotDataset(path=str(tmp_path / "preprocessed"))
     assert not dataset.exists()
     saved = _snapshot()
     dataset.save(saved)
 
     loaded = _assert_round_trip(dataset, saved)
-    snapshot_id = loaded["snapshot_id"]
+    snapshot_id = loaded.snapshot_id
     assert (tmp_path / "preprocessed" / "latest.txt").read_text().strip() == snapshot_id
     folder = tmp_path / "preprocessed" / snapshot_id
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -86,7 +89,7 @@ def test_round_trip_on_local_disk_with_checksums(tmp_path):
 
 def test_round_trip_on_memory_filesystem():
     dataset = PreprocessedSnapshotDataset(
-        f"memory://snapshots-{uuid.uuid4().hex}/preprocessed"
+        path=f"memory://snapshots-{uuid.uuid4().hex}/preprocessed"
     )
     saved = _snapshot()
     dataset.save(saved)
@@ -118,16 +121,16 @@ def test_round_trip_on_s3(s3_endpoint):
     bucket = f"gold-{uuid.uuid4().hex[:8]}"
     s3fs.S3FileSystem(**credentials).mkdir(bucket)
     dataset = PreprocessedSnapshotDataset(
-        f"s3://{bucket}/gold/preprocessed", credentials=credentials
+        path=f"s3://{bucket}/gold/preprocessed", credentials=credentials
     )
 
     first, second = _snapshot(0.0), _snapshot(1.0)
     dataset.save(first)
     dataset.save(second)
     loaded = _assert_round_trip(dataset, second)
-    assert dataset.snapshot_ids()[-1] == loaded["snapshot_id"]
+    assert dataset.snapshot_ids()[-1] == loaded.snapshot_id
     pinned = PreprocessedSnapshotDataset(
-        f"s3://{bucket}/gold/preprocessed",
+        path=f"s3://{bucket}/gold/preprocessed",
         snapshot_id=dataset.snapshot_ids()[0],
         credentials=credentials,
     )
@@ -136,7 +139,7 @@ def test_round_trip_on_s3(s3_endpoint):
 
 def test_saves_in_the_same_second_do_not_collide(tmp_path, monkeypatch):
     monkeypatch.setattr(preprocessed_snapshot, "datetime", _FrozenClock)
-    dataset = PreprocessedSnapshotDataset(str(tmp_path))
+    dataset = PreprocessedSnapshotDataset(path=str(tmp_path))
     first, second = _snapshot(0.0), _snapshot(1.0)
     dataset.save(first)
     dataset.save(second)
@@ -145,33 +148,33 @@ def test_saves_in_the_same_second_do_not_collide(tmp_path, monkeypatch):
         "train_data_20250102_030405",
         "train_data_20250102_030405_01",
     ]
-    assert dataset.load()["snapshot_id"] == "train_data_20250102_030405_01"
+    assert dataset.load().snapshot_id == "train_data_20250102_030405_01"
     _assert_round_trip(
         PreprocessedSnapshotDataset(
-            str(tmp_path), snapshot_id="train_data_20250102_030405"
+            path=str(tmp_path), snapshot_id="train_data_20250102_030405"
         ),
         first,
     )
 
 
 def test_pinned_snapshot_is_loaded_instead_of_latest(tmp_path, monkeypatch):
-    dataset = PreprocessedSnapshotDataset(str(tmp_path))
+    dataset = PreprocessedSnapshotDataset(path=str(tmp_path))
     first = _snapshot(0.0)
     dataset.save(first)
-    first_id = dataset.load()["snapshot_id"]
+    first_id = dataset.load().snapshot_id
     dataset.save(_snapshot(1.0))
-    assert dataset.load()["snapshot_id"] != first_id
+    assert dataset.load().snapshot_id != first_id
 
     _assert_round_trip(
-        PreprocessedSnapshotDataset(str(tmp_path), snapshot_id=first_id), first
+        PreprocessedSnapshotDataset(path=str(tmp_path), snapshot_id=first_id), first
     )
 
 
 def test_interrupted_save_keeps_latest_and_is_never_loadable(tmp_path, monkeypatch):
-    dataset = PreprocessedSnapshotDataset(str(tmp_path))
+    dataset = PreprocessedSnapshotDataset(path=str(tmp_path))
     previous = _snapshot(0.0)
     dataset.save(previous)
-    previous_id = dataset.load()["snapshot_id"]
+    previous_id = dataset.load().snapshot_id
 
     monkeypatch.setattr(preprocessed_snapshot, "datetime", _FrozenClock)
     real_write = PreprocessedSnapshotDataset._write
@@ -200,16 +203,16 @@ def test_interrupted_save_keeps_latest_and_is_never_loadable(tmp_path, monkeypat
         match=r"train_data_20250102_030405 is incomplete: it has no metadata.json",
     ):
         PreprocessedSnapshotDataset(
-            str(tmp_path), snapshot_id="train_data_20250102_030405"
+            path=str(tmp_path), snapshot_id="train_data_20250102_030405"
         ).load()
 
 
 def test_save_interrupted_before_metadata_leaves_an_unloadable_snapshot(
     tmp_path, monkeypatch
 ):
-    dataset = PreprocessedSnapshotDataset(str(tmp_path))
+    dataset = PreprocessedSnapshotDataset(path=str(tmp_path))
     dataset.save(_snapshot(0.0))
-    previous_id = dataset.load()["snapshot_id"]
+    previous_id = dataset.load().snapshot_id
     monkeypatch.setattr(preprocessed_snapshot, "datetime", _FrozenClock)
     real_write = PreprocessedSnapshotDataset._write
 
@@ -222,17 +225,17 @@ def test_save_interrupted_before_metadata_leaves_an_unloadable_snapshot(
     with pytest.raises(DatasetError, match="connection reset"):
         dataset.save(_snapshot(1.0))
 
-    assert dataset.load()["snapshot_id"] == previous_id
+    assert dataset.load().snapshot_id == previous_id
     with pytest.raises(DatasetError, match="is incomplete"):
         PreprocessedSnapshotDataset(
-            str(tmp_path), snapshot_id="train_data_20250102_030405"
+            path=str(tmp_path), snapshot_id="train_data_20250102_030405"
         ).load()
 
 
 def test_modified_file_is_refused_by_its_checksum(tmp_path):
-    dataset = PreprocessedSnapshotDataset(str(tmp_path))
+    dataset = PreprocessedSnapshotDataset(path=str(tmp_path))
     dataset.save(_snapshot())
-    snapshot_id = dataset.load()["snapshot_id"]
+    snapshot_id = dataset.load().snapshot_id
     target = tmp_path / snapshot_id / "test_processed.parquet"
     target.write_bytes(target.read_bytes()[:-10] + b"0123456789")
 
@@ -246,7 +249,7 @@ def test_modified_file_is_refused_by_its_checksum(tmp_path):
 def test_loading_when_nothing_was_saved_says_what_to_run(tmp_path):
     path = tmp_path / "preprocessed"
     with pytest.raises(DatasetError) as caught:
-        PreprocessedSnapshotDataset(str(path)).load()
+        PreprocessedSnapshotDataset(path=str(path)).load()
     assert (
         str(caught.value)
         == f"no preprocessed snapshot at {path}: run `kedro run --pipelines preprocessing` first."
@@ -254,15 +257,15 @@ def test_loading_when_nothing_was_saved_says_what_to_run(tmp_path):
 
 
 def test_pinning_an_unknown_snapshot_lists_the_available_ones(tmp_path):
-    dataset = PreprocessedSnapshotDataset(str(tmp_path))
+    dataset = PreprocessedSnapshotDataset(path=str(tmp_path))
     dataset.save(_snapshot())
-    existing = dataset.load()["snapshot_id"]
+    existing = dataset.load().snapshot_id
     with pytest.raises(
         DatasetError,
         match=rf"train_data_19990101_000000 does not exist .*complete snapshots: {existing}",
     ):
         PreprocessedSnapshotDataset(
-            str(tmp_path), snapshot_id="train_data_19990101_000000"
+            path=str(tmp_path), snapshot_id="train_data_19990101_000000"
         ).load()
 
 
@@ -270,7 +273,7 @@ def test_malformed_snapshot_id_is_refused_up_front(tmp_path):
     with pytest.raises(
         DatasetError, match="snapshot_id '../elsewhere' is not a snapshot id"
     ):
-        PreprocessedSnapshotDataset(str(tmp_path), snapshot_id="../elsewhere")
+        PreprocessedSnapshotDataset(path=str(tmp_path), snapshot_id="../elsewhere")
 
 
 def test_saving_something_else_than_a_snapshot_is_refused(tmp_path):
@@ -278,5 +281,5 @@ def test_saving_something_else_than_a_snapshot_is_refused(tmp_path):
         DatasetError,
         match=r"expected a dict with keys \['metadata', 'oot', 'scaler', 'test', 'train'\]",
     ):
-        PreprocessedSnapshotDataset(str(tmp_path)).save({"train": pd.DataFrame()})
+        PreprocessedSnapshotDataset(path=str(tmp_path)).save({"train": pd.DataFrame()})
     assert list(tmp_path.iterdir()) == []

@@ -70,7 +70,7 @@ def test_disk_full_during_registration_leaves_no_temporary_files(
     tmp_path, monkeypatch, caplog
 ):
     root = tmp_path / "registry" / "xgboost"
-    registry = ModelRegistryDataset(str(root))
+    registry = ModelRegistryDataset(path=str(root))
     registry.save(_bundle(0.70))
     real_open = type(registry._fs).open
 

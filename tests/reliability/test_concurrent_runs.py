@@ -71,7 +71,7 @@ def _both_finish(processes: list[subprocess.Popen]) -> None:
 def _assert_both_listed(
     path: str, credentials: dict | None, index: dict, before: list[str]
 ) -> None:
-    registry = ModelRegistryDataset(path, credentials=credentials)
+    registry = ModelRegistryDataset(path=path, credentials=credentials)
     committed = registry.committed_versions()
     new = [v for v in committed if v not in before]
     assert len(new) == 2, f"two runs, two new versions: {committed}"
@@ -82,14 +82,14 @@ def _assert_both_listed(
     assert registry.load()["version_id"] == committed[-1]  # latest/ whole and verified
     for version in committed:
         pinned = ModelRegistryDataset(
-            path, pinned_version=version, credentials=credentials
+            path=path, pinned_version=version, credentials=credentials
         )
         assert pinned.load()["metadata"]["version_id"] == version
 
 
 def test_two_local_runs_of_the_same_algorithm_both_register(project):
     root = project.data / "06_models" / "model_registry" / "logistic_regression"
-    before = ModelRegistryDataset(str(root)).committed_versions()
+    before = ModelRegistryDataset(path=str(root)).committed_versions()
     _both_finish([_start(project), _start(project)])
     _assert_both_listed(
         str(root), None, json.loads((root / "versions.json").read_text()), before
@@ -142,7 +142,7 @@ def test_concurrent_snapshot_saves_in_the_same_second_on_s3_never_share_a_folder
 
     def save(offset: float) -> None:
         barrier.wait()
-        PreprocessedSnapshotDataset(path, credentials=credentials).save(
+        PreprocessedSnapshotDataset(path=path, credentials=credentials).save(
             _snapshot(offset)
         )
 
@@ -152,14 +152,14 @@ def test_concurrent_snapshot_saves_in_the_same_second_on_s3_never_share_a_folder
     for thread in threads:
         thread.join()
 
-    ids = PreprocessedSnapshotDataset(path, credentials=credentials).snapshot_ids()
+    ids = PreprocessedSnapshotDataset(path=path, credentials=credentials).snapshot_ids()
     assert len(ids) == 3 and all(
         i.startswith("train_data_20250102_030405") for i in ids
     ), ids
     offsets = sorted(
-        PreprocessedSnapshotDataset(
-            path, snapshot_id=i, credentials=credentials
-        ).load()["metadata"]["offset"]
+        PreprocessedSnapshotDataset(path=path, snapshot_id=i, credentials=credentials)
+        .load()
+        .metadata["offset"]
         for i in ids  # each loads whole: its sha256s match, no file of another save mixed in
     )
     assert offsets == [0.0, 1.0, 2.0]

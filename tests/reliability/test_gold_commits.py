@@ -29,10 +29,10 @@ def _pair(backend: Backend) -> tuple[PartitionedParquetStore, PartitionedParquet
     features, labels = backend.path("feature_store"), backend.path("label_store")
     return (
         PartitionedParquetStore(
-            features, commits_with=labels, credentials=backend.credentials
+            path=features, commits_with=labels, credentials=backend.credentials
         ),
         PartitionedParquetStore(
-            labels, commits_with=features, credentials=backend.credentials
+            path=labels, commits_with=features, credentials=backend.credentials
         ),
     )
 
@@ -61,7 +61,7 @@ def test_a_run_that_saves_only_one_store_changes_neither(backend, caplog):
     assert "which" in caplog.text and "lacks" in caplog.text
     assert features.load()["tag"].eq(1.0).all()
     index = PartitionedParquetIndex(
-        backend.path("label_store"),
+        path=backend.path("label_store"),
         commits_with=backend.path("feature_store"),
         credentials=backend.credentials,
     ).load()
@@ -85,8 +85,8 @@ from diab_readmit.datasets import gold_store
 from diab_readmit.datasets.gold_store import PartitionedParquetStore
 
 features, labels, credentials, writer = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
-stores = [PartitionedParquetStore(features, commits_with=labels, credentials=credentials),
-          PartitionedParquetStore(labels, commits_with=features, credentials=credentials)]
+stores = [PartitionedParquetStore(path=features, commits_with=labels, credentials=credentials),
+          PartitionedParquetStore(path=labels, commits_with=features, credentials=credentials)]
 for run in range(4):
     gold_store.start_new_run()
     tag = writer * 100 + run
@@ -146,7 +146,7 @@ def test_failed_data_processing_run_keeps_the_label_store(scratch_project):
     scratch_project.run("--pipelines", "data_processing")
     stores = {
         name: PartitionedParquetStore(
-            str(scratch_project.data / "04_feature" / name),
+            path=str(scratch_project.data / "04_feature" / name),
             commits_with=str(scratch_project.data / "04_feature" / other),
         )
         for name, other in (

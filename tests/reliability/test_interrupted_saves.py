@@ -55,7 +55,7 @@ def _fail_at(monkeypatch, cls, method: str, at: int) -> list[tuple]:
 # ---------------------------------------------------------------------------- snapshots
 def _snapshot_dataset(backend: Backend) -> PreprocessedSnapshotDataset:
     return PreprocessedSnapshotDataset(
-        backend.path("preprocessed"), credentials=backend.credentials
+        path=backend.path("preprocessed"), credentials=backend.credentials
     )
 
 
@@ -64,21 +64,21 @@ def _check_snapshots_after_fault(
 ) -> None:
     dataset = _snapshot_dataset(backend)
     assert backend.read("preprocessed", "latest.txt") == before_latest, where
-    assert dataset.load()["snapshot_id"] == good_ids[-1], where
+    assert dataset.load().snapshot_id == good_ids[-1], where
     for snapshot_id in good_ids:  # nothing lost
         pinned = PreprocessedSnapshotDataset(
-            backend.path("preprocessed"),
+            path=backend.path("preprocessed"),
             snapshot_id=snapshot_id,
             credentials=backend.credentials,
         )
-        assert pinned.load()["snapshot_id"] == snapshot_id, where
+        assert pinned.load().snapshot_id == snapshot_id, where
     partial = dataset.incomplete_snapshots()
     for snapshot_id in partial:
         with pytest.raises(
             DatasetError, match=rf"{snapshot_id} is incomplete: it has no metadata.json"
         ):
             PreprocessedSnapshotDataset(
-                backend.path("preprocessed"),
+                path=backend.path("preprocessed"),
                 snapshot_id=snapshot_id,
                 credentials=backend.credentials,
             ).load()
@@ -89,9 +89,7 @@ def _check_snapshots_after_fault(
     ):
         dataset.save(_snapshot(2.0))  # the next run succeeds
     fresh = dataset.load()
-    assert (
-        fresh["snapshot_id"] not in good_ids and fresh["metadata"]["offset"] == 2.0
-    ), where
+    assert fresh.snapshot_id not in good_ids and fresh.metadata["offset"] == 2.0, where
     if partial:
         assert (
             f"incomplete snapshot folder(s) at {backend.path('preprocessed')}: {', '.join(partial)}"
@@ -130,7 +128,7 @@ def test_snapshot_save_fails_at_every_write(backend, monkeypatch, caplog):
     monkeypatch.undo()
     points += 1
     assert backend.read("preprocessed", "latest.txt") == before_latest
-    assert dataset.load()["snapshot_id"] == good_ids[-1]
+    assert dataset.load().snapshot_id == good_ids[-1]
     assert len(dataset.snapshot_ids()) == len(good_ids) + 1, (
         "complete, just not latest: pin it to use it"
     )
@@ -141,7 +139,7 @@ def test_snapshot_save_fails_at_every_write(backend, monkeypatch, caplog):
 # ---------------------------------------------------------------------------- registry
 def _registry(backend: Backend) -> ModelRegistryDataset:
     return ModelRegistryDataset(
-        backend.path("registry", "xgboost"), credentials=backend.credentials
+        path=backend.path("registry", "xgboost"), credentials=backend.credentials
     )
 
 
@@ -175,13 +173,13 @@ def _check_registry_after_fault(
         assert loaded["version_id"] == before_committed[-1], where
     for version in before_committed:  # nothing lost
         pinned = ModelRegistryDataset(
-            backend.path("registry", "xgboost"),
+            path=backend.path("registry", "xgboost"),
             pinned_version=version,
             credentials=backend.credentials,
         )
         assert pinned.load()["version_id"] == version, where
     history = ModelRegistryHistoryDataset(
-        backend.path("registry", "xgboost"), credentials=backend.credentials
+        path=backend.path("registry", "xgboost"), credentials=backend.credentials
     )
     assert [v["id"] for v in history.load()["versions"]] == committed, where
     partial = registry.incomplete_versions()
@@ -277,10 +275,10 @@ def stop_here(self, *args):
 setattr(cls, method, stop_here)
 if kind == "registry":
     from tests.datasets.test_model_registry import _bundle
-    ModelRegistryDataset(path, credentials=credentials).save(_bundle(0.75))
+    ModelRegistryDataset(path=path, credentials=credentials).save(_bundle(0.75))
 else:
     from tests.datasets.test_preprocessed_snapshot import _snapshot
-    PreprocessedSnapshotDataset(path, credentials=credentials).save(_snapshot(1.0))
+    PreprocessedSnapshotDataset(path=path, credentials=credentials).save(_snapshot(1.0))
 """
 
 
@@ -337,7 +335,7 @@ def test_snapshot_save_killed_with_sigkill(backend, tmp_path, caplog):
         where = f"{backend.name}: SIGKILL before {kind} write {at}{' (torn)' if torn else ''}"
         if kind == "latest.txt":
             assert backend.read("preprocessed", "latest.txt") == before_latest, where
-            assert dataset.load()["snapshot_id"] == good_ids[-1], where
+            assert dataset.load().snapshot_id == good_ids[-1], where
             assert len(dataset.snapshot_ids()) == len(good_ids) + 1, where
         else:
             _check_snapshots_after_fault(

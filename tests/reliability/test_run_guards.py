@@ -32,23 +32,23 @@ QUICK = (
 
 def test_a_pinned_dataset_returns_one_snapshot_for_the_whole_run(backend):
     dataset = PreprocessedSnapshotDataset(
-        backend.path("preprocessed"), credentials=backend.credentials
+        path=backend.path("preprocessed"), credentials=backend.credentials
     )
     dataset.save(_snapshot(0.0))
-    first = dataset.load()["snapshot_id"]
+    first = dataset.load().snapshot_id
     dataset.save(_snapshot(1.0))
-    second = dataset.load()["snapshot_id"]
+    second = dataset.load().snapshot_id
 
     dataset.pin_for_run()
-    assert dataset.load()["snapshot_id"] == second
+    assert dataset.load().snapshot_id == second
     backend.write(
         f"{first}\n".encode(), "preprocessed", "latest.txt"
     )  # another run moves it
-    assert dataset.load()["snapshot_id"] == second, (
+    assert dataset.load().snapshot_id == second, (
         "every node of the run sees the same snapshot"
     )
     dataset.unpin()
-    assert dataset.load()["snapshot_id"] == first, (
+    assert dataset.load().snapshot_id == first, (
         "outside a run, latest.txt is read each time"
     )
 
@@ -84,7 +84,9 @@ def _popen(project: ScratchProject, *args: str) -> subprocess.Popen:
 
 def test_latest_txt_moved_during_training_does_not_mix_snapshots(project):
     preprocessed = project.data / "05_model_input" / "preprocessed"
-    older, newer = PreprocessedSnapshotDataset(str(preprocessed)).snapshot_ids()[-2:]
+    older, newer = PreprocessedSnapshotDataset(path=str(preprocessed)).snapshot_ids()[
+        -2:
+    ]
     (preprocessed / "latest.txt").write_text(f"{newer}\n")
     process = _popen(project, "--pipelines", "logistic_regression", "--params", QUICK)
     lines = []
@@ -104,9 +106,11 @@ def test_latest_txt_moved_during_training_does_not_mix_snapshots(project):
     trained_on = json.loads((preprocessed / newer / "metadata.json").read_text())
     assert metadata["snapshot_id"] == newer
     assert metadata["temporal_splits"] == trained_on["temporal_splits"]
-    test_rows = PreprocessedSnapshotDataset(
-        str(preprocessed), snapshot_id=newer
-    ).load()["test"]
+    test_rows = (
+        PreprocessedSnapshotDataset(path=str(preprocessed), snapshot_id=newer)
+        .load()
+        .test
+    )
     assert metadata["test_samples"] == len(test_rows), (
         "evaluated on the snapshot it was refitted on"
     )

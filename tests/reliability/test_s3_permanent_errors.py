@@ -52,11 +52,13 @@ def _gold_frame() -> pd.DataFrame:
 def _operations(bucket: str, credentials: dict) -> dict[str, Callable[[], object]]:
     """Every way a pipeline touches S3, on paths as conf/aws lays them out."""
     kwargs = {"credentials": credentials, "fs_args": FS_ARGS}
-    snapshot = PreprocessedSnapshotDataset(f"s3://{bucket}/gold/preprocessed", **kwargs)
-    registry = ModelRegistryDataset(f"s3://{bucket}/xgboost", **kwargs)
-    history = ModelRegistryHistoryDataset(f"s3://{bucket}/xgboost", **kwargs)
-    store = PartitionedParquetStore(f"s3://{bucket}/gold/feature_store", **kwargs)
-    index = PartitionedParquetIndex(f"s3://{bucket}/gold/feature_store", **kwargs)
+    snapshot = PreprocessedSnapshotDataset(
+        path=f"s3://{bucket}/gold/preprocessed", **kwargs
+    )
+    registry = ModelRegistryDataset(path=f"s3://{bucket}/xgboost", **kwargs)
+    history = ModelRegistryHistoryDataset(path=f"s3://{bucket}/xgboost", **kwargs)
+    store = PartitionedParquetStore(path=f"s3://{bucket}/gold/feature_store", **kwargs)
+    index = PartitionedParquetIndex(path=f"s3://{bucket}/gold/feature_store", **kwargs)
     return {
         "snapshot load": snapshot.load,
         "snapshot save": lambda: snapshot.save(_snapshot()),
@@ -108,7 +110,7 @@ class _Forbidden(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _deny  # noqa: N815
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _deny
 
     def log_message(self, *args):
         pass

@@ -26,7 +26,7 @@ def _killed_save(dataset, backend: Backend, folder: str, claimed: datetime) -> s
 
 def test_incomplete_folders_older_than_the_age_are_removed_younger_ones_kept(backend):
     snapshots = PreprocessedSnapshotDataset(
-        backend.path("preprocessed"), credentials=backend.credentials
+        path=backend.path("preprocessed"), credentials=backend.credentials
     )
     snapshots.save(_snapshot(0.0))
     now = datetime.now(UTC)
@@ -44,11 +44,11 @@ def test_incomplete_folders_older_than_the_age_are_removed_younger_ones_kept(bac
     assert snapshots.incomplete_snapshots() == [young]
     assert (
         len(snapshots.snapshot_ids()) == 1
-        and snapshots.load()["metadata"]["offset"] == 0.0
+        and snapshots.load().metadata["offset"] == 0.0
     )
 
     registry = ModelRegistryDataset(
-        backend.path("registry", "xgboost"), credentials=backend.credentials
+        path=backend.path("registry", "xgboost"), credentials=backend.credentials
     )
     registry.save(_bundle(0.7))
     stale = _killed_save(registry, backend, "registry/xgboost", now - timedelta(days=2))
@@ -64,7 +64,7 @@ def test_unused_snapshots_go_the_newest_n_and_the_ones_models_were_trained_on_st
     backend,
 ):
     snapshots = PreprocessedSnapshotDataset(
-        backend.path("preprocessed"), credentials=backend.credentials
+        path=backend.path("preprocessed"), credentials=backend.credentials
     )
     for offset in range(5):
         snapshots.save(_snapshot(float(offset)))
@@ -81,28 +81,27 @@ def test_unused_snapshots_go_the_newest_n_and_the_ones_models_were_trained_on_st
     assert not backend.files("preprocessed", ids[0])
     for snapshot_id in (ids[1], ids[3], ids[4]):  # the rest still loads whole
         pinned = PreprocessedSnapshotDataset(
-            backend.path("preprocessed"),
+            path=backend.path("preprocessed"),
             snapshot_id=snapshot_id,
             credentials=backend.credentials,
         )
-        assert pinned.load()["snapshot_id"] == snapshot_id
+        assert pinned.load().snapshot_id == snapshot_id
     # latest.txt's snapshot is kept even with keep_newest=0
     assert snapshots.remove_unused(set(), keep_newest=0) == [ids[1], ids[3]]
     assert (
-        snapshots.snapshot_ids() == [ids[4]]
-        and snapshots.load()["snapshot_id"] == ids[4]
+        snapshots.snapshot_ids() == [ids[4]] and snapshots.load().snapshot_id == ids[4]
     )
 
 
 def test_the_command_cleans_the_stores_of_the_catalog(tmp_path):
     project = make_scratch_project(tmp_path / "project")
     preprocessed = project.data / "05_model_input" / "preprocessed"
-    snapshots = PreprocessedSnapshotDataset(str(preprocessed))
+    snapshots = PreprocessedSnapshotDataset(path=str(preprocessed))
     for offset in range(3):
         snapshots.save(_snapshot(float(offset)))
     ids = snapshots.snapshot_ids()
     registry = ModelRegistryDataset(
-        str(project.data / "06_models" / "model_registry" / "xgboost")
+        path=str(project.data / "06_models" / "model_registry" / "xgboost")
     )
     registry.save(
         {

@@ -133,7 +133,7 @@ REGISTRY_CASES = {
 @pytest.fixture
 def two_versions(backend) -> tuple[Backend, str, str]:
     registry = ModelRegistryDataset(
-        backend.path("registry", "lr"), credentials=backend.credentials
+        path=backend.path("registry", "lr"), credentials=backend.credentials
     )
     registry.save(_bundle(0.70, with_plots=False))
     second_bundle = _bundle(0.72, with_plots=False)
@@ -152,7 +152,7 @@ def test_damaged_model_is_refused(two_versions, case):
     damage(backend, first, second)
     pinned = None if target == "latest" else second
     dataset = ModelRegistryDataset(
-        backend.path("registry", "lr"),
+        path=backend.path("registry", "lr"),
         pinned_version=pinned,
         credentials=backend.credentials,
     )
@@ -160,7 +160,7 @@ def test_damaged_model_is_refused(two_versions, case):
         dataset.load()
     # The undamaged version is still there and whole: nothing else is lost.
     intact = ModelRegistryDataset(
-        backend.path("registry", "lr"),
+        path=backend.path("registry", "lr"),
         pinned_version=first,
         credentials=backend.credentials,
     )
@@ -171,7 +171,7 @@ def test_latest_never_points_at_a_model_failing_its_sha256(backend, monkeypatch)
     """A version whose model.pkl is damaged between its commit and its publication (a disk
     error, someone overwriting it) is never copied into latest/."""
     path = backend.path("registry", "lr")
-    registry = ModelRegistryDataset(path, credentials=backend.credentials)
+    registry = ModelRegistryDataset(path=path, credentials=backend.credentials)
     registry.save(_bundle(0.70, with_plots=False))
     first = registry.committed_versions()[-1]
     latest_before = backend.files("registry", "lr", "latest")
@@ -197,10 +197,10 @@ def test_latest_never_points_at_a_model_failing_its_sha256(backend, monkeypatch)
     damaged = registry.committed_versions()[-1]
     with pytest.raises(DatasetError, match="Refusing to load"):
         ModelRegistryDataset(
-            path, pinned_version=damaged, credentials=backend.credentials
+            path=path, pinned_version=damaged, credentials=backend.credentials
         ).load()
     assert (
-        ModelRegistryHistoryDataset(path, credentials=backend.credentials).load()[
+        ModelRegistryHistoryDataset(path=path, credentials=backend.credentials).load()[
             "latest"
         ]["version_id"]
         == damaged
@@ -269,7 +269,7 @@ SNAPSHOT_CASES = {
 @pytest.mark.parametrize("case", list(SNAPSHOT_CASES))
 def test_damaged_snapshot_is_refused(backend, case):
     dataset = PreprocessedSnapshotDataset(
-        backend.path("preprocessed"), credentials=backend.credentials
+        path=backend.path("preprocessed"), credentials=backend.credentials
     )
     dataset.save(_snapshot())
     snapshot_id = dataset.snapshot_ids()[-1]
@@ -278,7 +278,7 @@ def test_damaged_snapshot_is_refused(backend, case):
     with pytest.raises(DatasetError, match=expected.format(s=snapshot_id)):
         dataset.load()
     dataset.save(_snapshot(1.0))  # the next preprocessing run repairs it
-    assert dataset.load()["metadata"]["offset"] == 1.0
+    assert dataset.load().metadata["offset"] == 1.0
 
 
 # ---------------------------------------------------------------------------- gold stores on S3 too
@@ -301,7 +301,7 @@ GOLD_CASES = {
 @pytest.mark.parametrize("case", list(GOLD_CASES))
 def test_damaged_gold_partition_is_reported_by_path(backend, case):
     store = PartitionedParquetStore(
-        backend.path("gold", "label_store"), credentials=backend.credentials
+        path=backend.path("gold", "label_store"), credentials=backend.credentials
     )
     store.save(
         pd.DataFrame(
@@ -364,7 +364,7 @@ def test_gold_validators_run_on_s3_as_on_disk(backend):
         catalog.save("feature_store", bad)
     assert backend.files("gold", "feature_store") == {}, "a refused save writes nothing"
 
-    PartitionedParquetStore(path, credentials=backend.credentials).save(
+    PartitionedParquetStore(path=path, credentials=backend.credentials).save(
         bad
     )  # behind its back
     with pytest.raises(

@@ -76,8 +76,8 @@ def gold_store_pair(
     """The feature and the label store, committing together, as the catalog declares them
     (``options``: credentials, fs_args). Call ``start_new_run()`` before a pair of saves."""
     return (
-        PartitionedParquetStore(feature_path, commits_with=label_path, **options),
-        PartitionedParquetStore(label_path, commits_with=feature_path, **options),
+        PartitionedParquetStore(path=feature_path, commits_with=label_path, **options),
+        PartitionedParquetStore(path=label_path, commits_with=feature_path, **options),
     )
 
 
@@ -86,13 +86,28 @@ class _PartitionedStore(FsspecFolder):
 
     def __init__(
         self,
+        *,
         path: str,
         partition_column: str = "partition_date",
+        commits_with: str | dict[str, str] | None = None,
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
-        commits_with: str | dict[str, str] | None = None,
     ) -> None:
+        """The store in the folder ``path``.
+
+        Args:
+            path: the store's folder, e.g. ``data/04_feature/feature_store`` or
+                ``s3://bucket/gold/feature_store``.
+            partition_column: the datetime column whose values (first days of months) name
+                the partitions.
+            commits_with: the partner store that commits together with this one, as
+                ``{path: <its folder>}`` (a ``path`` key, so Kedro makes it absolute) or a
+                plain path.
+            credentials: passed to the fsspec filesystem (e.g. ``key``/``secret`` for s3fs).
+            fs_args: extra arguments of the fsspec filesystem (e.g. ``config_kwargs``).
+            metadata: free-form, for kedro-viz and hooks; ignored by the dataset.
+        """
         super().__init__(path, credentials, fs_args)
         if isinstance(
             commits_with, dict
@@ -103,7 +118,12 @@ class _PartitionedStore(FsspecFolder):
         self._partner = (
             None
             if commits_with is None
-            else _PartitionedStore(commits_with, partition_column, credentials, fs_args)
+            else _PartitionedStore(
+                path=commits_with,
+                partition_column=partition_column,
+                credentials=credentials,
+                fs_args=fs_args,
+            )
         )
         self._pair = frozenset(
             {self._identity, *([self._partner._identity] if self._partner else [])}
@@ -218,7 +238,12 @@ class _PartitionedStore(FsspecFolder):
         return self._commits.remove_incomplete(older_than, dry_run=dry_run)
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": self._path, "partition_column": self._partition_column}
+        return {
+            "path": self._path,
+            "protocol": self._protocol,
+            "partition_column": self._partition_column,
+            "commits_with": self._partner._path if self._partner else None,
+        }
 
     def _exists(self) -> bool:
         with storage_errors_named(self._path, "looking for"):
@@ -233,13 +258,57 @@ class PartitionedParquetStore(
     ``save`` takes a DataFrame with a datetime ``partition_column`` holding the first day of
     each row's month; ``load`` returns all committed partitions as one DataFrame, in
     partition order, with that column restored.
+
+    Examples:
+        Using the YAML API (conf/base/catalog.yml)::
+
+            "feature_store@frame":
+              type: diab_readmit.datasets.gold_store.PartitionedParquetStore
+              path: s3://bucket/gold/feature_store
+              commits_with:
+                path: s3://bucket/gold/label_store
+              load_args:
+                columns: [encounter_id, partition_date, age_midpoint]
+              validator: diab_readmit.datasets.gold_validators.FeatureStoreValidator
+
+        Using the Python API::
+
+            features, labels = gold_store_pair(
+                "data/04_feature/feature_store", "data/04_feature/label_store"
+            )
+            features.load()
     """
 
     def __init__(
-        self, *args: Any, load_args: dict[str, Any] | None = None, **kwargs: Any
-    ):
-        super().__init__(*args, **kwargs)
+        self,
+        *,
+        path: str,
+        partition_column: str = "partition_date",
+        commits_with: str | dict[str, str] | None = None,
+        load_args: dict[str, Any] | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        """The store in the folder ``path``.
+
+        Args:
+            load_args: ``columns``: load only these columns (and the partition column).
+            path, partition_column, commits_with, credentials, fs_args, metadata: as for
+                ``PartitionedParquetIndex`` (``_PartitionedStore``).
+        """
+        super().__init__(
+            path=path,
+            partition_column=partition_column,
+            commits_with=commits_with,
+            credentials=credentials,
+            fs_args=fs_args,
+            metadata=metadata,
+        )
         self._load_args = deepcopy(load_args or {})
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "load_args": self._load_args}
 
     def load(self) -> pd.DataFrame:
         with storage_errors_named(self._path, "loading"):
@@ -421,7 +490,21 @@ class PartitionedParquetIndex(_PartitionedStore, AbstractDataset[None, dict[str,
 
     Loading never reads the data, so prerequisite checks are cheap even on S3. A store that
     was never written loads as ``{"exists": False, "partitions": []}`` for the checks to
-    report.
+    report. Takes the store's own arguments (``path``, ``commits_with``, ...).
+
+    Examples:
+        Using the YAML API (conf/base/catalog_preprocessing.yml)::
+
+            "feature_store@index":
+              type: diab_readmit.datasets.gold_store.PartitionedParquetIndex
+              path: ${globals:paths.feature_store}
+              commits_with:
+                path: ${globals:paths.label_store}
+
+        Using the Python API::
+
+            index = PartitionedParquetIndex(path="data/04_feature/feature_store")
+            index.load()["rows"]
     """
 
     def load(self) -> dict[str, Any]:

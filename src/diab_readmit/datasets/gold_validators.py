@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from diab_readmit.contracts import IDENTITY_COLUMNS, LABEL, LABEL_STORE_COLUMNS
 from diab_readmit.errors import UserFixableError
 
-IDENTIFIERS = ["encounter_id", "partition_date"]
-FEATURE_IDENTIFIERS = [*IDENTIFIERS, "patient_nbr", "encounter_date"]
 RAW_CODES = ["diag_1", "diag_2", "diag_3"]
 NON_NEGATIVE = [
     "time_in_hospital",
@@ -30,7 +29,6 @@ RANGES = {
     "age_midpoint": (0.0, 100.0),
     **{column: (0.0, np.inf) for column in NON_NEGATIVE},
 }
-LABEL = "readmitted_30d"
 FIX = "Re-create the store from a corrected raw extract: kedro run --pipelines data_processing"
 
 
@@ -81,9 +79,9 @@ class FeatureStoreValidator:
     unique encounter_id."""
 
     def validate(self, data: pd.DataFrame) -> pd.DataFrame:
-        _require_columns(data, FEATURE_IDENTIFIERS + list(RANGES))
+        _require_columns(data, [*IDENTITY_COLUMNS, *RANGES])
         _check_identifiers(data)
-        inputs = data.columns.difference(FEATURE_IDENTIFIERS + RAW_CODES)
+        inputs = data.columns.difference([*IDENTITY_COLUMNS, *RAW_CODES])
         not_numeric = [c for c in inputs if not pd.api.types.is_numeric_dtype(data[c])]
         if not_numeric:
             example = not_numeric[0]
@@ -113,7 +111,7 @@ class LabelStoreValidator:
     """encounter_id, partition_date and a 0/1 ``readmitted_30d``; unique encounter_id."""
 
     def validate(self, data: pd.DataFrame) -> pd.DataFrame:
-        _require_columns(data, [*IDENTIFIERS, LABEL])
+        _require_columns(data, list(LABEL_STORE_COLUMNS))
         _check_identifiers(data)
         bad = ~data[LABEL].isin([0, 1])
         if bad.any():

@@ -39,7 +39,6 @@ read and are listed in a warning by the next registration.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import pickle
@@ -52,9 +51,11 @@ from typing import Any
 import numpy as np
 from kedro.io.core import AbstractDataset, DatasetError
 
+from diab_readmit.contracts import RegistryHistory
 from diab_readmit.datasets.commit_protocol import CommitFolders, id_pattern
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
 from diab_readmit.datasets.storage_errors import storage_errors_named
+from diab_readmit.figures_io import png_bytes
 from diab_readmit.model_card import render_model_card
 
 logger = logging.getLogger(__name__)
@@ -90,14 +91,24 @@ class _RegistryFolder(FsspecFolder):
 
     def __init__(
         self,
+        *,
         path: str,
-        algorithm: str | None = None,
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        """The registry of the algorithm the folder ``path`` is named after.
+
+        Args:
+            path: the algorithm's registry folder, e.g.
+                ``data/06_models/model_registry/xgboost`` or ``s3://bucket/xgboost``; its
+                last folder is the algorithm's name, in messages and in the history.
+            credentials: passed to the fsspec filesystem (e.g. ``key``/``secret`` for s3fs).
+            fs_args: extra arguments of the fsspec filesystem (e.g. ``config_kwargs``).
+            metadata: free-form, for kedro-viz and hooks; ignored by the dataset.
+        """
         super().__init__(path, credentials, fs_args)
-        self._algorithm = algorithm or PurePosixPath(self._root).name
+        self._algorithm = PurePosixPath(self._root).name
         self._commits = CommitFolders(self, PREFIX, METADATA)
         self.metadata = metadata
 
@@ -169,7 +180,11 @@ class _RegistryFolder(FsspecFolder):
         }
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": self._path, "algorithm": self._algorithm}
+        return {
+            "path": self._path,
+            "protocol": self._protocol,
+            "algorithm": self._algorithm,
+        }
 
 
 class ModelRegistryDataset(
@@ -182,27 +197,48 @@ class ModelRegistryDataset(
     metadata gains ``version_id``, ``created_at``, ``sha256`` (of model.pkl), ``model_file``
     and ``plots``. ``load`` returns ``{"model", "metadata", "version_id"}``.
 
-    Args:
-        path: the algorithm's registry folder, e.g. ``data/06_models/model_registry/xgboost``
-            or ``s3://bucket/model_registry/xgboost``.
-        algorithm: name shown in messages and history; defaults to the folder name.
-        pinned_version: load this version (e.g. ``v20260101_120000``) instead of ``latest/``.
-        credentials, fs_args: passed to the fsspec filesystem.
-        index_attempts: rounds of the index check before giving up (concurrent writers).
-        metadata: free-form, for kedro-viz and hooks.
+    Examples:
+        Using the YAML API (conf/base/catalog_training.yml, a factory over the namespace)::
+
+            "{algorithm}.model_registry@bundle":
+              type: diab_readmit.datasets.model_registry.ModelRegistryDataset
+              path: s3://diab-readmit-model-registry/{algorithm}
+              pinned_version: v20260101_120000   # optional: load this one, not latest/
+
+        Using the Python API::
+
+            registry = ModelRegistryDataset(
+                path="data/06_models/model_registry/xgboost"
+            )
+            registry.load()["metadata"]["performance"]["oot"]["auc_roc"]
     """
 
     def __init__(
         self,
+        *,
         path: str,
-        algorithm: str | None = None,
         pinned_version: str | None = None,
+        index_attempts: int = 30,
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
-        index_attempts: int = 30,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(path, algorithm, credentials, fs_args, metadata)
+        """The registry of the algorithm the folder ``path`` is named after.
+
+        Args:
+            path: the algorithm's registry folder, e.g.
+                ``data/06_models/model_registry/xgboost`` or ``s3://bucket/xgboost``.
+            pinned_version: load this version (e.g. ``v20260101_120000``) instead of
+                ``latest/``.
+            index_attempts: rounds of the index check before giving up (concurrent
+                writers).
+            credentials: passed to the fsspec filesystem (e.g. ``key``/``secret`` for s3fs).
+            fs_args: extra arguments of the fsspec filesystem (e.g. ``config_kwargs``).
+            metadata: free-form, for kedro-viz and hooks; ignored by the dataset.
+        """
+        super().__init__(
+            path=path, credentials=credentials, fs_args=fs_args, metadata=metadata
+        )
         if pinned_version is not None and not VERSION_ID.fullmatch(str(pinned_version)):
             raise DatasetError(
                 f"pinned_version '{pinned_version}' of {self._path} is not a version id: "
@@ -235,7 +271,7 @@ class ModelRegistryDataset(
         logger.warning(
             "%s and %s are out of step (a registration was interrupted or is running); "
             "loading the version %s names, %s, from its own folder. The next registration, "
-            "or ModelRegistryDataset('%s').refresh_indexes(), repairs %s/.",
+            "or ModelRegistryDataset(path='%s').refresh_indexes(), repairs %s/.",
             self._shown(LATEST, MODEL),
             self._shown(LATEST, METADATA),
             METADATA,
@@ -336,7 +372,7 @@ class ModelRegistryDataset(
         self._write_bytes(content, version_id, MODEL)
         plot_files = []
         for name, plot in plots.items():
-            self._write_bytes(_png_bytes(plot), version_id, PLOTS, name)
+            self._write_bytes(png_bytes(plot), version_id, PLOTS, name)
             plot_files.append(f"{PLOTS}/{name}")
         committed = {
             **metadata,
@@ -447,7 +483,7 @@ class ModelRegistryDataset(
             f"The versions of '{self._algorithm}' are registered, but {INDEX} and {LATEST}/ at "
             f"{self._path} were still changing after {self._index_attempts} checks (many "
             f"concurrent registrations?). Run the registration again, or call "
-            f"ModelRegistryDataset('{self._path}').refresh_indexes()."
+            f"ModelRegistryDataset(path='{self._path}').refresh_indexes()."
         )
 
     def _read_index(self) -> dict[str, Any]:
@@ -499,30 +535,44 @@ class ModelRegistryDataset(
 
 
 class ModelRegistryHistoryDataset(
-    _RegistryFolder, AbstractDataset[None, dict[str, Any]]
+    _RegistryFolder, AbstractDataset[None, RegistryHistory]
 ):
     """Read-only view of one algorithm's registry, without unpickling any model.
 
-    Loads ``{"algorithm", "latest": metadata.json of the newest version or None, "versions":
-    versions.json entries (oldest first), "plots": {file name: PNG bytes} of the newest
-    version}``. A registry nothing was ever registered to loads as ``latest: None``, no
-    versions, no plots.
+    Loads a ``contracts.RegistryHistory``: ``algorithm``, ``latest`` (metadata.json of the
+    newest version, or None), ``versions`` (versions.json entries, oldest first) and
+    ``plots`` ({file name: PNG bytes} of the newest version). A registry nothing was ever
+    registered to loads as ``latest: None``, no versions, no plots.
+
+    Examples:
+        Using the YAML API (conf/base/catalog_training.yml)::
+
+            "{algorithm}.model_registry@history":
+              type: diab_readmit.datasets.model_registry.ModelRegistryHistoryDataset
+              path: ${globals:paths.model_registry}/{algorithm}
+
+        Using the Python API::
+
+            history = ModelRegistryHistoryDataset(
+                path="data/06_models/model_registry/xgboost"
+            )
+            [version["id"] for version in history.load()["versions"]]
     """
 
-    def load(self) -> dict[str, Any]:
+    def load(self) -> RegistryHistory:
         with storage_errors_named(self._path, "reading the model history in"):
             return self._load_history()
 
-    def _load_history(self) -> dict[str, Any]:
+    def _load_history(self) -> RegistryHistory:
         committed = self.committed_versions()
         if not committed:
-            return {
-                "algorithm": self._algorithm,
-                "latest": None,
-                "versions": [],
-                "plots": {},
-                "model_card": None,
-            }
+            return RegistryHistory(
+                algorithm=self._algorithm,
+                latest=None,
+                versions=[],
+                plots={},
+                model_card=None,
+            )
         index = self._read_json(INDEX)
         if (
             index is not None
@@ -541,13 +591,13 @@ class ModelRegistryHistoryDataset(
             if content is not None:
                 plots[PurePosixPath(relative).name] = content
         card = self._read_bytes(committed[-1], latest.get("model_card", MODEL_CARD))
-        return {
-            "algorithm": self._algorithm,
-            "latest": latest,
-            "versions": versions,
-            "plots": plots,
-            "model_card": card.decode() if card is not None else None,
-        }
+        return RegistryHistory(
+            algorithm=self._algorithm,
+            latest=latest,
+            versions=versions,
+            plots=plots,
+            model_card=card.decode() if card is not None else None,
+        )
 
     def save(self, data: None) -> None:
         raise DatasetError(
@@ -557,15 +607,3 @@ class ModelRegistryHistoryDataset(
 
     def _exists(self) -> bool:
         return True  # an empty registry is a valid, empty history
-
-
-def _png_bytes(plot: Any) -> bytes:
-    if isinstance(plot, bytes | bytearray):
-        return bytes(plot)
-    if not hasattr(plot, "savefig"):
-        raise DatasetError(
-            f"A plot to register must be a matplotlib Figure or PNG bytes, got {type(plot).__name__}."
-        )
-    buffer = io.BytesIO()
-    plot.savefig(buffer, format="png")
-    return buffer.getvalue()

@@ -34,18 +34,17 @@ import pickle
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from kedro.io.core import AbstractDataset, DatasetError
 
+from diab_readmit.contracts import SNAPSHOT_FIELDS, WINDOWS, PreprocessedSnapshot
 from diab_readmit.datasets.commit_protocol import CommitFolders, id_pattern
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
 from diab_readmit.datasets.storage_errors import storage_errors_named
 
 logger = logging.getLogger(__name__)
 
-WINDOWS = ("train", "test", "oot")
 LATEST = "latest.txt"
 METADATA = "metadata.json"
 SCALER = "scaler.pkl"
@@ -58,31 +57,54 @@ def window_file(window: str) -> str:
 
 
 class PreprocessedSnapshotDataset(
-    FsspecFolder, AbstractDataset[dict[str, Any], dict[str, Any]]
+    FsspecFolder, AbstractDataset[PreprocessedSnapshot, PreprocessedSnapshot]
 ):
     """Versioned snapshots of preprocessed data on any fsspec filesystem.
 
-    ``save`` takes ``{"train", "test", "oot": DataFrame, "scaler": fitted transformer,
-    "metadata": JSON-able dict}`` and writes a new snapshot. ``load`` returns the same keys
-    plus ``snapshot_id`` (and the metadata gains ``snapshot_id``, ``created_at`` and
-    ``files``), from the snapshot ``latest.txt`` names, or from ``snapshot_id`` when pinned.
+    ``save`` takes a ``contracts.PreprocessedSnapshot`` (or a dict of its fields: ``train``,
+    ``test``, ``oot``, ``scaler``, ``metadata``) and writes a new snapshot. ``load`` returns a
+    ``PreprocessedSnapshot`` with ``snapshot_id`` set (its metadata gains ``snapshot_id``,
+    ``created_at`` and ``files``), from the snapshot ``latest.txt`` names, or from
+    ``snapshot_id`` when pinned.
 
-    Args:
-        path: folder holding the snapshots, e.g. ``data/05_model_input/preprocessed`` or
-            ``s3://bucket/gold/preprocessed``.
-        snapshot_id: load this snapshot instead of the latest (saving is not affected).
-        credentials, fs_args: passed to the fsspec filesystem.
-        metadata: free-form, for kedro-viz and hooks.
+    Examples:
+        Using the YAML API (conf/base/catalog_preprocessing.yml)::
+
+            preprocessed_snapshot:
+              type: diab_readmit.datasets.preprocessed_snapshot.PreprocessedSnapshotDataset
+              path: s3://bucket/gold/preprocessed
+              snapshot_id: ${runtime_params:snapshot_id,null}
+              fs_args:
+                config_kwargs: {retries: {mode: standard}}
+
+        Using the Python API::
+
+            snapshots = PreprocessedSnapshotDataset(
+                path="data/05_model_input/preprocessed"
+            )
+            snapshot = snapshots.load()
+            snapshot.train, snapshot.metadata["feature_columns"]
     """
 
     def __init__(
         self,
+        *,
         path: str,
         snapshot_id: str | None = None,
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        """Snapshots under the folder ``path``.
+
+        Args:
+            path: folder holding the snapshots, e.g. ``data/05_model_input/preprocessed``
+                or ``s3://bucket/gold/preprocessed``.
+            snapshot_id: load this snapshot instead of the latest (saving is not affected).
+            credentials: passed to the fsspec filesystem (e.g. ``key``/``secret`` for s3fs).
+            fs_args: extra arguments of the fsspec filesystem (e.g. ``config_kwargs``).
+            metadata: free-form, for kedro-viz and hooks; ignored by the dataset.
+        """
         super().__init__(path, credentials, fs_args)
         if snapshot_id is not None and not SNAPSHOT_ID.fullmatch(str(snapshot_id)):
             raise DatasetError(
@@ -104,11 +126,11 @@ class PreprocessedSnapshotDataset(
         """Back to reading latest.txt on every load (the run is over)."""
         self._pinned_for_run, self._resolved_id = False, None
 
-    def load(self) -> dict[str, Any]:
+    def load(self) -> PreprocessedSnapshot:
         with storage_errors_named(self._path, "loading a preprocessed snapshot from"):
             return self._load_snapshot()
 
-    def _load_snapshot(self) -> dict[str, Any]:
+    def _load_snapshot(self) -> PreprocessedSnapshot:
         snapshot_id = self._snapshot_id or self._resolved_id or self._latest_id()
         metadata = self._complete_metadata(snapshot_id)
         if self._pinned_for_run and not self._snapshot_id and self._resolved_id is None:
@@ -118,41 +140,37 @@ class PreprocessedSnapshotDataset(
                 snapshot_id,
                 self._shown(LATEST),
             )
-        loaded: dict[str, Any] = {"snapshot_id": snapshot_id}
+        windows = {}
         for window in WINDOWS:
             content = self._read_verified(snapshot_id, window_file(window), metadata)
-            loaded[window] = pq.read_table(pa.BufferReader(content)).to_pandas()
+            windows[window] = pq.read_table(pa.BufferReader(content)).to_pandas()
             del content
             # Arrow's allocator keeps the decoded table's pages after to_pandas(); handing
             # them back keeps a training node at the size of the frames (at 1M encounters,
             # 0.85 GB instead of 1.45 GB for the same 0.7 GB of windows).
             pa.default_memory_pool().release_unused()
-        loaded["scaler"] = pickle.loads(
-            self._read_verified(snapshot_id, SCALER, metadata)
-        )
-        loaded["metadata"] = metadata
+        scaler = pickle.loads(self._read_verified(snapshot_id, SCALER, metadata))
         logger.info("Loaded preprocessed snapshot %s from %s", snapshot_id, self._path)
-        return loaded
+        return PreprocessedSnapshot(
+            **windows, scaler=scaler, metadata=metadata, snapshot_id=snapshot_id
+        )
 
-    def save(self, data: dict[str, Any]) -> None:
+    def save(self, data: PreprocessedSnapshot | dict[str, Any]) -> None:
         with storage_errors_named(self._path, "saving a preprocessed snapshot to"):
-            self._save_snapshot(data)
+            self._save_snapshot(self._savable(data))
 
-    def _save_snapshot(self, data: dict[str, Any]) -> None:
-        self._check_savable(data)
+    def _save_snapshot(self, data: PreprocessedSnapshot) -> None:
         snapshot_id = self._commits.claim(datetime.now(UTC))
         files = {}
-        for window in WINDOWS:
+        for window, rows in data.windows().items():
             buffer = pa.BufferOutputStream()
-            pq.write_table(
-                pa.Table.from_pandas(data[window], preserve_index=False), buffer
-            )
+            pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), buffer)
             files[window_file(window)] = self._write(
                 snapshot_id, window_file(window), buffer.getvalue()
             )
-        files[SCALER] = self._write(snapshot_id, SCALER, pickle.dumps(data["scaler"]))
+        files[SCALER] = self._write(snapshot_id, SCALER, pickle.dumps(data.scaler))
         metadata = {
-            **data["metadata"],
+            **data.metadata,
             "snapshot_id": snapshot_id,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "files": files,
@@ -242,7 +260,11 @@ class PreprocessedSnapshotDataset(
         return self._commits.committed()
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": self._path, "snapshot_id": self._snapshot_id}
+        return {
+            "path": self._path,
+            "protocol": self._protocol,
+            "snapshot_id": self._snapshot_id,
+        }
 
     def _exists(self) -> bool:
         with storage_errors_named(self._path, "looking for a preprocessed snapshot in"):
@@ -329,17 +351,16 @@ class PreprocessedSnapshotDataset(
     def _point_latest_at(self, snapshot_id: str) -> None:
         self._write_bytes(f"{snapshot_id}\n".encode(), LATEST)
 
-    def _check_savable(self, data: Any) -> None:
-        expected = {*WINDOWS, "scaler", "metadata"}
-        if not isinstance(data, dict) or set(data) != expected:
+    def _savable(self, data: Any) -> PreprocessedSnapshot:
+        if isinstance(data, PreprocessedSnapshot):
+            return data
+        if not isinstance(data, dict) or set(data) != set(SNAPSHOT_FIELDS):
             got = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise DatasetError(
-                f"Cannot save to {self._path}: expected a dict with keys {sorted(expected)}, "
-                f"got {got}."
+                f"Cannot save to {self._path}: expected a dict with keys "
+                f"{sorted(SNAPSHOT_FIELDS)} or a PreprocessedSnapshot, got {got}."
             )
-        not_frames = [w for w in WINDOWS if not isinstance(data[w], pd.DataFrame)]
-        if not_frames or not isinstance(data["metadata"], dict):
-            raise DatasetError(
-                f"Cannot save to {self._path}: {not_frames or ['metadata']} must be "
-                f"DataFrames (windows) and a dict (metadata)."
-            )
+        try:
+            return PreprocessedSnapshot(**data)
+        except TypeError as exc:
+            raise DatasetError(f"Cannot save to {self._path}: {exc}") from exc

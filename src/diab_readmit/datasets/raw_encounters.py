@@ -24,12 +24,23 @@ class RawEncountersCSVDataset(CSVDataset):
     a bad value is. A file that is not what the pipeline expects (a folder, empty,
     compressed, not UTF-8, another delimiter) is refused with a message that says so.
 
-    Example (conf/base/catalog.yml)::
+    Takes ``pandas.CSVDataset``'s keyword arguments (``filepath``, ``load_args``,
+    ``save_args``, ``fs_args``, ``credentials``, ``metadata``, ...).
 
-        raw_encounters:
-          type: diab_readmit.datasets.raw_encounters.RawEncountersCSVDataset
-          filepath: data/01_raw/diabetic_data.csv
-          load_args: {dtype: str, keep_default_na: false}
+    Examples:
+        Using the YAML API (conf/base/catalog.yml)::
+
+            raw_encounters:
+              type: diab_readmit.datasets.raw_encounters.RawEncountersCSVDataset
+              filepath: data/01_raw/diabetic_data.csv
+              load_args: {dtype: str, keep_default_na: false}
+              save_args: {index: false}
+
+        Using the Python API::
+
+            raw = RawEncountersCSVDataset(
+                filepath="data/01_raw/diabetic_data.csv", load_args={"dtype": str}
+            ).load()
     """
 
     def load(self) -> pd.DataFrame:

@@ -15,10 +15,10 @@ from .conftest import make_raw
 
 def _gold(project):
     features = PartitionedParquetStore(
-        str(project.data / "04_feature" / "feature_store")
+        path=str(project.data / "04_feature" / "feature_store")
     ).load()
     labels = PartitionedParquetStore(
-        str(project.data / "04_feature" / "label_store")
+        path=str(project.data / "04_feature" / "label_store")
     ).load()
     return features, labels
 

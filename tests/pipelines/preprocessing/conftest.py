@@ -122,7 +122,7 @@ class PreprocessingProject:
 
     def snapshots(self, snapshot_id: str | None = None) -> PreprocessedSnapshotDataset:
         return PreprocessedSnapshotDataset(
-            str(self.preprocessed), snapshot_id=snapshot_id
+            path=str(self.preprocessed), snapshot_id=snapshot_id
         )
 
 

@@ -336,7 +336,7 @@ def test_snapshot_metadata_describes_windows_features_sources_and_drops(windows)
         split_report,
     )
 
-    metadata = snapshot["metadata"]
+    metadata = snapshot.metadata
     n_features = len(SCALED) + len(CODED) + len(PASSTHROUGH)
     assert metadata["shapes"] == {
         "train": [840, n_features],
@@ -365,7 +365,7 @@ def test_snapshot_metadata_describes_windows_features_sources_and_drops(windows)
         "pyarrow",
         "kedro",
     }
-    assert snapshot["scaler"] is scaler
+    assert snapshot.scaler is scaler
 
 
 def test_windows_of_unordered_rows_are_the_same_rows(gold, windows):

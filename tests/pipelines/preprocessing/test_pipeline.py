@@ -82,12 +82,12 @@ def test_run_writes_a_snapshot_with_train_only_scaling(project):
     project.run()
 
     snapshot = project.snapshots().load()
-    assert (project.preprocessed / "latest.txt").read_text().strip() == snapshot[
-        "snapshot_id"
-    ]
-    metadata = snapshot["metadata"]
+    assert (
+        project.preprocessed / "latest.txt"
+    ).read_text().strip() == snapshot.snapshot_id
+    metadata = snapshot.metadata
     assert metadata["shapes"]["train"] == [84 * 6, len(metadata["feature_columns"])]
-    assert [len(snapshot[w]) for w in ("train", "test", "oot")] == [
+    assert [len(snapshot.window(w)) for w in ("train", "test", "oot")] == [
         84 * 6,
         24 * 6,
         12 * 6,
@@ -96,16 +96,16 @@ def test_run_writes_a_snapshot_with_train_only_scaling(project):
     assert metadata["source"]["feature_store"]["path"] == str(project.feature_store)
 
     train_gold = features[features["partition_date"] <= "2005-12-31"]
-    standard = snapshot["scaler"].named_transformers_["scaled"]
+    standard = snapshot.scaler.named_transformers_["scaled"]
     np.testing.assert_allclose(
         standard.mean_, train_gold[SCALED].mean().to_numpy(), rtol=1e-5
     )
     # The stored scaler turns gold rows into exactly the stored matrix.
     oot_gold = features[features["partition_date"] >= "2008-01-01"]
-    rescored = snapshot["scaler"].transform(oot_gold)
+    rescored = snapshot.scaler.transform(oot_gold)
     np.testing.assert_allclose(
         rescored.to_numpy(),
-        snapshot["oot"][metadata["feature_columns"]].to_numpy(),
+        snapshot.oot[metadata["feature_columns"]].to_numpy(),
         rtol=1e-6,
     )
 
@@ -187,10 +187,10 @@ def test_pinned_snapshot_through_the_catalog(project):
     project.run({"temporal_splits": {"train": {"start_date": "2005-07-01"}}})
     first, second = project.snapshots().snapshot_ids()
 
-    assert project.catalog().load("preprocessed_snapshot")["snapshot_id"] == second
+    assert project.catalog().load("preprocessed_snapshot").snapshot_id == second
     pinned = project.catalog({"snapshot_id": first}).load("preprocessed_snapshot")
-    assert pinned["snapshot_id"] == first
-    assert len(pinned["train"]) == 12 * 3
+    assert pinned.snapshot_id == first
+    assert len(pinned.train) == 12 * 3
 
 
 @pytest.mark.slow
@@ -206,7 +206,10 @@ def test_windows_shifted_with_params_on_the_command_line(project):
 
     snapshot = project.snapshots().load()
     bounds = {
-        w: (snapshot[w]["partition_date"].min(), snapshot[w]["partition_date"].max())
+        w: (
+            snapshot.window(w)["partition_date"].min(),
+            snapshot.window(w)["partition_date"].max(),
+        )
         for w in ("train", "test", "oot")
     }
     assert bounds == {
@@ -214,14 +217,14 @@ def test_windows_shifted_with_params_on_the_command_line(project):
         "test": (pd.Timestamp("2006-07-01"), pd.Timestamp("2007-06-01")),
         "oot": (pd.Timestamp("2007-07-01"), pd.Timestamp("2008-12-01")),
     }
-    assert snapshot["metadata"]["temporal_splits"]["train"] == {
+    assert snapshot.metadata["temporal_splits"]["train"] == {
         "start_date": "2004-01-01",
         "end_date": "2006-06-30",
     }
     train_gold = features[
         features["partition_date"].between("2004-01-01", "2006-06-30")
     ]
-    standard = snapshot["scaler"].named_transformers_["scaled"]
+    standard = snapshot.scaler.named_transformers_["scaled"]
     np.testing.assert_allclose(
         standard.mean_, train_gold[SCALED].mean().to_numpy(), rtol=1e-5
     )

@@ -3,7 +3,8 @@
 A snapshot here has the contract's shape (see docs/architecture.md): scaled float32 model
 inputs plus ``readmitted_30d``, ``encounter_id``, ``patient_nbr`` and ``partition_date`` per window, a fitted
 ColumnTransformer (gold rows in, model inputs out, pandas output) and
-``metadata["feature_columns"]``. The gold rows it was scaled from are kept for scoring tests.
+``metadata["feature_columns"]``. ``gold_windows`` gives the gold rows it was scaled from, for
+scoring tests.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import StandardScaler
 
+from diab_readmit.contracts import PreprocessedSnapshot
 from diab_readmit.parameter_models import TrainingConfig
 from diab_readmit.pipelines.training.estimators import EstimatorSettings
 from diab_readmit.pipelines.training.search import SearchSettings
@@ -72,13 +74,19 @@ def make_gold_rows(n_rows: int = 3000, seed: int = 0) -> pd.DataFrame:
     return rows
 
 
-def make_snapshot(n_rows: int = 3000, seed: int = 0) -> dict[str, Any]:
-    """A preprocessed snapshot dict, plus ``gold_rows`` (the unscaled rows) for scoring tests."""
+def gold_windows(n_rows: int = 3000, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The unscaled gold rows of each window that ``make_snapshot(n_rows, seed)`` scales."""
     gold = make_gold_rows(n_rows, seed)
     windows = {}
     for name, (start, end) in WINDOWS.items():
         inside = gold["partition_date"].between(pd.Timestamp(start), pd.Timestamp(end))
         windows[name] = gold.loc[inside].reset_index(drop=True)
+    return windows
+
+
+def make_snapshot(n_rows: int = 3000, seed: int = 0) -> PreprocessedSnapshot:
+    """A preprocessed snapshot of ``gold_windows(n_rows, seed)``."""
+    windows = gold_windows(n_rows, seed)
     scaler = ColumnTransformer(
         [("scaled", StandardScaler(), SCALED), ("encoded", "passthrough", PASSTHROUGH)],
         verbose_feature_names_out=False,
@@ -96,26 +104,18 @@ def make_snapshot(n_rows: int = 3000, seed: int = 0) -> dict[str, Any]:
             ],
             axis=1,
         )
-    return {
-        "snapshot_id": f"train_data_20260101_00000{seed % 10}",
+    return PreprocessedSnapshot(
         **scaled,
-        "scaler": scaler,
-        "metadata": {
+        scaler=scaler,
+        metadata={
             "feature_columns": list(scaler.get_feature_names_out()),
             "temporal_splits": {
                 name: {"start_date": start, "end_date": end}
                 for name, (start, end) in WINDOWS.items()
             },
         },
-        "gold_rows": windows,
-    }
-
-
-def snapshot_for_dataset(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The keys PreprocessedSnapshotDataset saves."""
-    return {
-        key: snapshot[key] for key in ("train", "test", "oot", "scaler", "metadata")
-    }
+        snapshot_id=f"train_data_20260101_00000{seed % 10}",
+    )
 
 
 #: Small but real settings: every estimator, both search methods, seconds per algorithm.
@@ -170,7 +170,7 @@ def small_settings(
 
 
 @pytest.fixture(scope="session")
-def snapshot() -> dict[str, Any]:
+def snapshot() -> PreprocessedSnapshot:
     return make_snapshot()
 
 
@@ -188,9 +188,9 @@ def training_project(tmp_path):
 
     scratch = make_scratch_project(tmp_path / "project")
     snapshots = PreprocessedSnapshotDataset(
-        str(scratch.data / "05_model_input" / "preprocessed")
+        path=str(scratch.data / "05_model_input" / "preprocessed")
     )
-    snapshots.save(snapshot_for_dataset(make_snapshot()))
+    snapshots.save(make_snapshot())
     (scratch.path / "conf" / "local" / "parameters_training.yml").write_text(
         yaml.safe_dump({"training_config": SMALL_TRAINING_CONFIG, **SMALL_ALGORITHMS})
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+from dataclasses import replace
 
 import matplotlib.image
 import numpy as np
@@ -34,7 +35,7 @@ from diab_readmit.pipelines.training.trust_nodes import (
     explain_evaluation_windows,
 )
 
-from .conftest import SMALL_ALGORITHMS, make_snapshot, small_settings
+from .conftest import SMALL_ALGORITHMS, gold_windows, make_snapshot, small_settings
 
 
 def _train_and_evaluate(snapshot, algorithm, **config):
@@ -80,13 +81,12 @@ def test_two_worker_processes_give_the_same_result_as_one(snapshot):
 def test_the_oot_window_never_chooses_anything(algorithm):
     """Shuffled OOT labels and noise OOT features change OOT metrics, nothing else."""
     snapshot = make_snapshot(seed=3)
-    scrambled = dict(snapshot)
-    oot = snapshot["oot"].copy()
+    oot = snapshot.oot.copy()
     rng = np.random.default_rng(99)
     oot["readmitted_30d"] = rng.permutation(oot["readmitted_30d"].to_numpy())
-    features = snapshot["metadata"]["feature_columns"]
+    features = snapshot.metadata["feature_columns"]
     oot[features] = rng.normal(size=(len(oot), len(features))).astype(np.float32)
-    scrambled["oot"] = oot
+    scrambled = replace(snapshot, oot=oot)
 
     original = _train_and_evaluate(snapshot, algorithm)
     changed = _train_and_evaluate(scrambled, algorithm)
@@ -122,7 +122,7 @@ def test_registered_pipeline_scores_gold_rows_like_the_classifier(snapshot):
         search,
     )
 
-    gold_test = snapshot["gold_rows"]["test"]  # unscaled, with ids and extra columns
+    gold_test = gold_windows()["test"]  # unscaled, with ids and extra columns
     scores = bundle["model"].predict_proba(gold_test)[:, 1]
     np.testing.assert_allclose(scores, test_scores["y_score"], rtol=1e-6)
     assert [name for name, _ in bundle["model"].steps] == ["preprocess", "classifier"]
@@ -148,12 +148,12 @@ def test_registered_pipeline_scores_gold_rows_like_the_classifier(snapshot):
     ):
         assert key in metadata, key
     assert metadata["model_name"] == "xgboost"
-    assert metadata["snapshot_id"] == snapshot["snapshot_id"]
-    assert metadata["feature_columns"] == snapshot["metadata"]["feature_columns"]
+    assert metadata["snapshot_id"] == snapshot.snapshot_id
+    assert metadata["feature_columns"] == snapshot.metadata["feature_columns"]
     assert not {"encounter_id", "patient_nbr", "partition_date"} & set(
         metadata["feature_columns"]
     )
-    assert metadata["training_samples"] == len(snapshot["train"])
+    assert metadata["training_samples"] == len(snapshot.train)
     assert set(metadata["performance"]) == {"test", "oot"}
     assert set(METRICS) <= set(metadata["performance"]["oot"])
     assert metadata["threshold"] == threshold["threshold"]
@@ -167,7 +167,7 @@ def test_registered_pipeline_scores_gold_rows_like_the_classifier(snapshot):
 def test_no_class_reweighting_by_default_and_auto_weight_from_the_train_window(
     snapshot,
 ):
-    y = snapshot["train"]["readmitted_30d"].to_numpy()
+    y = snapshot.train["readmitted_30d"].to_numpy()
     for name in ("logistic_regression", "random_forest"):
         model = final_estimator(
             build_estimator(EstimatorSettings(name=name), y, seed=1)
@@ -199,7 +199,7 @@ def test_registered_risks_are_calibrated_on_a_train_holdout(name):
     settings = EstimatorSettings(name=name, params={**settings.params, **weighting})
     tuned = nodes.tune_hyperparameters(big, training_config, settings, search)
     raw = calibration.uncalibrated(tuned["classifier"])
-    test = big["test"]
+    test = big.test
     features = tuned["feature_columns"]
     inflated = raw.predict_proba(test[features])[:, 1]
     risk = tuned["classifier"].predict_proba(test[features])[:, 1]
@@ -212,13 +212,13 @@ def test_registered_risks_are_calibrated_on_a_train_holdout(name):
     info = tuned["calibration"]
     assert info["method"] == "sigmoid" and info["fit_rows"] + info[
         "calibration_rows"
-    ] == len(big["train"])
+    ] == len(big.train)
 
 
 def test_cv_folds_keep_each_patient_whole_and_the_calibration_holdout_is_recent(
     snapshot,
 ):
-    train = snapshot["train"]
+    train = snapshot.train
     y, groups = train["readmitted_30d"].to_numpy(), train["patient_nbr"].to_numpy()
     order = train["partition_date"].to_numpy()
     fit_rows, holdout = calibration.calibration_split(
@@ -325,13 +325,13 @@ def test_every_search_stage_is_logged_with_candidates_best_score_and_seconds(
 
 def test_the_search_can_see_a_stratified_sample_of_the_train_window(snapshot):
     tuned = _train_and_evaluate(snapshot, "xgboost")[0]  # search_fraction: 0.6
-    train_rows = len(snapshot["train"])
+    train_rows = len(snapshot.train)
     assert tuned["search"]["rows"] == pytest.approx(0.6 * train_rows, abs=1)
     assert (
         max(stage["rows"] for stage in tuned["search"]["stages"])
         <= tuned["search"]["rows"]
     )
-    y = snapshot["train"]["readmitted_30d"].to_numpy()
+    y = snapshot.train["readmitted_30d"].to_numpy()
     rows = search_rows(
         y, SearchSettings(search_fraction=0.5, space={"C": [1.0]}), seed=1
     )
@@ -379,12 +379,12 @@ def test_plots_are_written_as_readable_png(snapshot, tmp_path):
 
 
 def test_identity_columns_are_refused_as_features(snapshot):
-    broken = dict(
+    broken = replace(
         snapshot,
         metadata={
-            **snapshot["metadata"],
+            **snapshot.metadata,
             "feature_columns": [
-                *snapshot["metadata"]["feature_columns"],
+                *snapshot.metadata["feature_columns"],
                 "encounter_id",
             ],
         },
@@ -433,8 +433,8 @@ def test_search_space_syntax_is_validated():
 
 
 def test_a_window_with_one_class_is_a_clear_error(snapshot):
-    one_class = dict(
-        snapshot, train=snapshot["train"].assign(readmitted_30d=np.int8(0))
+    one_class = replace(
+        snapshot, train=snapshot.train.assign(readmitted_30d=np.int8(0))
     )
     training_config, estimator, search = small_settings("logistic_regression")
     with pytest.raises(
@@ -453,8 +453,8 @@ def test_snapshot_without_temporal_splits_reports_the_observed_windows(snapshot)
     tuned, test_scores, oot_scores, threshold, metrics = _train_and_evaluate(
         snapshot, "logistic_regression"
     )
-    bare = dict(
-        snapshot, metadata={"feature_columns": snapshot["metadata"]["feature_columns"]}
+    bare = replace(
+        snapshot, metadata={"feature_columns": snapshot.metadata["feature_columns"]}
     )
     explanations, assessment = _explained(
         bare, tuned, test_scores, oot_scores, threshold

@@ -18,7 +18,7 @@ from diab_readmit.pipeline_registry import register_pipelines
 from diab_readmit.pipelines.training import create_pipeline
 from tests.conftest import PROJECT
 
-from .conftest import make_snapshot
+from .conftest import gold_windows
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOTS = {
@@ -39,10 +39,14 @@ def test_template_is_namespaced_with_only_the_snapshot_and_training_config_share
     assert pipeline.inputs() == {
         "preprocessed_snapshot",
         "params:training_config",
+        "params:trust",
         f"params:{algorithm}.estimator",
         f"params:{algorithm}.search",
     }
-    assert pipeline.outputs() == {f"{algorithm}.model_registry@bundle"}
+    assert pipeline.outputs() == {
+        f"{algorithm}.model_registry@bundle",
+        f"{algorithm}.evaluation_predictions",
+    }
     assert f"{algorithm}.evaluation_plots" in pipeline.all_outputs()
     assert all(name.startswith(f"{algorithm}.") for name in pipeline.all_outputs())
 
@@ -50,7 +54,7 @@ def test_template_is_namespaced_with_only_the_snapshot_and_training_config_share
 def test_namespaces_keep_the_algorithms_datasets_apart():
     own = {
         a: create_pipeline(a).datasets()
-        - {"preprocessed_snapshot", "params:training_config"}
+        - {"preprocessed_snapshot", "params:training_config", "params:trust"}
         for a in ALGORITHMS
     }
     for first in ALGORITHMS:
@@ -156,7 +160,7 @@ def test_one_algorithm_runs_alone_and_registers_a_version_per_run(training_proje
     assert (
         metadata["snapshot_id"]
         == PreprocessedSnapshotDataset(
-            str(training_project.data / "05_model_input" / "preprocessed")
+            path=str(training_project.data / "05_model_input" / "preprocessed")
         ).snapshot_ids()[-1]
     )
     assert {p.name for p in (version / "plots").iterdir()} == PLOTS
@@ -169,7 +173,7 @@ def test_one_algorithm_runs_alone_and_registers_a_version_per_run(training_proje
 
     # The registered model scores gold feature rows directly.
     model = pickle.loads((root / "latest" / "model.pkl").read_bytes())
-    gold_oot = make_snapshot()["gold_rows"]["oot"]
+    gold_oot = gold_windows()["oot"]
     scores = model.predict_proba(gold_oot)[:, 1]
     assert scores.shape == (len(gold_oot),) and np.all((scores >= 0) & (scores <= 1))
 

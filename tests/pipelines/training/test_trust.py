@@ -54,13 +54,13 @@ from diab_readmit.pipelines.training.trust_nodes import (
 )
 from tests.pipelines.data_processing.conftest import make_raw
 
-from .conftest import FEATURES, small_settings
+from .conftest import FEATURES, gold_windows, small_settings
 
 FAST = TrustSettings(bootstrap={"replicates": 100})
 
 
 def _fitted(name: str, snapshot):
-    train = snapshot["train"]
+    train = snapshot.train
     X, y = train[FEATURES], train["readmitted_30d"].to_numpy()
     model = {
         "xgboost": XGBClassifier(n_estimators=30, max_depth=3, n_jobs=1),
@@ -77,7 +77,7 @@ def _fitted(name: str, snapshot):
 @pytest.mark.parametrize("name", ["xgboost", "random_forest", "logistic_regression"])
 def test_contributions_sum_to_the_models_margin_logit_or_probability(snapshot, name):
     model = _fitted(name, snapshot)
-    X = snapshot["test"][FEATURES]
+    X = snapshot.test[FEATURES]
     explained = contributions(model, X)
     if name == "xgboost":
         expected, unit = model.predict(X, output_margin=True), "log-odds"
@@ -88,7 +88,7 @@ def test_contributions_sum_to_the_models_margin_logit_or_probability(snapshot, n
     assert explained.values.shape == X.shape and explained.unit == unit
     np.testing.assert_allclose(explained.output(), expected, atol=1e-5)
     # A calibrated model is explained through the model inside its calibrator.
-    train = snapshot["train"]
+    train = snapshot.train
     calibrated = calibrate(
         model,
         train[FEATURES],
@@ -103,11 +103,11 @@ def test_contributions_sum_to_the_models_margin_logit_or_probability(snapshot, n
 def test_top_reasons_of_a_registered_pipeline_phrase_gold_values(snapshot):
     model = SklearnPipeline(
         [
-            ("preprocess", snapshot["scaler"]),
+            ("preprocess", snapshot.scaler),
             ("classifier", _fitted("xgboost", snapshot)),
         ]
     )
-    gold = snapshot["gold_rows"]["test"]
+    gold = gold_windows()["test"]
     reasons = top_reasons({"model": model, "metadata": {}}, gold, k=3)
     assert len(reasons) == len(gold) and (reasons.index == gold.index).all()
     assert list(reasons.columns[:3]) == [
@@ -268,7 +268,7 @@ def test_the_model_card_says_what_metadata_json_says(snapshot, tmp_path):
         tuned, snapshot, test_scores, oot_scores, threshold, FAST
     )
     assessment = assess_trust(snapshot, test_scores, oot_scores, threshold, FAST)
-    assert len(predictions) == len(snapshot["test"]) + len(snapshot["oot"])
+    assert len(predictions) == len(snapshot.test) + len(snapshot.oot)
     bundle = nodes.package_model(
         tuned,
         snapshot,
@@ -281,7 +281,7 @@ def test_the_model_card_says_what_metadata_json_says(snapshot, tmp_path):
         estimator,
         search,
     )
-    registry = ModelRegistryDataset(str(tmp_path / "logistic_regression"))
+    registry = ModelRegistryDataset(path=str(tmp_path / "logistic_regression"))
     registry.save(bundle)
     version = registry.load()["version_id"]
     folder = tmp_path / "logistic_regression" / version

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from diab_readmit.contracts import IDENTITY_COLUMNS, LABEL
+
 from . import encodings as enc
 from .history import patient_history
 from .order_audit import ORDER_KEY, USABLE_AS_PRIOR
@@ -22,9 +24,6 @@ from .raw_schema import (
 )
 
 logger = logging.getLogger(__name__)
-
-IDENTITY_COLUMNS = ["encounter_id", "patient_nbr", "encounter_date", "partition_date"]
-LABEL_COLUMN = "readmitted_30d"
 
 
 def build_silver_encounters(
@@ -236,7 +235,7 @@ def build_feature_store(
     features = pd.concat([current, history], axis=1)
     gold = pd.concat(
         [
-            encounters[IDENTITY_COLUMNS + DIAGNOSIS_COLUMNS].astype(
+            encounters[[*IDENTITY_COLUMNS, *DIAGNOSIS_COLUMNS]].astype(
                 {c: "string" for c in DIAGNOSIS_COLUMNS}
             ),
             features,
@@ -260,12 +259,12 @@ def build_label_store(cohort_flagged: pd.DataFrame) -> pd.DataFrame:
         {
             "encounter_id": cohort["encounter_id"].to_numpy(),
             "partition_date": cohort["partition_date"].to_numpy(),
-            LABEL_COLUMN: (cohort["readmitted"] == "<30").to_numpy(np.int8),
+            LABEL: (cohort["readmitted"] == "<30").to_numpy(np.int8),
         }
     )
     logger.info(
         "Label store: %d encounters, %.2f%% readmitted within 30 days",
         len(labels),
-        100 * labels[LABEL_COLUMN].mean(),
+        100 * labels[LABEL].mean(),
     )
     return labels

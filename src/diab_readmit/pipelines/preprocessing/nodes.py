@@ -6,14 +6,10 @@ The prerequisite checks that gate these nodes are in ``prerequisites.py``.
 from __future__ import annotations
 
 import logging
-import platform
 from typing import Any
 
-import kedro
 import numpy as np
 import pandas as pd
-import pyarrow
-import sklearn
 from pandas.api.types import is_numeric_dtype
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
@@ -22,18 +18,23 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler, TargetEncoder
 
-from diab_readmit.contracts import CALENDAR_HISTORY_FEATURES
+from diab_readmit.contracts import (
+    CALENDAR_HISTORY_FEATURES,
+    LABEL,
+    LABEL_STORE_COLUMNS,
+    SNAPSHOT_ROW_COLUMNS,
+    WINDOWS,
+    PreprocessedSnapshot,
+    library_versions,
+)
 from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import TemporalSplits
 from diab_readmit.patient_folds import StratifiedPatientKFold
 
-from .parameter_models import LABEL_COLUMN, PreprocessingParams
+from .parameter_models import PreprocessingParams
 
 logger = logging.getLogger(__name__)
 
-WINDOWS = ("train", "test", "oot")
-#: Carried into each snapshot window next to the model inputs, to trace rows back to gold.
-SNAPSHOT_ID_COLUMNS = ["encounter_id", "patient_nbr", "partition_date", LABEL_COLUMN]
 #: Folds of the target encoder's cross-fit of the train rows.
 TARGET_ENCODING_FOLDS = 5
 _REBUILD_GOLD = "Rebuild the gold stores with `kedro run --pipelines data_processing`."
@@ -62,9 +63,7 @@ def join_features_and_labels(
         The labelled feature rows, and a report of the rows joined and left out.
     """
     _require_columns(features, "feature_store", ["encounter_id", "partition_date"])
-    _require_columns(
-        labels, "label_store", ["encounter_id", "partition_date", LABEL_COLUMN]
-    )
+    _require_columns(labels, "label_store", list(LABEL_STORE_COLUMNS))
     _refuse_duplicates(features, "feature_store")
     _refuse_duplicates(labels, "label_store")
 
@@ -101,11 +100,11 @@ def join_features_and_labels(
             + _REBUILD_GOLD
         )
     _refuse_partition_mismatch(joined, matched)
-    _refuse_non_binary_labels(matched[LABEL_COLUMN])
+    _refuse_non_binary_labels(matched[LABEL])
     label = pd.Series(
-        matched[LABEL_COLUMN].to_numpy(dtype=np.int8),
+        matched[LABEL].to_numpy(dtype=np.int8),
         index=joined.index,
-        name=LABEL_COLUMN,
+        name=LABEL,
     )
     joined = pd.concat([joined, label], axis=1)
 
@@ -155,10 +154,10 @@ def split_temporal_windows(
                 f"window into that range (e.g. --params temporal_splits.{name}.start_date=...) "
                 f"or process data for that period with `kedro run --pipelines data_processing`."
             )
-        positives = int(rows[LABEL_COLUMN].sum())
+        positives = int(rows[LABEL].sum())
         if positives == 0:
             raise PreprocessingError(
-                f"The {where} has {len(rows)} rows but no positive {LABEL_COLUMN}: a model "
+                f"The {where} has {len(rows)} rows but no positive {LABEL}: a model "
                 f"cannot be fitted or evaluated on it. Widen the window in "
                 f"conf/base/parameters_preprocessing.yml or with --params."
             )
@@ -180,7 +179,7 @@ def split_temporal_windows(
             100 * positives / len(rows),
         )
 
-    outside = ~(masks["train"] | masks["test"] | masks["oot"])
+    outside = ~np.logical_or.reduce([masks[name] for name in WINDOWS])
     before = (
         outside
         & (partition < pd.Timestamp(temporal_splits.train.start_date)).to_numpy()
@@ -213,7 +212,8 @@ def split_temporal_windows(
         "rows_outside_windows": dropped,
         "data_partitions": covered,
     }
-    return frames["train"], frames["test"], frames["oot"], report
+    train, test, oot = (frames[name] for name in WINDOWS)
+    return train, test, oot, report
 
 
 def fit_scaler(
@@ -253,7 +253,7 @@ def fit_scaler(
         branches, remainder="drop", verbose_feature_names_out=False
     ).set_output(transform="pandas")
     model_inputs = pd.concat([train[inputs].astype(np.float32), train[coded]], axis=1)
-    transformer.fit(model_inputs, train[LABEL_COLUMN].to_numpy() if coded else None)
+    transformer.fit(model_inputs, train[LABEL].to_numpy() if coded else None)
     logger.info(
         "Fitted the scaler on %d train rows: %d scaled + %d target-encoded + %d "
         "passthrough columns",
@@ -319,7 +319,7 @@ def _cross_fitted_train(
     coded = _target_encoded_columns(scaler)
     if not coded:
         return None
-    codes, y = train[coded], train[LABEL_COLUMN].to_numpy()
+    codes, y = train[coded], train[LABEL].to_numpy()
     values = np.empty((len(train), len(coded)), dtype=np.float32)
     folds = StratifiedPatientKFold(n_splits=TARGET_ENCODING_FOLDS, random_state=0)
     for others, fold in folds.split(codes, y, train["patient_nbr"].to_numpy()):
@@ -342,7 +342,7 @@ def model_input_columns(
     excluded = {
         *preprocessing.excluded_columns,
         *preprocessing.target_encoded_columns,
-        LABEL_COLUMN,
+        LABEL,
     }
     inputs = [c for c in features.columns if c not in excluded]
     not_numeric = [
@@ -396,12 +396,12 @@ def assemble_snapshot(
     prerequisites: dict[str, Any],
     join_report: dict[str, Any],
     split_report: dict[str, Any],
-) -> dict[str, Any]:
+) -> PreprocessedSnapshot:
     """Bundle the scaled windows, the scaler and their metadata for ``preprocessed_snapshot``.
 
     The dataset adds the snapshot id, the creation time and the sha256 of each file.
     """
-    windows = {"train": train, "test": test, "oot": oot}
+    windows = dict(zip(WINDOWS, (train, test, oot), strict=True))
     feature_columns = [str(c) for c in scaler.get_feature_names_out()]
     columns_of = {
         "target_encoded": [],
@@ -416,12 +416,12 @@ def assemble_snapshot(
         "readmission_rate": {
             name: split_report["windows"][name]["readmission_rate"] for name in WINDOWS
         },
-        "label_column": LABEL_COLUMN,
+        "label_column": LABEL,
         "feature_columns": feature_columns,
         "scaled_columns": columns_of["scaled"],
         "passthrough_columns": columns_of["encoded"],
         "target_encoded_columns": columns_of["target_encoded"],
-        "id_columns": SNAPSHOT_ID_COLUMNS,
+        "id_columns": list(SNAPSHOT_ROW_COLUMNS),
         "source": {
             **prerequisites["sources"],
             "data_partitions": split_report["data_partitions"],
@@ -444,16 +444,9 @@ def assemble_snapshot(
             **split_report["rows_outside_windows"],
         },
         "enabled_algorithms": prerequisites["enabled_algorithms"],
-        "library_versions": {
-            "python": platform.python_version(),
-            "kedro": kedro.__version__,
-            "scikit-learn": sklearn.__version__,
-            "pandas": pd.__version__,
-            "numpy": np.__version__,
-            "pyarrow": pyarrow.__version__,
-        },
+        "library_versions": library_versions(),
     }
-    return {**windows, "scaler": scaler, "metadata": metadata}
+    return PreprocessedSnapshot(**windows, scaler=scaler, metadata=metadata)
 
 
 def _select(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
@@ -477,7 +470,9 @@ def _scaled_window(
             f"the gold feature store must encode missing values, never leave NaN. "
             + _REBUILD_GOLD
         )
-    return pd.concat([rows[SNAPSHOT_ID_COLUMNS].reset_index(drop=True), matrix], axis=1)
+    return pd.concat(
+        [rows[list(SNAPSHOT_ROW_COLUMNS)].reset_index(drop=True), matrix], axis=1
+    )
 
 
 def _require_columns(frame: pd.DataFrame, dataset: str, columns: list[str]) -> None:
@@ -517,6 +512,6 @@ def _refuse_non_binary_labels(label: pd.Series) -> None:
     invalid = ~label.isin([0, 1]).to_numpy()
     if invalid.any():
         raise PreprocessingError(
-            f"label_store column {LABEL_COLUMN} has {int(invalid.sum())} value(s) other than "
+            f"label_store column {LABEL} has {int(invalid.sum())} value(s) other than "
             f"0/1 (e.g. {label[invalid].head(3).tolist()}). " + _REBUILD_GOLD
         )

@@ -8,17 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-#: Columns that identify an encounter or place it in time: never model inputs, whatever the
-#: configuration says.
-IDENTITY_COLUMNS: tuple[str, ...] = (
-    "encounter_id",
-    "patient_nbr",
-    "encounter_date",
-    "partition_date",
-)
-
-#: The label column of the gold label store, carried into every snapshot window.
-LABEL_COLUMN = "readmitted_30d"
+from diab_readmit.contracts import IDENTITY_COLUMNS, LABEL
 
 
 class PreprocessingParams(BaseModel):
@@ -63,17 +53,17 @@ class PreprocessingParams(BaseModel):
                 f"identifiers and dates are never model inputs"
             )
         both = sorted(
-            set(self.numeric_features_to_scale) & {*self.excluded_columns, LABEL_COLUMN}
+            set(self.numeric_features_to_scale) & {*self.excluded_columns, LABEL}
         )
         if both:
             raise ValueError(
                 f"{both} cannot be scaled: they are excluded from the model inputs "
-                f"(excluded_columns or the label {LABEL_COLUMN}); remove them from "
+                f"(excluded_columns or the label {LABEL}); remove them from "
                 f"numeric_features_to_scale"
             )
         encoded_elsewhere = sorted(
             set(self.target_encoded_columns)
-            & {*self.excluded_columns, *self.numeric_features_to_scale, LABEL_COLUMN}
+            & {*self.excluded_columns, *self.numeric_features_to_scale, LABEL}
         )
         if encoded_elsewhere:
             raise ValueError(

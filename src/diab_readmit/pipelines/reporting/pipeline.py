@@ -2,14 +2,16 @@
 
 It reads ``<algorithm>.model_registry@history``, the read-only view of the registry that
 training writes as ``@bundle``; the shared name makes Kedro order reporting after training
-in ``__default__``, and lets ``kedro run --pipelines reporting`` run on its own.
+in ``__default__``, and lets ``kedro run --pipelines reporting`` run on its own. Its nodes
+run even when an algorithm's training failed (``RUNS_AFTER_UPSTREAM_FAILURE``).
 """
 
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline, node
 
-from diab_readmit.parameter_models import ALGORITHMS
+from diab_readmit.algorithms import ALGORITHMS
+from diab_readmit.runner import RUNS_AFTER_UPSTREAM_FAILURE
 
 from .nodes import (
     draw_comparison_charts,
@@ -63,4 +65,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
-    return Pipeline(template, namespace="reporting", inputs=set(histories))
+    # A report over every registry is still worth writing when one algorithm's training
+    # failed: its registry holds the earlier versions, and the report says when each was
+    # registered.
+    return Pipeline(
+        template,
+        namespace="reporting",
+        inputs=set(histories),
+        tags=[RUNS_AFTER_UPSTREAM_FAILURE],
+    )

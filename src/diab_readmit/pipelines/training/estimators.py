@@ -1,8 +1,8 @@
 """The estimators the training template can fit, chosen by name from ``params:estimator``.
 
-One table (``_RECIPES``) maps an estimator name to its class and the defaults every
-training run needs whatever the YAML says: a seed and one thread per cross-validation fit
-(the search spreads fits over the cores). No class reweighting by default: reweighting makes
+One table (``diab_readmit.algorithms.RECIPES``) maps an estimator name to its class and the
+defaults every training run needs whatever the YAML says: a seed and one thread per
+cross-validation fit (the search spreads fits over the cores). No class reweighting by default: reweighting makes
 every score an over-estimate of the risk (on the real file OOT Brier 0.22 against 0.096 for
 the base rate), while ranking, the thing reweighting is meant to help, does not improve.
 The YAML can still set ``class_weight`` or ``scale_pos_weight: auto`` (negatives /
@@ -12,21 +12,18 @@ positives of the training window); the calibration step then maps scores back to
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sklearn.base import BaseEstimator, clone
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
-EstimatorName = Literal["logistic_regression", "random_forest", "xgboost"]
+from diab_readmit.algorithms import ALGORITHMS, RECIPES
 
 
 class EstimatorSettings(BaseModel):
@@ -34,10 +31,21 @@ class EstimatorSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: Which estimator the template fits; the namespace is only a name.
-    name: EstimatorName
+    #: Which estimator the template fits (a name of ``algorithms.RECIPES``); the namespace
+    #: is only a name.
+    name: str
     #: Constructor arguments held fixed during the search (the search space overrides them).
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known_estimator(cls, value: str) -> str:
+        if value not in RECIPES:
+            raise ValueError(
+                f"estimator {value!r} is not an algorithm of this project; valid names are "
+                f"{list(ALGORITHMS)}"
+            )
+        return value
 
 
 class EarlyStoppingXGBClassifier(XGBClassifier):
@@ -125,30 +133,6 @@ def _balanced_weight(y: np.ndarray) -> float:
     return float((len(y) - positives) / max(positives, 1))
 
 
-@dataclass(frozen=True)
-class _Recipe:
-    cls: type[BaseEstimator]
-    defaults: dict[str, Any]
-    #: Standardise every input inside the estimator (fitted on each training fold): the
-    #: snapshot passes one-hot columns and some counts through unscaled, which leaves a
-    #: linear model's solver badly conditioned (10-100x slower, no better).
-    standardize: bool = False
-
-
-_RECIPES: dict[str, _Recipe] = {
-    "logistic_regression": _Recipe(
-        LogisticRegression,
-        {"solver": "lbfgs", "max_iter": 1000},
-        standardize=True,
-    ),
-    "random_forest": _Recipe(RandomForestClassifier, {"n_jobs": 1}),
-    "xgboost": _Recipe(
-        EarlyStoppingXGBClassifier,
-        {"tree_method": "hist", "n_jobs": 1, "eval_metric": "auc"},
-    ),
-}
-
-
 def build_estimator(
     settings: EstimatorSettings, y_train: np.ndarray, seed: int
 ) -> BaseEstimator:
@@ -159,11 +143,11 @@ def build_estimator(
     ``Pipeline([("standardize", StandardScaler()), ("logistic_regression", ...)])``; its
     parameters are then addressed through ``parameter_prefix``.
     """
-    recipe = _RECIPES[settings.name]
+    recipe = RECIPES[settings.name]
     params = {**recipe.defaults, **settings.params, "random_state": seed}
     if params.get("scale_pos_weight") == "auto":
         params["scale_pos_weight"] = _balanced_weight(y_train)
-    estimator = recipe.cls()
+    estimator = recipe.estimator_class()()
     check_params(
         settings.name, estimator, params, where=f"{settings.name}.estimator.params"
     )
@@ -202,7 +186,7 @@ def check_params(
 
 
 def _set_threads(name: str, estimator: BaseEstimator, n_jobs: int) -> BaseEstimator:
-    if "n_jobs" in _RECIPES[name].defaults:
+    if "n_jobs" in RECIPES[name].defaults:
         estimator.set_params(**{f"{parameter_prefix(estimator)}n_jobs": n_jobs})
     return estimator
 

@@ -31,7 +31,7 @@ import xgboost
 from scipy import sparse
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble._forest import ForestClassifier
 from sklearn.pipeline import Pipeline as SklearnPipeline
 
 from diab_readmit import feature_dictionary
@@ -80,13 +80,24 @@ def contributions(model: BaseEstimator, X: pd.DataFrame) -> Contributions:
     inner = final_estimator(fitted)
     if isinstance(inner, xgboost.XGBClassifier):
         return _xgboost_shap(inner, X, names)
-    if isinstance(inner, RandomForestClassifier):
+    if _is_tree_ensemble(inner):
         return _forest_paths(inner, X, names)
     if hasattr(inner, "coef_"):
         return _linear(fitted, X, names)
     raise TypeError(
         f"No contribution method for {type(inner).__name__}: add one to "
         f"diab_readmit.pipelines.training.explanations.contributions"
+    )
+
+
+def _is_tree_ensemble(model: BaseEstimator) -> bool:
+    """A scikit-learn forest (random forest, extra trees): trees with ``tree_`` arrays."""
+    trees = getattr(model, "estimators_", None)
+    return (
+        isinstance(trees, list)
+        and bool(trees)
+        and all(hasattr(tree, "tree_") for tree in trees)
+        and hasattr(model, "predict_proba")
     )
 
 
@@ -109,7 +120,7 @@ def _xgboost_shap(
 
 
 def _forest_paths(
-    forest: RandomForestClassifier, X: pd.DataFrame, names: list[str]
+    forest: ForestClassifier, X: pd.DataFrame, names: list[str]
 ) -> Contributions:
     # One sparse (nodes x features) matrix per tree: the share change at each node goes to
     # its parent's split feature. A row's decision path times it is the row's attribution.

@@ -10,21 +10,24 @@ choose anything (``choose_decision_threshold`` does not even receive it).
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-import kedro
 import numpy as np
 import pandas as pd
-import sklearn
-import xgboost
 from matplotlib.figure import Figure
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline as SklearnPipeline
 
 from diab_readmit import feature_dictionary
+from diab_readmit.contracts import (
+    EVALUATION_WINDOWS,
+    LABEL,
+    NOT_MODEL_INPUTS,
+    PreprocessedSnapshot,
+    library_versions,
+)
 from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import TrainingConfig
 
@@ -42,39 +45,33 @@ from .trust_nodes import population
 
 logger = logging.getLogger(__name__)
 
-LABEL = "readmitted_30d"
-#: Columns of a snapshot window that are never model inputs, whatever the metadata says.
-NOT_FEATURES = frozenset(
-    {LABEL, "encounter_id", "patient_nbr", "encounter_date", "partition_date"}
-)
-
 
 class SnapshotContractError(UserFixableError, ValueError):
     """The preprocessed snapshot does not look like the preprocessing pipeline's output."""
 
 
-def _feature_columns(snapshot: dict[str, Any]) -> list[str]:
+def _feature_columns(snapshot: PreprocessedSnapshot) -> list[str]:
     """``metadata["feature_columns"]``, checked against every window and the identity columns."""
     try:
-        features = list(snapshot["metadata"]["feature_columns"])
+        features = list(snapshot.metadata["feature_columns"])
     except (KeyError, TypeError) as exc:
         raise SnapshotContractError(
-            f"preprocessed_snapshot {snapshot.get('snapshot_id', '?')} has no "
+            f"preprocessed_snapshot {snapshot.shown_id} has no "
             f"metadata['feature_columns'] ({exc!r}); re-create it with "
             f"`kedro run --pipelines preprocessing`."
         ) from exc
-    forbidden = sorted(NOT_FEATURES.intersection(features))
+    forbidden = sorted(NOT_MODEL_INPUTS.intersection(features))
     if forbidden:
         raise SnapshotContractError(
-            f"preprocessed_snapshot {snapshot.get('snapshot_id', '?')} lists {forbidden} as "
+            f"preprocessed_snapshot {snapshot.shown_id} lists {forbidden} as "
             f"feature columns: identifiers, dates and the label are never model inputs. Fix "
             f"preprocessing.excluded_columns and re-run `kedro run --pipelines preprocessing`."
         )
-    for window in ("train", "test", "oot"):
-        missing = [c for c in (*features, LABEL) if c not in snapshot[window].columns]
+    for window, rows in snapshot.windows().items():
+        missing = [c for c in (*features, LABEL) if c not in rows.columns]
         if missing:
             raise SnapshotContractError(
-                f"preprocessed_snapshot {snapshot.get('snapshot_id', '?')}: the {window} window "
+                f"preprocessed_snapshot {snapshot.shown_id}: the {window} window "
                 f"lacks columns {missing[:10]}{'...' if len(missing) > 10 else ''}; re-create "
                 f"the snapshot with `kedro run --pipelines preprocessing`."
             )
@@ -82,7 +79,7 @@ def _feature_columns(snapshot: dict[str, Any]) -> list[str]:
 
 
 def tune_hyperparameters(
-    preprocessed_snapshot: dict[str, Any],
+    preprocessed_snapshot: PreprocessedSnapshot,
     training_config: TrainingConfig,
     estimator: EstimatorSettings,
     search: SearchSettings,
@@ -98,11 +95,11 @@ def tune_hyperparameters(
     """
     started = time.perf_counter()
     features = _feature_columns(preprocessed_snapshot)
-    train = preprocessed_snapshot["train"]
+    train = preprocessed_snapshot.train
     y = train[LABEL].to_numpy(dtype=np.int8)
     if len(np.unique(y)) < 2:
         raise SnapshotContractError(
-            f"The train window of snapshot {preprocessed_snapshot.get('snapshot_id', '?')} has "
+            f"The train window of snapshot {preprocessed_snapshot.shown_id} has "
             f"only one class ({np.unique(y).tolist()}): nothing to learn. Widen "
             f"temporal_splits.train or check the label store."
         )
@@ -123,7 +120,7 @@ def tune_hyperparameters(
         label=estimator.name,
         prefix=prefix,
     )
-    groups = _patient_groups(train, preprocessed_snapshot.get("snapshot_id", "?"))
+    groups = _patient_groups(train, preprocessed_snapshot.shown_id)
     rows = search_rows(y, search, training_config.seed)
     X = _model_matrix(train, features, rows)
     fit_search(searcher, X, y[rows], groups[rows])
@@ -240,7 +237,7 @@ def _plain(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def score_evaluation_windows(
-    tuned_model: dict[str, Any], preprocessed_snapshot: dict[str, Any]
+    tuned_model: dict[str, Any], preprocessed_snapshot: PreprocessedSnapshot
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Predicted readmission probabilities of the TEST and the OOT window.
 
@@ -248,11 +245,11 @@ def score_evaluation_windows(
     """
     classifier, features = tuned_model["classifier"], tuned_model["feature_columns"]
     scored = []
-    for window in ("test", "oot"):
-        rows = preprocessed_snapshot[window]
+    for window in EVALUATION_WINDOWS:
+        rows = preprocessed_snapshot.window(window)
         if rows.empty:
             raise SnapshotContractError(
-                f"The {window} window of snapshot {preprocessed_snapshot.get('snapshot_id', '?')} "
+                f"The {window} window of snapshot {preprocessed_snapshot.shown_id} "
                 f"is empty: check temporal_splits.{window} against the data's dates."
             )
         scored.append(
@@ -304,7 +301,9 @@ def evaluate_windows(
     """Accuracy, precision, recall, F1 (at the threshold), ROC-AUC, PR-AUC, Brier; test and OOT."""
     threshold = decision_threshold["threshold"]
     performance = {}
-    for window, scores in (("test", test_scores), ("oot", oot_scores)):
+    for window, scores in zip(
+        EVALUATION_WINDOWS, (test_scores, oot_scores), strict=True
+    ):
         performance[window] = {
             **evaluation.window_metrics(scores["y_true"], scores["y_score"], threshold),
             **evaluation.window_summary(scores["y_true"]),
@@ -335,7 +334,7 @@ def draw_evaluation_plots(
     Keys are file names, as the plots are saved under ``<paths.reporting>/<algorithm>/`` and in
     the registered version's ``plots/`` folder.
     """
-    scores = {"test": test_scores, "oot": oot_scores}
+    scores = dict(zip(EVALUATION_WINDOWS, (test_scores, oot_scores), strict=True))
     title = estimator.name.replace("_", " ")
     importances = _mean_abs_contribution(explanations)
     return {
@@ -361,7 +360,7 @@ def _mean_abs_contribution(explanations: dict[str, Any]) -> pd.Series:
 
 def package_model(
     tuned_model: dict[str, Any],
-    preprocessed_snapshot: dict[str, Any],
+    preprocessed_snapshot: PreprocessedSnapshot,
     decision_threshold: dict[str, Any],
     evaluation_metrics: dict[str, dict[str, float]],
     evaluation_plots: dict[str, Figure],
@@ -381,15 +380,13 @@ def package_model(
     so a batch-scoring step needs nothing else. The registry adds the version id, creation
     time and the sha256 of model.pkl to the metadata.
     """
-    scaler = preprocessed_snapshot["scaler"]
+    scaler = preprocessed_snapshot.scaler
     features = tuned_model["feature_columns"]
-    _check_scaler_output(
-        scaler, features, preprocessed_snapshot.get("snapshot_id", "?")
-    )
+    _check_scaler_output(scaler, features, preprocessed_snapshot.shown_id)
     model = SklearnPipeline(
         [("preprocess", scaler), ("classifier", tuned_model["classifier"])]
     )
-    snapshot_metadata = preprocessed_snapshot.get("metadata", {})
+    snapshot_metadata = preprocessed_snapshot.metadata
     importances = _mean_abs_contribution(explanations).set_axis(
         list(explanations["mean_abs_contribution"]["values"])
     )
@@ -399,9 +396,9 @@ def package_model(
         "temporal_splits": snapshot_metadata.get("temporal_splits")
         or _observed_windows(preprocessed_snapshot),
         "feature_count": len(features),
-        "training_samples": int(len(preprocessed_snapshot["train"])),
-        "test_samples": int(len(preprocessed_snapshot["test"])),
-        "oot_samples": int(len(preprocessed_snapshot["oot"])),
+        "training_samples": len(preprocessed_snapshot.train),
+        "test_samples": len(preprocessed_snapshot.test),
+        "oot_samples": len(preprocessed_snapshot.oot),
         "performance": evaluation_metrics,
         "config": {
             "training_config": training_config.model_dump(mode="json"),
@@ -415,7 +412,7 @@ def package_model(
         "threshold": decision_threshold["threshold"],
         "threshold_rule": decision_threshold["rule"],
         "threshold_window": decision_threshold["window"],
-        "snapshot_id": preprocessed_snapshot.get("snapshot_id"),
+        "snapshot_id": preprocessed_snapshot.snapshot_id,
         "feature_columns": features,
         "feature_importances": {
             "kind": importances.name,
@@ -423,14 +420,7 @@ def package_model(
         },
         "train_positive_rate": tuned_model["train_positive_rate"],
         "calibration": tuned_model.get("calibration", {"method": "none"}),
-        "library_versions": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "xgboost": xgboost.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-            "kedro": kedro.__version__,
-        },
+        "library_versions": library_versions(),
         "training_seconds": tuned_model["training_seconds"],
         "explanations": explanations,
         **trust_assessment,
@@ -452,12 +442,14 @@ def _check_scaler_output(
         )
 
 
-def _observed_windows(snapshot: dict[str, Any]) -> dict[str, dict[str, str | None]]:
+def _observed_windows(
+    snapshot: PreprocessedSnapshot,
+) -> dict[str, dict[str, str | None]]:
     """First and last partition of each window, for snapshots without temporal_splits."""
     observed = {}
-    for window in ("train", "test", "oot"):
+    for window, rows in snapshot.windows().items():
         dates = pd.to_datetime(
-            snapshot[window].get("partition_date", pd.Series(dtype="datetime64[ns]"))
+            rows.get("partition_date", pd.Series(dtype="datetime64[ns]"))
         )
         observed[window] = {
             "start_date": None if dates.empty else str(dates.min().date()),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from diab_readmit.parameter_models import ALGORITHMS
+from diab_readmit.algorithms import ALGORITHMS
 
 from .nodes import (
     choose_decision_threshold,

@@ -15,19 +15,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from diab_readmit.contracts import (
+    EVALUATION_WINDOWS,
+    LABEL,
+    WINDOWS,
+    PreprocessedSnapshot,
+)
+
 from .bootstrap import Resampling, metric_intervals
 from .explanations import contributions, gold_values, reasons_table
 from .group_performance import TrustSettings, performance_by_group
 
-WINDOWS = ("test", "oot")
-LABEL = "readmitted_30d"
 #: Highest-risk test encounters whose reasons are kept in the metadata, as examples.
 EXAMPLES = 5
 
 
-def _window_values(snapshot: dict[str, Any], window: str, features: list[str]):
-    rows = snapshot[window]
-    return rows, gold_values(rows[features], snapshot.get("scaler"))
+def _window_values(snapshot: PreprocessedSnapshot, window: str, features: list[str]):
+    rows = snapshot.window(window)
+    return rows, gold_values(rows[features], snapshot.scaler)
 
 
 def predictions_fingerprint(predictions: pd.DataFrame) -> str:
@@ -41,7 +46,7 @@ def predictions_fingerprint(predictions: pd.DataFrame) -> str:
 
 def explain_evaluation_windows(
     tuned_model: dict[str, Any],
-    preprocessed_snapshot: dict[str, Any],
+    preprocessed_snapshot: PreprocessedSnapshot,
     test_scores: dict[str, np.ndarray],
     oot_scores: dict[str, np.ndarray],
     decision_threshold: dict[str, Any],
@@ -59,7 +64,9 @@ def explain_evaluation_windows(
     classifier, features = tuned_model["classifier"], tuned_model["feature_columns"]
     threshold = decision_threshold["threshold"]
     frames, global_view, explained = [], None, None
-    for window, scores in zip(WINDOWS, (test_scores, oot_scores), strict=True):
+    for window, scores in zip(
+        EVALUATION_WINDOWS, (test_scores, oot_scores), strict=True
+    ):
         rows, values = _window_values(preprocessed_snapshot, window, features)
         explained = contributions(classifier, rows[features])
         if window == "test":
@@ -94,7 +101,7 @@ def explain_evaluation_windows(
     return predictions, {
         "method": explained.method,
         "unit": explained.unit,
-        "windows": list(WINDOWS),
+        "windows": list(EVALUATION_WINDOWS),
         "top_reasons": trust.top_reasons,
         "mean_abs_contribution": {
             "window": "test",
@@ -120,7 +127,7 @@ def explain_evaluation_windows(
 
 
 def assess_trust(
-    preprocessed_snapshot: dict[str, Any],
+    preprocessed_snapshot: PreprocessedSnapshot,
     test_scores: dict[str, np.ndarray],
     oot_scores: dict[str, np.ndarray],
     decision_threshold: dict[str, Any],
@@ -134,8 +141,10 @@ def assess_trust(
     resampling = Resampling(**trust.bootstrap.model_dump())
     threshold = decision_threshold["threshold"]
     intervals, groups = {}, {}
-    for window, scores in zip(WINDOWS, (test_scores, oot_scores), strict=True):
-        rows = preprocessed_snapshot[window]
+    for window, scores in zip(
+        EVALUATION_WINDOWS, (test_scores, oot_scores), strict=True
+    ):
+        rows = preprocessed_snapshot.window(window)
         patients = (
             rows["patient_nbr"].to_numpy()
             if "patient_nbr" in rows
@@ -146,7 +155,7 @@ def assess_trust(
         )
         columns = [c for c in rows.columns if c not in ("encounter_id", "patient_nbr")]
         values = gold_values(
-            rows[columns].select_dtypes("number"), preprocessed_snapshot.get("scaler")
+            rows[columns].select_dtypes("number"), preprocessed_snapshot.scaler
         )
         groups[window] = performance_by_group(
             scores["y_true"], scores["y_score"], values, threshold, trust
@@ -174,7 +183,7 @@ def assess_trust(
 TERMINAL_DISCHARGES = ("discharge_expired", "discharge_hospice")
 
 
-def population(snapshot: dict[str, Any]) -> dict[str, Any]:
+def population(snapshot: PreprocessedSnapshot) -> dict[str, Any]:
     """Who the model was trained and evaluated on, as the snapshot itself records it.
 
     The windows (dates, rows, readmission rates), the order audit of the gold store (how
@@ -182,11 +191,11 @@ def population(snapshot: dict[str, Any]) -> dict[str, Any]:
     data show it: the share of death or hospice discharges in each window (0 when
     ``cohort.exclude_discharge_dispositions`` removed them).
     """
-    metadata = snapshot.get("metadata") or {}
+    metadata = snapshot.metadata or {}
     source = metadata.get("source") or {}
     terminal = {}
-    for window in ("train", "test", "oot"):
-        rows = snapshot[window]
+    for window in WINDOWS:
+        rows = snapshot.window(window)
         present = [c for c in TERMINAL_DISCHARGES if c in rows]
         terminal[window] = (
             float(rows[present].to_numpy().max(axis=1).mean())
@@ -194,7 +203,7 @@ def population(snapshot: dict[str, Any]) -> dict[str, Any]:
             else None
         )
     return {
-        "snapshot_id": snapshot.get("snapshot_id"),
+        "snapshot_id": snapshot.snapshot_id,
         "windows": metadata.get("windows") or {},
         "order_audit": (source.get("feature_store") or {}).get("order_audit"),
         "rows_dropped": metadata.get("rows_dropped") or {},
