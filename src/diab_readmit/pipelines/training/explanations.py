@@ -22,6 +22,7 @@ turns a feature and the patient's gold value into the phrase of a reason.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,7 +105,9 @@ def _is_tree_ensemble(model: BaseEstimator) -> bool:
 def _xgboost_shap(
     model: xgboost.XGBClassifier, X: pd.DataFrame, names: list[str]
 ) -> Contributions:
-    booster = model.get_booster()
+    # A copy, so the registered model keeps its one prediction thread; TreeSHAP uses them all.
+    booster = model.get_booster().copy()
+    booster.set_param({"nthread": os.cpu_count() or 1})
     # Early stopping keeps every round in the booster; the model predicts with the best ones.
     best = getattr(model, "best_iteration", None)
     rounds = (0, best + 1) if best is not None else (0, 0)

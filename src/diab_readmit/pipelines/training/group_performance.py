@@ -99,29 +99,35 @@ def _auc(y_true, y_score) -> float:
     )
 
 
-def _metrics(threshold: float) -> dict[str, Any]:
-    def flagged(y_score):
-        return (np.asarray(y_score) >= threshold).astype(int)
+def _group_metrics(threshold: float):
+    """One metric returning every measure of a group at once.
 
-    return {
-        "n": count,
-        "readmission_rate": lambda y, s: float(np.mean(y)),
-        "mean_risk": lambda y, s: float(np.mean(s)),
-        "auc_roc": _auc,
-        "brier": lambda y, s: float(brier_score_loss(y, s)),
-        "observed_minus_expected": lambda y, s: float(np.mean(y) - np.mean(s)),
-        "tpr": lambda y, s: (
-            float(true_positive_rate(y, flagged(s), pos_label=1))
-            if np.any(np.asarray(y) == 1)
-            else float("nan")
-        ),
-        "fpr": lambda y, s: (
-            float(false_positive_rate(y, flagged(s), pos_label=1))
-            if np.any(np.asarray(y) == 0)
-            else float("nan")
-        ),
-        "flag_rate": lambda y, s: float(selection_rate(y, flagged(s), pos_label=1)),
-    }
+    fairlearn 0.15 copies ``y_true`` and ``y_pred`` element by element (``np.stack``) for
+    each metric of each group, ~10 ms a call on 20,000 rows; one call per group instead of
+    nine keeps the tables of a window well under a second.
+    """
+
+    def measure(y_true, y_score) -> dict[str, float]:
+        y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
+        flagged = (y_score >= threshold).astype(int)
+        has_positive, has_negative = (y_true == 1).any(), (y_true == 0).any()
+        return {
+            "n": int(count(y_true, y_score)),
+            "readmission_rate": float(np.mean(y_true)),
+            "mean_risk": float(np.mean(y_score)),
+            "auc_roc": _auc(y_true, y_score),
+            "brier": float(brier_score_loss(y_true, y_score)),
+            "observed_minus_expected": float(np.mean(y_true) - np.mean(y_score)),
+            "tpr": float(true_positive_rate(y_true, flagged, pos_label=1))
+            if has_positive
+            else float("nan"),
+            "fpr": float(false_positive_rate(y_true, flagged, pos_label=1))
+            if has_negative
+            else float("nan"),
+            "flag_rate": float(selection_rate(y_true, flagged, pos_label=1)),
+        }
+
+    return measure
 
 
 def performance_by_group(
@@ -138,7 +144,7 @@ def performance_by_group(
     "unavailable": {grouping: why}}``.
     """
     rows, unavailable = [], {}
-    metrics = _metrics(threshold)
+    measure = _group_metrics(threshold)
     for name, spec in settings.groups.items():
         labels = group_labels(values, spec)
         if labels is None:
@@ -150,12 +156,12 @@ def performance_by_group(
             )
             continue
         frame = MetricFrame(
-            metrics=metrics,
+            metrics={"measures": measure},
             y_true=np.asarray(y_true),
             y_pred=np.asarray(y_score),
             sensitive_features=labels.rename(name),
         )
-        for group, measured in frame.by_group.iterrows():
+        for group, measured in frame.by_group["measures"].items():
             positives = int(round(measured["readmission_rate"] * measured["n"]))
             rows.append(
                 {

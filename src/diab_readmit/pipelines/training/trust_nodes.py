@@ -153,9 +153,8 @@ def assess_trust(
         intervals[window] = metric_intervals(
             scores["y_true"], scores["y_score"], patients, resampling
         )
-        columns = [c for c in rows.columns if c not in ("encounter_id", "patient_nbr")]
         values = gold_values(
-            rows[columns].select_dtypes("number"), preprocessed_snapshot.scaler
+            rows[_group_columns(rows, trust)], preprocessed_snapshot.scaler
         )
         groups[window] = performance_by_group(
             scores["y_true"], scores["y_score"], values, threshold, trust
@@ -177,6 +176,18 @@ def assess_trust(
             "threshold": threshold,
         },
     }
+
+
+def _group_columns(rows: pd.DataFrame, trust: TrustSettings) -> list[str]:
+    """The model inputs the groupings read: a named column or a one-hot family."""
+    wanted = []
+    for spec in trust.groups.values():
+        wanted += [
+            c
+            for c in rows.columns
+            if c == spec.column or str(c).startswith(f"{spec.column}_")
+        ]
+    return list(dict.fromkeys(wanted))
 
 
 #: Discharge levels of the gold store that end any chance of readmission.
