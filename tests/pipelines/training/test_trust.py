@@ -319,3 +319,22 @@ def test_the_model_card_says_what_metadata_json_says(snapshot, tmp_path):
     }
     assert numbers and numbers <= known
     assert "TRIPOD+AI" in card and "Known limitations" in card
+
+
+def test_evaluation_predictions_keep_their_fingerprint_through_parquet(
+    snapshot, tmp_path
+):
+    from diab_readmit.datasets.optional_parquet import OptionalParquetDataset
+    from diab_readmit.pipelines.training.trust_nodes import predictions_fingerprint
+
+    training_config, estimator, search = small_settings("logistic_regression")
+    tuned = nodes.tune_hyperparameters(snapshot, training_config, estimator, search)
+    test_scores, oot_scores = nodes.score_evaluation_windows(tuned, snapshot)
+    threshold = nodes.choose_decision_threshold(test_scores, training_config)
+    predictions, explanations = explain_evaluation_windows(
+        tuned, snapshot, test_scores, oot_scores, threshold, FAST
+    )
+    stored = OptionalParquetDataset(filepath=str(tmp_path / "lr.parquet"))
+    assert stored.load() is None  # not written yet
+    stored.save(predictions)
+    assert predictions_fingerprint(stored.load()) == explanations["predictions_sha256"]

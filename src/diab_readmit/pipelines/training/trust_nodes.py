@@ -37,10 +37,15 @@ def _window_values(snapshot: PreprocessedSnapshot, window: str, features: list[s
 
 def predictions_fingerprint(predictions: pd.DataFrame) -> str:
     """sha256 of the (window, encounter_id, risk) of evaluation predictions: the metadata
-    records it, so a reader can tell whether a predictions file belongs to a version."""
+    records it, so a reader can tell whether a predictions file belongs to a version. Built
+    from fixed-width numbers, so a parquet round trip keeps it."""
     digest = hashlib.sha256()
-    for column in ("window", "encounter_id", "risk"):
-        digest.update(np.ascontiguousarray(predictions[column].to_numpy()).tobytes())
+    for column, dtype in (
+        ((predictions["window"] == "test").to_numpy(), np.int8),
+        (predictions["encounter_id"].to_numpy(), np.int64),
+        (predictions["risk"].to_numpy(), np.float64),
+    ):
+        digest.update(np.ascontiguousarray(column, dtype=dtype).tobytes())
     return digest.hexdigest()
 
 
