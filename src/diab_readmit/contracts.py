@@ -140,3 +140,6 @@ class RegistryHistory(TypedDict):
     promotions: list[dict[str, Any]]
     #: The champion's evaluation plots: file name -> PNG bytes.
     plots: dict[str, bytes]
+    #: The champion's model_card.md (None when there is no champion, or it was
+    #: registered before model cards existed).
+    model_card: str | None

@@ -6,6 +6,7 @@ Layout under ``path`` (``<paths.model_registry>/<algorithm>``)::
         _claim.json                   # who took this id: host, pid, time
         model.pkl                     # pickled sklearn Pipeline(preprocess, classifier)
         plots/roc_curves.png ...      # the evaluation plots of this version
+        model_card.md                 # written from the metadata below (diab_readmit.model_card)
         metadata.json                 # written LAST: the commit marker, with model.pkl's sha256
     v20260101_120000_01/              # a second version registered in the same second
     _promotions/p20260102_090000/     # one promotion by hand (commit_protocol, prefix p)
@@ -75,6 +76,7 @@ from diab_readmit.datasets.commit_protocol import (
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
 from diab_readmit.datasets.storage_errors import storage_errors_named
 from diab_readmit.figures_io import png_bytes
+from diab_readmit.model_card import render_model_card
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ METADATA = "metadata.json"
 LATEST = "latest"
 INDEX = "versions.json"
 PLOTS = "plots"
+MODEL_CARD = "model_card.md"
 PREFIX = "v"
 VERSION_ID = id_pattern(PREFIX)
 PROMOTIONS = "_promotions"
@@ -522,6 +525,7 @@ class ModelRegistryDataset(
             "sha256": digest,
             "model_file": MODEL,
             "plots": plot_files,
+            "model_card": MODEL_CARD,
         }
         try:
             encoded = json.dumps(committed, indent=2, default=_json_default).encode()
@@ -530,6 +534,9 @@ class ModelRegistryDataset(
                 f"Cannot register {self._algorithm} {version_id}: its metadata is not "
                 f"JSON-serialisable ({exc}); convert the value to str / int / float."
             ) from exc
+        # From the metadata as committed (after the JSON round trip), so they cannot disagree.
+        card = render_model_card(json.loads(encoded))
+        self._write_bytes(card.encode(), version_id, MODEL_CARD)
         self._write_bytes(encoded, version_id, METADATA)  # the commit
         logger.info(
             "Registered %s %s (sha256 %s) at %s",
@@ -858,6 +865,7 @@ class ModelRegistryHistoryDataset(
                 versions=[],
                 promotions=[],
                 plots={},
+                model_card=None,
             )
         try:
             index = self._read_json(INDEX) or {}
@@ -875,6 +883,12 @@ class ModelRegistryHistoryDataset(
             content = self._read_bytes(champion, *relative.split("/"))
             if content is not None:
                 plots[PurePosixPath(relative).name] = content
+        # The champion's model card, like its plots: what latest/ describes.
+        card = (
+            None
+            if champion is None
+            else self._read_bytes(champion, latest.get("model_card", MODEL_CARD))
+        )
         return RegistryHistory(
             algorithm=self._algorithm,
             latest=latest,
@@ -885,6 +899,7 @@ class ModelRegistryHistoryDataset(
             versions=expected["versions"],
             promotions=expected["promotions"],
             plots=plots,
+            model_card=card.decode() if card is not None else None,
         )
 
     def save(self, data: None) -> None:

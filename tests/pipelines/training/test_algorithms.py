@@ -54,6 +54,8 @@ TEMPLATE_NODES = {
     "score_evaluation_windows",
     "choose_decision_threshold",
     "evaluate_windows",
+    "explain_evaluation_windows",
+    "assess_trust",
     "draw_evaluation_plots",
     "package_model",
     "gate_challenger",
@@ -78,6 +80,7 @@ def test_a_registered_algorithm_has_its_pipeline_parameters_report_input_and_sta
     assert create_pipeline(FOURTH).inputs() == {
         "preprocessed_snapshot",
         "params:training_config",
+        "params:trust",
         f"params:{FOURTH}.estimator",
         f"params:{FOURTH}.search",
         # the champion gate

@@ -39,6 +39,7 @@ def test_template_is_namespaced_with_only_the_snapshot_and_training_config_share
     assert pipeline.inputs() == {
         "preprocessed_snapshot",
         "params:training_config",
+        "params:trust",
         f"params:{algorithm}.estimator",
         f"params:{algorithm}.search",
         # the champion gate: the shared gate settings, the algorithm's champion before this
@@ -47,7 +48,10 @@ def test_template_is_namespaced_with_only_the_snapshot_and_training_config_share
         f"{algorithm}.current_champion",
         "feature_store@lookup",
     }
-    assert pipeline.outputs() == {f"{algorithm}.model_registry@bundle"}
+    assert pipeline.outputs() == {
+        f"{algorithm}.model_registry@bundle",
+        f"{algorithm}.evaluation_predictions",
+    }
     assert f"{algorithm}.evaluation_plots" in pipeline.all_outputs()
     assert all(name.startswith(f"{algorithm}.") for name in pipeline.all_outputs())
 
@@ -59,6 +63,7 @@ def test_namespaces_keep_the_algorithms_datasets_apart():
             "preprocessed_snapshot",
             "params:training_config",
             "params:promotion",
+            "params:trust",
             "feature_store@lookup",
         }
         for a in ALGORITHMS

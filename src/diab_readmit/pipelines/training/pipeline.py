@@ -21,6 +21,7 @@ from .nodes import (
     tune_hyperparameters,
 )
 from .promotion import attach_gate_decision, gate_challenger
+from .trust_nodes import assess_trust, explain_evaluation_windows
 
 
 def create_pipeline(algorithm: str) -> Pipeline:
@@ -61,12 +62,37 @@ def create_pipeline(algorithm: str) -> Pipeline:
                 name="evaluate_windows",
             ),
             Node(
+                explain_evaluation_windows,
+                inputs=[
+                    "tuned_model",
+                    "preprocessed_snapshot",
+                    "test_scores",
+                    "oot_scores",
+                    "decision_threshold",
+                    "params:trust",
+                ],
+                outputs=["evaluation_predictions", "explanations"],
+                name="explain_evaluation_windows",
+            ),
+            Node(
+                assess_trust,
+                inputs=[
+                    "preprocessed_snapshot",
+                    "test_scores",
+                    "oot_scores",
+                    "decision_threshold",
+                    "params:trust",
+                ],
+                outputs="trust_assessment",
+                name="assess_trust",
+            ),
+            Node(
                 draw_evaluation_plots,
                 inputs=[
                     "test_scores",
                     "oot_scores",
                     "decision_threshold",
-                    "tuned_model",
+                    "explanations",
                     "params:estimator",
                 ],
                 outputs="evaluation_plots",
@@ -80,6 +106,8 @@ def create_pipeline(algorithm: str) -> Pipeline:
                     "decision_threshold",
                     "evaluation_metrics",
                     "evaluation_plots",
+                    "explanations",
+                    "trust_assessment",
                     "params:training_config",
                     "params:estimator",
                     "params:search",
@@ -112,5 +140,5 @@ def create_pipeline(algorithm: str) -> Pipeline:
         template,
         namespace=algorithm,
         inputs={"preprocessed_snapshot", "feature_store@lookup"},
-        parameters={"params:training_config", "params:promotion"},
+        parameters={"params:training_config", "params:promotion", "params:trust"},
     )
