@@ -57,6 +57,8 @@ TEMPLATE_NODES = {
     "explain_evaluation_windows",
     "assess_trust",
     "draw_evaluation_plots",
+    "package_model",
+    "gate_challenger",
     "register_model",
 }
 
@@ -81,6 +83,10 @@ def test_a_registered_algorithm_has_its_pipeline_parameters_report_input_and_sta
         "params:trust",
         f"params:{FOURTH}.estimator",
         f"params:{FOURTH}.search",
+        # the champion gate
+        "params:promotion",
+        f"{FOURTH}.current_champion",
+        "feature_store@lookup",
     }
     pipelines = register_pipelines()
     assert {n.name for n in pipelines[FOURTH].nodes} == {
