@@ -7,7 +7,9 @@ from kedro.pipeline import Pipeline
 from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.pipelines import (
     data_processing,
+    inference,
     preprocessing,
+    promote,
     reporting,
     synthetic,
     training,
@@ -34,5 +36,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         **per_algorithm,
         "training": all_training,
         "reporting": report,
+        "promote": promote.create_pipeline(),
+        "inference": inference.create_pipeline(),
         "__default__": gold + snapshot + all_training + report,
     }

@@ -125,7 +125,10 @@ def test_history_view_reads_indexes_and_plots_without_models(tmp_path):
     assert history.load() == {
         "algorithm": "xgboost",
         "latest": None,
+        "champion": None,
+        "newest": None,
         "versions": [],
+        "promotions": [],
         "plots": {},
         "model_card": None,
     }

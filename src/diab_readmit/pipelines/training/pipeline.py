@@ -20,6 +20,7 @@ from .nodes import (
     score_evaluation_windows,
     tune_hyperparameters,
 )
+from .promotion import attach_gate_decision, gate_challenger
 from .trust_nodes import assess_trust, explain_evaluation_windows
 
 
@@ -111,6 +112,25 @@ def create_pipeline(algorithm: str) -> Pipeline:
                     "params:estimator",
                     "params:search",
                 ],
+                outputs="model_package",
+                name="package_model",
+            ),
+            Node(
+                gate_challenger,
+                inputs=[
+                    "model_package",
+                    "test_scores",
+                    "preprocessed_snapshot",
+                    "current_champion",
+                    "feature_store@lookup",
+                    "params:promotion",
+                ],
+                outputs="gate_decision",
+                name="gate_challenger",
+            ),
+            Node(
+                attach_gate_decision,
+                inputs=["model_package", "gate_decision"],
                 outputs="model_registry@bundle",
                 name="register_model",
             ),
@@ -119,6 +139,6 @@ def create_pipeline(algorithm: str) -> Pipeline:
     return Pipeline(
         template,
         namespace=algorithm,
-        inputs={"preprocessed_snapshot"},
-        parameters={"params:training_config", "params:trust"},
+        inputs={"preprocessed_snapshot", "feature_store@lookup"},
+        parameters={"params:training_config", "params:promotion", "params:trust"},
     )
