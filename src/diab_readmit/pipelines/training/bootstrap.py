@@ -57,12 +57,12 @@ def patient_weights(
 
 
 def weighted_metrics(
-    y: np.ndarray, score: np.ndarray, weights: np.ndarray
+    y: np.ndarray, score: np.ndarray, weights: np.ndarray, auc_only: bool = False
 ) -> dict[str, np.ndarray]:
     """ROC-AUC, average precision, Brier and observed - expected for each weight row.
 
     ``weights`` is (replicates x rows); a row of ones gives the plain metrics (ties in the
-    score count half, as in scikit-learn's ``roc_auc_score``).
+    score count half, as in scikit-learn's ``roc_auc_score``). ``auc_only``: just ROC-AUC.
     """
     y = np.asarray(y, dtype=np.float64)
     score = np.asarray(score, dtype=np.float64)
@@ -84,6 +84,8 @@ def weighted_metrics(
         auc = (positives * (negatives_below + 0.5 * negatives)).sum(axis=1) / (
             n_pos * n_neg
         )
+        if auc_only:
+            return {"auc_roc": auc}
         true_pos, flagged = (
             np.cumsum(positives, axis=1),
             np.cumsum(positives + negatives, axis=1),
@@ -146,14 +148,14 @@ def paired_auc_difference(
     Both are scored on the same replicates (paired), so the interval is that of the
     difference itself. ``tie`` is True when the interval contains 0.
     """
+
+    def auc(score: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return weighted_metrics(y, score, weights, auc_only=True)["auc_roc"]
+
     ones = np.ones((1, len(y)))
-    estimate = float(
-        weighted_metrics(y, score_a, ones)["auc_roc"][0]
-        - weighted_metrics(y, score_b, ones)["auc_roc"][0]
-    )
+    estimate = float(auc(score_a, ones)[0] - auc(score_b, ones)[0])
     differences = [
-        weighted_metrics(y, score_a, weights)["auc_roc"]
-        - weighted_metrics(y, score_b, weights)["auc_roc"]
+        auc(score_a, weights) - auc(score_b, weights)
         for weights in _blocks(patients, y, resampling)
     ]
     low, high = _interval(np.concatenate(differences), resampling.level)
