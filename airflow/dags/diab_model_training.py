@@ -41,61 +41,20 @@ the checks import it lazily, so the DAG itself parses without it.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
 from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.sdk import DAG
+from diab_ecs import PROJECT_SETTINGS, ecs_stages, ecs_task, in_kedro_session
 
 log = logging.getLogger(__name__)
 
-KEDRO_ENV = "aws"
-#: The container name in deploy/ecs/*.json; command overrides address it by name.
-CONTAINER_NAME = "diab-readmit"
-#: ``awslogs-stream-prefix`` in deploy/ecs/*.json: streams are <prefix>/<container>/<task id>.
-LOG_STREAM_PREFIX = "ecs"
-TRAINING_LOG_GROUP = "/ecs/diab-readmit-demo-model-training"
-
+TRAINING_TASK_DEFINITION = "diab-readmit-demo-model-training"
 #: ECS stages of this DAG: task id → (Kedro pipeline, execution timeout), preprocessing first.
-ECS_STAGES: dict[str, tuple[str, timedelta]] = {
-    task_id: (stage["pipeline"], timedelta(minutes=stage["timeout_minutes"]))
-    for task_id, stage in json.loads(
-        Path(__file__).with_name("diab_model_training_stages.json").read_text()
-    ).items()
-}
-
-
-def kedro_command(pipeline: str) -> list[str]:
-    """Arguments after the image's ``kedro run`` entrypoint for one stage."""
-    return ["--pipelines", pipeline, "--env", KEDRO_ENV]
-
-
-def _variable(name: str, default: str) -> str:
-    """A template rendered when the task runs: Airflow Variable ``name``, else ``default``."""
-    return f"{{{{ var.value.get({name!r}, {default!r}) }}}}"
-
-
-def _id_list(name: str) -> str:
-    """A comma-separated Variable as a list (the DAG renders templates as native objects)."""
-    return f"{{{{ var.value.get({name!r}, '').split(',') | map('trim') | select | list }}}}"
-
-
-BUCKETS = {
-    "DIAB_DATAMART_BUCKET": _variable("diab_datamart_bucket", "diab-readmit-datamart"),
-    "DIAB_MODEL_REGISTRY_BUCKET": _variable(
-        "diab_model_registry_bucket", "diab-readmit-model-registry"
-    ),
-}
-CHECK_SETTINGS = {
-    "project_path": _variable("diab_project_path", "/opt/airflow/repo"),
-    "environment": BUCKETS,
-}
+ECS_STAGES = ecs_stages("diab_model_training_stages.json")
 
 
 # --- prerequisite checks (run on the Airflow worker) -------------------------------------
@@ -112,38 +71,19 @@ def _run_check(
     True when it passes; False, with the reason in the task log, when a prerequisite is not
     met (the ShortCircuitOperator then skips the rest). Any other error (S3 access denied, a
     bug) propagates and fails the task.
-
-    The DAG's bucket names are exported as the ECS tasks get them (conf/aws/globals.yml reads
-    them from the environment), and Airflow's logging is put back afterwards: Kedro installs
-    its own on import, which would reformat the rest of the task log.
     """
-    root = logging.getLogger()
-    airflow_logging = (root.handlers[:], root.level)
-    previous = {key: os.environ.get(key) for key in environment}
-    os.environ.update(environment)
-    failure = None
-    try:
-        from kedro.framework.session import KedroSession
-        from kedro.framework.startup import bootstrap_project
 
+    def work(context: Any) -> tuple[bool, Any]:
         from diab_readmit.pipelines.preprocessing import prerequisites
 
-        bootstrap_project(project_path)
-        with KedroSession.create(project_path=project_path, env=KEDRO_ENV) as session:
-            try:
-                result = check(prerequisites, session.load_context())
-            except prerequisites.PrerequisiteError as exc:
-                failure = exc
-    finally:
-        root.handlers[:], _ = airflow_logging
-        root.setLevel(airflow_logging[1])
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    if failure is not None:
-        log.warning("%s failed; skipping the rest of the run.\n%s", name, failure)
+        try:
+            return True, check(prerequisites, context)
+        except prerequisites.PrerequisiteError as exc:
+            return False, exc
+
+    passed, result = in_kedro_session(project_path, environment, work)
+    if not passed:
+        log.warning("%s failed; skipping the rest of the run.\n%s", name, result)
         return False
     log.info("%s passed: %s", name, result)
     return True
@@ -199,47 +139,6 @@ def check_sufficient_training_data(
 # --- the DAG ------------------------------------------------------------------------------
 
 
-def _ecs_task(task_id: str, pipeline: str, timeout: timedelta) -> EcsRunTaskOperator:
-    return EcsRunTaskOperator(
-        task_id=task_id,
-        execution_timeout=timeout,
-        cluster=_variable("diab_ecs_cluster", "diab-readmit-demo-cluster"),
-        task_definition=_variable(
-            "diab_ecs_training_task_definition", "diab-readmit-demo-model-training"
-        ),
-        launch_type=_variable("diab_ecs_launch_type", "FARGATE"),
-        overrides={
-            "containerOverrides": [
-                {
-                    "name": CONTAINER_NAME,
-                    "command": kedro_command(pipeline),
-                    "environment": [
-                        {"name": k, "value": v} for k, v in BUCKETS.items()
-                    ],
-                }
-            ]
-        },
-        network_configuration={
-            "awsvpcConfiguration": {
-                "subnets": _id_list("diab_ecs_subnets"),
-                "securityGroups": _id_list("diab_ecs_security_groups"),
-                "assignPublicIp": _variable("diab_ecs_assign_public_ip", "DISABLED"),
-            }
-        },
-        container_name=CONTAINER_NAME,
-        awslogs_group=TRAINING_LOG_GROUP,
-        awslogs_region=_variable("diab_aws_region", "ap-southeast-1"),
-        awslogs_stream_prefix=LOG_STREAM_PREFIX,
-        # A retried Airflow task picks up the ECS task it already started instead of starting
-        # a second one writing to the same registry.
-        reattach=True,
-        # ECS has no cheaper way to learn a task ended than polling; once a minute is plenty
-        # for tasks that run for hours.
-        waiter_delay=60,
-        waiter_max_attempts=int(timeout.total_seconds() // 60) + 10,
-    )
-
-
 with DAG(
     dag_id="diab_model_training",
     description="Prerequisite checks, preprocessing once, then one ECS training task per algorithm",
@@ -259,7 +158,7 @@ with DAG(
         ShortCircuitOperator(
             task_id=check.__name__,
             python_callable=check,
-            op_kwargs=CHECK_SETTINGS,
+            op_kwargs=PROJECT_SETTINGS,
             # A failed check skips every later task, not only the next one.
             ignore_downstream_trigger_rules=True,
             # Reading two manifests and the parameters takes seconds; a hung S3 call must not
@@ -273,7 +172,13 @@ with DAG(
         )
     ]
     preprocess, *trainings = (
-        _ecs_task(task_id, pipeline, timeout)
+        ecs_task(
+            task_id,
+            pipeline,
+            timeout,
+            task_definition=TRAINING_TASK_DEFINITION,
+            task_definition_variable="diab_ecs_training_task_definition",
+        )
         for task_id, (pipeline, timeout) in ECS_STAGES.items()
     )
     checks[0] >> checks[1] >> checks[2] >> preprocess >> trainings

@@ -5,7 +5,9 @@ Two files are written from it, since neither reader may import the project:
 - ``deploy/ecs/stage_commands.json``: each stage's task definition family and the command
   after the image's ``kedro run`` entrypoint (docs/aws.md runs them with ``aws ecs run-task``);
 - ``airflow/dags/diab_model_training_stages.json``: the DAG's ECS tasks, their pipelines and
-  timeouts (the DAG file is parsed every few seconds and never imports Kedro).
+  timeouts (the DAG file is parsed every few seconds and never imports Kedro);
+- ``airflow/dags/diab_batch_inference_stages.json``: the same for the batch DAG (scoring,
+  then monitoring).
 
 ``python -m diab_readmit.ecs_stages`` (from the project root) rewrites both after an algorithm
 is added; ``--check`` only reports whether they are current (tests/aws checks it too).
@@ -26,10 +28,18 @@ KEDRO_ENV = "aws"
 #: Task definition families (deploy/ecs/<family>.json): the gold build needs less memory.
 PIPELINE_TASK = "diab-readmit-demo-pipeline"
 TRAINING_TASK = "diab-readmit-demo-model-training"
+#: Scoring new extracts (their history is rebuilt from the raw file) and monitoring them.
+BATCH_TASK = "diab-readmit-demo-batch-inference"
 PREPROCESSING_TIMEOUT_MINUTES = 30
+#: The batch DAG's stages, in run order: task id -> (pipeline, timeout in minutes).
+BATCH_STAGES = {
+    "score_new_encounters": ("inference", 60),
+    "monitor_scored_encounters": ("monitoring", 30),
+}
 
 STAGE_COMMANDS = Path("deploy/ecs/stage_commands.json")
 DAG_STAGES = Path("airflow/dags/diab_model_training_stages.json")
+BATCH_DAG_STAGES = Path("airflow/dags/diab_batch_inference_stages.json")
 
 
 def kedro_command(pipeline: str) -> list[str]:
@@ -43,6 +53,7 @@ def stage_commands() -> dict[str, Any]:
         "data_processing": PIPELINE_TASK,
         "preprocessing": TRAINING_TASK,
         **dict.fromkeys(RECIPES, TRAINING_TASK),
+        **{pipeline: BATCH_TASK for pipeline, _ in BATCH_STAGES.values()},
     }
     return {
         "container": CONTAINER,
@@ -70,6 +81,14 @@ def dag_stages() -> dict[str, dict[str, Any]]:
     }
 
 
+def batch_dag_stages() -> dict[str, dict[str, Any]]:
+    """The batch DAG's ECS tasks: task id -> the pipeline it runs and its timeout."""
+    return {
+        task_id: {"pipeline": pipeline, "timeout_minutes": minutes}
+        for task_id, (pipeline, minutes) in BATCH_STAGES.items()
+    }
+
+
 def _one_line_each(entries: dict[str, Any], indent: str) -> str:
     return ",\n".join(
         f"{indent}{json.dumps(key)}: {json.dumps(value)}"
@@ -86,6 +105,7 @@ def generated() -> dict[Path, str]:
             f"{_one_line_each(commands['stages'], '    ')}\n  }}\n}}\n"
         ),
         DAG_STAGES: f"{{\n{_one_line_each(dag_stages(), '  ')}\n}}\n",
+        BATCH_DAG_STAGES: f"{{\n{_one_line_each(batch_dag_stages(), '  ')}\n}}\n",
     }
 
 

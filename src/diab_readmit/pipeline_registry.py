@@ -8,6 +8,7 @@ from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.pipelines import (
     data_processing,
     inference,
+    monitoring,
     preprocessing,
     promote,
     reporting,
@@ -38,5 +39,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         "reporting": report,
         "promote": promote.create_pipeline(),
         "inference": inference.create_pipeline(),
+        "monitoring": monitoring.create_pipeline(),
         "__default__": gold + snapshot + all_training + report,
     }

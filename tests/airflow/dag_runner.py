@@ -1,11 +1,14 @@
 """Runs inside .venv-airflow (Airflow 3 + the project; see tools/ensure_airflow_venv.sh), driven
 by tests/airflow/test_diab_model_training.py. Not a test module itself.
 
-    python dag_runner.py describe DAGS_FOLDER
+    python dag_runner.py describe DAGS_FOLDER [DAG_ID]
         loads the folder with a real DagBag and prints the DAG's structure as JSON;
-    python dag_runner.py run DAGS_FOLDER SCENARIOS_JSON
+    python dag_runner.py run DAGS_FOLDER SCENARIOS_JSON [DAG_ID]
         for each scenario (a name and environment variables, e.g. AIRFLOW_VAR_* settings),
-        runs the whole DAG once with ``dag.test()`` and prints the task states as JSON.
+        runs the whole DAG once with ``dag.test()`` and prints the task states as JSON, and
+        the runs of other DAGs it triggered.
+
+DAG_ID defaults to ``diab_model_training``.
 
 Output: one line per result, prefixed with ``RESULT `` so it stands out of Airflow's logs;
 each scenario's logs are framed by ``=== SCENARIO <name> ===`` lines.
@@ -25,16 +28,24 @@ def _seconds(value: timedelta | None) -> float | None:
     return None if value is None else value.total_seconds()
 
 
-def describe(dags_folder: str) -> dict:
-    from airflow.dag_processing.dagbag import DagBag
+def _dag_bag(dags_folder: str):
+    """The folder as Airflow 3's DAG processor loads its bundle: on ``sys.path``, so a DAG
+    imports the helpers beside it (diab_ecs.py)."""
+    from pathlib import Path
 
-    bag = DagBag(dag_folder=dags_folder)
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    return BundleDagBag(dag_folder=dags_folder, bundle_path=Path(dags_folder))
+
+
+def describe(dags_folder: str, dag_id: str = DAG_ID) -> dict:
+    bag = _dag_bag(dags_folder)
     result: dict = {
         "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
         "dag_ids": sorted(bag.dags),
         "tasks": {},
     }
-    dag = bag.dags.get(DAG_ID)
+    dag = bag.dags.get(dag_id)
     if dag is None:
         return result
     result["max_active_runs"] = dag.max_active_runs
@@ -59,22 +70,40 @@ def describe(dags_folder: str) -> dict:
                 reattach=task.reattach,
                 network_configuration=task.network_configuration,
             )
-        else:
+        elif hasattr(task, "python_callable"):
             callable_ = task.python_callable
             entry.update(
                 callable=f"{callable_.__module__}.{callable_.__name__}",
-                ignore_downstream_trigger_rules=task.ignore_downstream_trigger_rules,
+                ignore_downstream_trigger_rules=getattr(
+                    task, "ignore_downstream_trigger_rules", None
+                ),
+            )
+        elif hasattr(task, "trigger_dag_id"):
+            entry.update(
+                trigger_dag_id=task.trigger_dag_id,
+                wait_for_completion=task.wait_for_completion,
             )
         result["tasks"][task.task_id] = entry
     return result
 
 
-def run(dags_folder: str, scenarios: list[dict]) -> dict:
-    from airflow.dag_processing.dagbag import DagBag
+def _triggered(dag_id: str) -> list[dict]:
+    """Runs of ``dag_id`` that exist now (what a TriggerDagRunOperator created)."""
+    from airflow.models import DagRun
+
+    return [
+        {"run_id": run.run_id, "state": str(run.state), "conf": run.conf}
+        for run in DagRun.find(dag_id=dag_id)
+    ]
+
+
+def run(dags_folder: str, scenarios: list[dict], dag_id: str = DAG_ID) -> dict:
     from airflow.utils import db
 
     db.initdb()
-    dag = DagBag(dag_folder=dags_folder).dags[DAG_ID]
+    bag = _dag_bag(dags_folder)
+    dag = bag.dags[dag_id]
+    others = sorted(set(bag.dags) - {dag_id})
     results = {}
     for scenario in scenarios:
         os.environ.update(scenario["environment"])
@@ -84,6 +113,7 @@ def run(dags_folder: str, scenarios: list[dict]) -> dict:
         results[scenario["name"]] = {
             "state": str(run.state),
             "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances()},
+            "triggered": {other: _triggered(other) for other in others},
         }
         for name in scenario["environment"]:
             os.environ.pop(name, None)
@@ -93,7 +123,7 @@ def run(dags_folder: str, scenarios: list[dict]) -> dict:
 if __name__ == "__main__":
     command, folder = sys.argv[1], sys.argv[2]
     if command == "describe":
-        output = describe(folder)
+        output = describe(folder, *sys.argv[3:4])
     else:
-        output = run(folder, json.loads(sys.argv[3]))
+        output = run(folder, json.loads(sys.argv[3]), *sys.argv[4:5])
     print("RESULT " + json.dumps(output, default=str), flush=True)

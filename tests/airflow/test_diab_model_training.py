@@ -63,6 +63,9 @@ def airflow_environment(
         AIRFLOW__CORE__DAGS_FOLDER=str(DAGS_FOLDER),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         KEDRO_DISABLE_TELEMETRY="true",
+        # The project of this checkout, whichever checkout's editable install .venv-airflow
+        # holds (a worktree shares the main one's): PYTHONPATH comes before its .pth entry.
+        PYTHONPATH=str(PROJECT / "src"),
         NO_COLOR="1",
         COLUMNS="250",
     )
@@ -78,15 +81,26 @@ def run_in_airflow(
             f"{AIRFLOW_PYTHON} is missing: run tools/ensure_airflow_venv.sh "
             f"(`make test` runs it before pytest)"
         )
-    result = subprocess.run(
-        [str(AIRFLOW_PYTHON), str(RUNNER), *args],
-        env=environment,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=PROJECT,
-    )
+    try:
+        result = subprocess.run(
+            [str(AIRFLOW_PYTHON), str(RUNNER), *args],
+            env=environment,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=PROJECT,
+        )
+    except subprocess.TimeoutExpired as expired:
+        output = "".join(
+            part.decode(errors="replace") if isinstance(part, bytes) else part or ""
+            for part in (expired.stdout, expired.stderr)
+        )
+        log_file.write_text(output)
+        raise AssertionError(
+            f"dag_runner.py {args[0]} did not finish in {timeout} s (whole output in "
+            f"{log_file}):\n{output[-10000:]}"
+        ) from None
     output = result.stdout + result.stderr
     log_file.write_text(output)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
@@ -115,7 +129,7 @@ def dag_structure(tmp_path_factory) -> dict:
 
 def test_dagbag_loads_the_dag_without_import_errors(dag_structure):
     assert dag_structure["import_errors"] == {}
-    assert dag_structure["dag_ids"] == ["diab_model_training"]
+    assert dag_structure["dag_ids"] == ["diab_batch_inference", "diab_model_training"]
 
 
 def test_tasks_and_dependencies_are_the_seeds(dag_structure):

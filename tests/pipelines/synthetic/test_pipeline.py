@@ -11,22 +11,22 @@ from kedro.validation.parameter_validator import ParameterValidator
 from pydantic import ValidationError
 
 from diab_readmit.pipelines.synthetic import create_pipeline
-from diab_readmit.pipelines.synthetic.nodes import generate_encounters
+from diab_readmit.pipelines.synthetic.nodes import generate_demo_files
 from diab_readmit.pipelines.synthetic.parameter_models import SyntheticParams
 
 CONF = Path(__file__).resolve().parents[3] / "conf"
 
 
-def test_one_namespaced_node_writes_the_shared_raw_dataset():
+def test_one_namespaced_node_writes_the_shared_raw_dataset_and_the_next_month():
     pipeline = create_pipeline()
     (node,) = pipeline.nodes
-    assert node.func is generate_encounters
-    assert node.name == "synthetic.generate_encounters"
+    assert node.func is generate_demo_files
+    assert node.name == "synthetic.generate_demo_files"
     assert node.namespace == "synthetic"
     assert node.inputs == ["params:synthetic"]
-    assert node.outputs == ["raw_encounters"]
+    assert node.outputs == ["raw_encounters", "synthetic.next_month_extract"]
     assert pipeline.inputs() == {"params:synthetic"}
-    assert pipeline.outputs() == {"raw_encounters"}
+    assert pipeline.outputs() == {"raw_encounters", "synthetic.next_month_extract"}
 
 
 def _validate(raw_params: dict) -> dict:

@@ -1,130 +1,59 @@
-"""Node of the ``synthetic`` pipeline: demo encounters in the exact UCI raw format."""
+"""Nodes of the ``synthetic`` pipeline: demo files in the exact UCI raw format."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from . import uci_marginals as uci
+from .next_month import next_month_extract
 from .parameter_models import SyntheticParams
-from .patient_histories import (
-    A1C,
-    ADMISSION_SOURCE,
-    AGE_BANDS,
-    ICD9_CODES,
-    ICD9_FLAGS,
-    INSULIN_VALUES,
-    READMITTED_VALUES,
-    simulate_encounters,
-)
-from .sampling import FrequencyTable
-
-#: The 50 columns of the published file, in its order.
-UCI_COLUMNS = (
-    "encounter_id",
-    "patient_nbr",
-    "race",
-    "gender",
-    "age",
-    "weight",
-    "admission_type_id",
-    "discharge_disposition_id",
-    "admission_source_id",
-    "time_in_hospital",
-    "payer_code",
-    "medical_specialty",
-    "num_lab_procedures",
-    "num_procedures",
-    "num_medications",
-    "number_outpatient",
-    "number_emergency",
-    "number_inpatient",
-    "diag_1",
-    "diag_2",
-    "diag_3",
-    "number_diagnoses",
-    "max_glu_serum",
-    "A1Cresult",
-    *uci.MEDICATIONS,
-    "change",
-    "diabetesMed",
-    "readmitted",
+from .patient_histories import simulate_encounters
+from .uci_frame import (
+    ENCOUNTER_ID_SPAN,
+    FIRST_ENCOUNTER_ID,
+    PATIENT_NBR_SPAN,
+    earlier_encounters_within_a_year,
+    increasing_ids,
+    scramble_final_ids,
+    uci_frame,
 )
 
-RACE = FrequencyTable(uci.RACE)
-GENDER = FrequencyTable(uci.GENDER)
-WEIGHT = FrequencyTable(uci.WEIGHT)
-PAYER_CODE = FrequencyTable(uci.PAYER_CODE)
-MEDICAL_SPECIALTY = FrequencyTable(uci.MEDICAL_SPECIALTY)
-MAX_GLU_SERUM = FrequencyTable(uci.MAX_GLU_SERUM)
-NUM_LAB_PROCEDURES = FrequencyTable(uci.NUM_LAB_PROCEDURES)
-NUM_PROCEDURES = FrequencyTable(uci.NUM_PROCEDURES)
-NUM_MEDICATIONS = FrequencyTable(uci.NUM_MEDICATIONS)
-NUMBER_OUTPATIENT = FrequencyTable(uci.NUMBER_OUTPATIENT)
-NUMBER_EMERGENCY = FrequencyTable(uci.NUMBER_EMERGENCY)
-NUMBER_INPATIENT = FrequencyTable(uci.NUMBER_INPATIENT)
-#: Every medication column takes its values in this order (insulin included).
-MEDICATION_VALUES = INSULIN_VALUES
-MEDICATIONS = {
-    name: FrequencyTable(
-        {"No": 100_000 - steady - up - down, "Steady": steady, "Up": up, "Down": down}
+
+def _simulate_file(synthetic: SyntheticParams) -> tuple[pd.DataFrame, dict, dict, dict]:
+    """The raw file, and the simulated patients, encounters and usual column values
+    (per patient) behind it."""
+    rng = np.random.default_rng(synthetic.seed)
+    n = synthetic.n_encounters
+    patients, encounters = simulate_encounters(rng, n)
+    n_patients = len(patients["frailty"])
+    # Patients are numbered in order of their first admission, like the real ids.
+    first_seen = np.full(n_patients, n, dtype=np.int64)
+    np.minimum.at(first_seen, encounters["patient"], np.arange(n))
+    patient_rank = np.empty(n_patients, dtype=np.int64)
+    patient_rank[np.argsort(first_seen, kind="stable")] = np.arange(n_patients)
+    patients["patient_nbr"] = increasing_ids(rng, n_patients, PATIENT_NBR_SPAN, 0)[
+        patient_rank
+    ]
+    usual: dict[str, np.ndarray] = {}
+
+    def draw_usual(column, table):
+        usual[column] = table.draw(rng, n_patients)
+        return usual[column]
+
+    frame = uci_frame(
+        rng,
+        encounters,
+        patients,
+        patients["patient_nbr"],
+        earlier_encounters_within_a_year(
+            encounters["patient"], encounters["admission"]
+        ),
+        draw_usual,
+        lambda size: increasing_ids(rng, size, ENCOUNTER_ID_SPAN, FIRST_ENCOUNTER_ID),
     )
-    for name, (steady, up, down) in uci.MEDICATIONS.items()
-}
-DIAGNOSIS_VALUES = (*ICD9_CODES, "?")
-
-# How often a patient's encounter repeats the patient's usual value rather than a fresh
-# draw from the same table; matched to how often consecutive encounters of one patient
-# agree in the real file (payer 85%, specialty 70%, metformin 85%, weight 99.5%).
-STICKY_PAYER = 0.89
-STICKY_SPECIALTY = 0.765
-STICKY_WEIGHT = 0.997
-STICKY_METFORMIN = 0.74
-
-#: Ids are spread over about the real ranges whatever the size (the published file has
-#: encounter ids 12522..443867222 and patient numbers 135..189502619).
-ENCOUNTER_ID_SPAN = 440_000_000
-PATIENT_NBR_SPAN = 189_000_000
-FIRST_ENCOUNTER_ID = 12_522
-
-
-def _categorical(codes: np.ndarray, values) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, categories=list(values))
-
-
-def _sticky(
-    rng: np.random.Generator,
-    table: FrequencyTable,
-    usual: np.ndarray,
-    stickiness: float,
-) -> np.ndarray:
-    """Each row's usual code with probability ``stickiness``, else a fresh draw."""
-    fresh = table.draw(rng, len(usual))
-    return np.where(rng.random(len(usual)) < stickiness, usual, fresh)
-
-
-def _earlier_encounters_within_a_year(
-    patient: np.ndarray, admission: np.ndarray
-) -> np.ndarray:
-    """How many of the same patient's encounters began in the 365 days before each one."""
-    # One sorted key per encounter: patient first, then admission day. Admission days are
-    # below 3,652, so a window of 365 days never reaches into the previous patient's keys.
-    key = patient.astype(np.float64) * 10_000.0 + admission
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    counts = np.empty(len(key), dtype=np.int64)
-    counts[order] = np.arange(len(key)) - np.searchsorted(
-        sorted_key, sorted_key - 365.0
-    )
-    return counts
-
-
-def _increasing_ids(
-    rng: np.random.Generator, size: int, span: int, start: int
-) -> np.ndarray:
-    """``size`` strictly increasing ids with random gaps, spread over about ``span``."""
-    mean_gap = max(1, span // size)
-    return start + np.cumsum(rng.integers(1, 2 * mean_gap, size, endpoint=True))
+    if synthetic.scrambled_share:
+        frame = scramble_final_ids(frame, synthetic.scrambled_share, rng)
+    return frame, patients, encounters, usual
 
 
 def generate_encounters(synthetic: SyntheticParams) -> pd.DataFrame:
@@ -142,141 +71,24 @@ def generate_encounters(synthetic: SyntheticParams) -> pd.DataFrame:
     Returns:
         One row per encounter; text columns as categoricals, ids and counts as int64.
     """
-    rng = np.random.default_rng(synthetic.seed)
-    n = synthetic.n_encounters
-    patients, encounters = simulate_encounters(rng, n)
-    n_patients = len(patients["frailty"])
-    patient = encounters["patient"]
-    frailty = patients["frailty"][patient]
-    utilisation = patients["utilisation"][patient]
-
-    # Patients are numbered in order of their first admission, like the real ids.
-    first_seen = np.full(n_patients, n, dtype=np.int64)
-    np.minimum.at(first_seen, patient, np.arange(n))
-    patient_rank = np.empty(n_patients, dtype=np.int64)
-    patient_rank[np.argsort(first_seen, kind="stable")] = np.arange(n_patients)
-    patient_nbr = _increasing_ids(rng, n_patients, PATIENT_NBR_SPAN, 0)[patient_rank][
-        patient
-    ]
-
-    race = RACE.draw(rng, n_patients)[patient]
-    gender = GENDER.draw(rng, n_patients)[patient]
-    weight = _sticky(rng, WEIGHT, WEIGHT.draw(rng, n_patients)[patient], STICKY_WEIGHT)
-    payer = _sticky(
-        rng, PAYER_CODE, PAYER_CODE.draw(rng, n_patients)[patient], STICKY_PAYER
-    )
-    specialty = _sticky(
-        rng,
-        MEDICAL_SPECIALTY,
-        MEDICAL_SPECIALTY.draw(rng, n_patients)[patient],
-        STICKY_SPECIALTY,
-    )
-
-    # Utilisation in the year before the encounter grows with frailty and counts the
-    # patient's own earlier stays, so a model sees frailty through these counts.
-    earlier = np.log1p(
-        _earlier_encounters_within_a_year(patient, encounters["admission"])
-    )
-    inpatient = NUMBER_INPATIENT.codes_by_rank(
-        0.5 * frailty + 1.1 * earlier + 0.7 * rng.standard_normal(n)
-    )
-    emergency = NUMBER_EMERGENCY.codes_by_rank(
-        0.45 * utilisation + 0.5 * earlier + 0.9 * rng.standard_normal(n)
-    )
-    outpatient = NUMBER_OUTPATIENT.codes_by_rank(
-        0.4 * utilisation + 0.35 * earlier + rng.standard_normal(n)
-    )
-    # Longer stays get more labs and drugs; surgical diagnoses more procedures.
-    los_latent = encounters["los_latent"].astype(np.float64)
-    primary = encounters["diag_1"]
-    surgical = (
-        ICD9_FLAGS["musculoskeletal"][primary]
-        | ICD9_FLAGS["injury"][primary]
-        | ICD9_FLAGS["circulatory"][primary]
-    )
-    lab_procedures = NUM_LAB_PROCEDURES.codes_by_rank(
-        0.3 * los_latent + 0.95 * rng.standard_normal(n)
-    )
-    procedures_latent = 0.15 * los_latent + 0.6 * surgical + rng.standard_normal(n)
-    procedures = NUM_PROCEDURES.codes_by_rank(procedures_latent)
-    medications_count = NUM_MEDICATIONS.codes_by_rank(
-        0.45 * los_latent
-        + 0.3 * procedures_latent
-        + 0.15 * frailty
-        + 0.8 * rng.standard_normal(n)
-    )
-
-    medications = {}
-    for name, table in MEDICATIONS.items():
-        if name == "insulin":
-            medications[name] = encounters["insulin"]
-        elif name == "metformin":
-            usual = table.draw(rng, n_patients)[patient]
-            medications[name] = _sticky(rng, table, usual, STICKY_METFORMIN)
-        else:
-            medications[name] = table.draw(rng, n)
-    codes = np.stack(list(medications.values()))
-    on_medication = (codes != 0).any(axis=0)  # code 0 is "No"
-    dose_changed = (codes >= 2).any(axis=0)  # codes 2, 3 are "Up", "Down"
-    switched = on_medication & (rng.random(n) < uci.CHANGE_WITHOUT_DOSE_CHANGE)
-    change = (dose_changed | switched).astype(np.int8)
-
-    columns = {
-        "encounter_id": _increasing_ids(rng, n, ENCOUNTER_ID_SPAN, FIRST_ENCOUNTER_ID),
-        "patient_nbr": patient_nbr,
-        "race": _categorical(race, RACE.values),
-        "gender": _categorical(gender, GENDER.values),
-        "age": _categorical(encounters["age_band"], AGE_BANDS.values),
-        "weight": _categorical(weight, WEIGHT.values),
-        "admission_type_id": encounters["admission_type"].astype(np.int64),
-        "discharge_disposition_id": encounters["discharge_disposition"].astype(
-            np.int64
-        ),
-        "admission_source_id": ADMISSION_SOURCE.values[encounters["admission_source"]],
-        "time_in_hospital": encounters["time_in_hospital"].astype(np.int64),
-        "payer_code": _categorical(payer, PAYER_CODE.values),
-        "medical_specialty": _categorical(specialty, MEDICAL_SPECIALTY.values),
-        "num_lab_procedures": NUM_LAB_PROCEDURES.values[lab_procedures],
-        "num_procedures": NUM_PROCEDURES.values[procedures],
-        "num_medications": NUM_MEDICATIONS.values[medications_count],
-        "number_outpatient": NUMBER_OUTPATIENT.values[outpatient],
-        "number_emergency": NUMBER_EMERGENCY.values[emergency],
-        "number_inpatient": NUMBER_INPATIENT.values[inpatient],
-        "diag_1": _categorical(encounters["diag_1"], DIAGNOSIS_VALUES),
-        "diag_2": _categorical(encounters["diag_2"], DIAGNOSIS_VALUES),
-        "diag_3": _categorical(encounters["diag_3"], DIAGNOSIS_VALUES),
-        "number_diagnoses": encounters["number_diagnoses"].astype(np.int64),
-        "max_glu_serum": _categorical(MAX_GLU_SERUM.draw(rng, n), MAX_GLU_SERUM.values),
-        "A1Cresult": _categorical(encounters["a1c"], A1C.values),
-        **{
-            name: _categorical(values, MEDICATION_VALUES)
-            for name, values in medications.items()
-        },
-        "change": _categorical(change, ["No", "Ch"]),
-        "diabetesMed": _categorical(on_medication.astype(np.int8), ["No", "Yes"]),
-        "readmitted": _categorical(encounters["readmitted"], READMITTED_VALUES),
-    }
-    frame = pd.DataFrame(columns, columns=list(UCI_COLUMNS))
-    if synthetic.scrambled_share:
-        frame = _scramble_final_ids(frame, synthetic.scrambled_share, rng)
-    return frame
+    return _simulate_file(synthetic)[0]
 
 
-def _scramble_final_ids(
-    frame: pd.DataFrame, share: float, rng: np.random.Generator
-) -> pd.DataFrame:
-    """New ids, in random order, for the last ``share`` of encounters, as in the UCI file.
+def generate_demo_files(
+    synthetic: SyntheticParams,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The raw file of ``generate_encounters`` and the extract of the month after it.
 
-    There the last ~10% of encounter ids jump to a different scheme (from ~311M to ~444M) and
-    no longer follow admission order within a patient. Rows stay sorted by encounter_id, so
-    the scrambled encounters end up shuffled among themselves at the end of the file.
+    The extract (``next_month``) continues the same simulated patients into January 2009,
+    as a hospital's next monthly extract: same 50 columns, ``readmitted`` empty (unknown
+    at discharge), some patients returning from the file, with ``synthetic.next_month``'s
+    planted drift.
+
+    Args:
+        synthetic: size, seed and the next month's drift.
+
+    Returns:
+        The raw file and the next month's extract, both in the UCI format.
     """
-    start = len(frame) - round(share * len(frame))
-    tail = frame.iloc[start:].sample(frac=1.0, random_state=rng).reset_index(drop=True)
-    jump = (
-        int(frame["encounter_id"].iloc[start - 1]) + 100_000_000
-        if start
-        else FIRST_ENCOUNTER_ID
-    )
-    tail["encounter_id"] = _increasing_ids(rng, len(tail), ENCOUNTER_ID_SPAN, jump)
-    return pd.concat([frame.iloc[:start], tail], ignore_index=True)
+    frame, patients, encounters, usual = _simulate_file(synthetic)
+    return frame, next_month_extract(frame, patients, encounters, usual, synthetic)

@@ -9,6 +9,19 @@ MIN_ENCOUNTERS = 1_000
 MAX_ENCOUNTERS = 2_000_000
 
 
+class NextMonthDrift(BaseModel):
+    """``synthetic.next_month``: the drift planted in the demo's January 2009 extract.
+
+    0 and 0 make a month from the same world as the file (no drift).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Share of the month's encounters moved one age band up (``[60-70)`` -> ``[70-80)``).
+    older_share: float = Field(default=0.7, ge=0.0, le=1.0)
+    #: Share of the month's encounters admitted through the emergency room (source 7).
+    emergency_room_share: float = Field(default=0.6, ge=0.0, le=1.0)
+
+
 class SyntheticParams(BaseModel):
     """``synthetic``: how many encounters to generate, and from which seed.
 
@@ -22,6 +35,8 @@ class SyntheticParams(BaseModel):
     #: admission order) get new, much larger encounter ids in random order, so encounter_id
     #: order stops being admission order there. 0 (default) keeps ids in admission order.
     scrambled_share: float = Field(default=0.0, ge=0.0, le=0.5)
+    #: The next month's extract (data/01_raw/new_encounters/) and the drift planted in it.
+    next_month: NextMonthDrift = NextMonthDrift()
 
     @field_validator("n_encounters")
     @classmethod

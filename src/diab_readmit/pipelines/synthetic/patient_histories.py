@@ -359,7 +359,7 @@ def _draw_readmission(
     utilisation: np.ndarray,
     earlier_under_30: np.ndarray,
     previous_label: np.ndarray,
-    number: int,
+    number: int | np.ndarray,
 ) -> np.ndarray:
     """The planted model: `<30` / `>30` / `NO` for each encounter of this step."""
     size = len(frailty)
@@ -403,7 +403,7 @@ def _draw_readmission(
         OVER_30_INTERCEPT
         + FRAILTY_OVER_30 * frailty
         + UTILISATION_OVER_30 * utilisation
-        + 0.20 * min(number, 3)
+        + 0.20 * np.minimum(number, 3)
         + 0.25 * (previous_label >= OVER_30)
         + _lookup(DISCHARGE_OVER_30, discharge, 31)
         + AGE_OVER_30[age_band]
@@ -425,7 +425,8 @@ def _next_admission(
     encounters: dict[str, np.ndarray],
     utilisation: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Whether each patient comes back within the file, and when (days since 1999-01-01)."""
+    """Whether each patient comes back, and when (days since 1999-01-01; may be after the
+    end of the file, which the caller cuts off)."""
     size = len(label)
     return_logit = np.select(
         [label == UNDER_30, label == OVER_30],
@@ -444,9 +445,7 @@ def _next_admission(
         365 + rng.gamma(1.2, 500.0, size),
     )
     discharge_day = encounters["admission"] + encounters["time_in_hospital"]
-    next_admission = discharge_day + days_after_discharge
-    comes_back &= next_admission < HORIZON_DAYS
-    return comes_back, next_admission
+    return comes_back, discharge_day + days_after_discharge
 
 
 def simulate_patients(
@@ -457,22 +456,14 @@ def simulate_patients(
     Returns per-patient arrays (``frailty``, ...) and per-encounter arrays (``patient``
     indexes the former, ``number`` counts a patient's encounters from 0, ``admission`` is
     in days since 1999-01-01, ``readmitted`` holds `NO`/`>30`/`<30` codes), encounters
-    grouped by ``number``.
+    grouped by ``number``. Per patient, ``pending_admission`` is the day of the admission
+    that falls after the end of the file (inf if the patient does not come back), and
+    ``earlier_under_30`` / ``previous_label`` the state the next encounter starts from:
+    what ``simulate_next_month`` continues.
     """
-    age_band = AGE_BANDS.draw(rng, n_patients)
-    frailty = rng.standard_normal(n_patients)
-    patients = {
-        "frailty": frailty,
-        "utilisation": UTILISATION_FRAILTY_CORRELATION * frailty
-        + math.sqrt(1 - UTILISATION_FRAILTY_CORRELATION**2)
-        * rng.standard_normal(n_patients),
-        "first_admission": rng.random(n_patients) * HORIZON_DAYS,
-        "age_at_first": 10.0 * age_band + 10.0 * rng.random(n_patients),
-        "usual_admission_source": ADMISSION_SOURCE.draw(rng, n_patients),
-        "usual_primary_diagnosis": DIAGNOSES[0].draw(rng, n_patients),
-        "usual_insulin": INSULIN.draw(rng, n_patients),
-    }
+    patients = new_patients(rng, n_patients, first_day=0.0, days=HORIZON_DAYS)
     earlier_under_30 = np.zeros(n_patients, dtype=np.int16)
+    pending_admission = np.full(n_patients, np.inf)
     previous_label = np.full(n_patients, -1, dtype=np.int8)
     next_admission = patients["first_admission"].copy()
     active = np.arange(n_patients)
@@ -494,9 +485,10 @@ def simulate_patients(
             previous_label[active],
             number,
         )
-        comes_back, admission_after = _next_admission(
-            rng, label, encounters, utilisation
-        )
+        returns, admission_after = _next_admission(rng, label, encounters, utilisation)
+        comes_back = returns & (admission_after < HORIZON_DAYS)
+        after_the_file = returns & ~comes_back
+        pending_admission[active[after_the_file]] = admission_after[after_the_file]
         encounters["readmitted"] = label
         encounters["number"] = np.full(active.size, number, dtype=np.int16)
         steps.append(encounters)
@@ -504,7 +496,29 @@ def simulate_patients(
         previous_label[active] = label
         next_admission[active] = admission_after
         active = active[comes_back]
+    patients["pending_admission"] = pending_admission
+    patients["earlier_under_30"] = earlier_under_30
+    patients["previous_label"] = previous_label
     return patients, _concatenate(steps)
+
+
+def new_patients(
+    rng: np.random.Generator, n_patients: int, first_day: float, days: float
+) -> dict[str, np.ndarray]:
+    """Patients whose first admission falls in ``first_day`` .. ``first_day + days``."""
+    age_band = AGE_BANDS.draw(rng, n_patients)
+    frailty = rng.standard_normal(n_patients)
+    return {
+        "frailty": frailty,
+        "utilisation": UTILISATION_FRAILTY_CORRELATION * frailty
+        + math.sqrt(1 - UTILISATION_FRAILTY_CORRELATION**2)
+        * rng.standard_normal(n_patients),
+        "first_admission": first_day + rng.random(n_patients) * days,
+        "age_at_first": 10.0 * age_band + 10.0 * rng.random(n_patients),
+        "usual_admission_source": ADMISSION_SOURCE.draw(rng, n_patients),
+        "usual_primary_diagnosis": DIAGNOSES[0].draw(rng, n_patients),
+        "usual_insulin": INSULIN.draw(rng, n_patients),
+    }
 
 
 def _concatenate(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -541,6 +555,54 @@ def simulate_encounters(
     allowed[last + 1 :] = 0
     keep = encounters["number"] < allowed[encounters["patient"]]
     patients = {name: values[: last + 1] for name, values in patients.items()}
+    if allowed[last] < per_patient[last]:
+        # Cut short: its next encounter is one of those dropped, not one after the file.
+        patients["pending_admission"][last] = np.inf
+    patients["encounters"] = allowed[: last + 1].astype(np.int16)
     order = np.argsort(encounters["admission"][keep], kind="stable")
     encounters = {name: values[keep][order] for name, values in encounters.items()}
     return patients, encounters
+
+
+def simulate_next_month(
+    rng: np.random.Generator, patients: dict[str, np.ndarray], days: float = 31.0
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The encounters of the ``days`` after the end of the file, in the same world.
+
+    The file's patients whose next admission falls in that month come back (with their
+    frailty, age and readmission history), and new patients arrive at the file's rate of
+    first admissions. ``patients`` is what ``simulate_encounters`` returned.
+
+    Returns:
+        The file's patients followed by the new ones (``patient`` indexes these), and the
+        month's encounters in order of admission, labels drawn by the planted model.
+    """
+    start = HORIZON_DAYS
+    pending = patients["pending_admission"]
+    returning = np.flatnonzero((pending >= start) & (pending < start + days))
+    n_known = len(patients["frailty"])
+    fresh = new_patients(
+        rng, int(rng.poisson(n_known * days / HORIZON_DAYS)), start, days
+    )
+    everyone = {name: np.concatenate([patients[name], fresh[name]]) for name in fresh}
+    n_fresh = len(fresh["frailty"])
+    active = np.concatenate([returning, n_known + np.arange(n_fresh)])
+    admission = np.concatenate([pending[returning], fresh["first_admission"]])
+    order = np.argsort(admission, kind="stable")
+    active, admission = active[order], admission[order]
+    encounters = _draw_encounters(rng, everyone, active, admission)
+    known = active < n_known
+    state = np.where(known, active, 0)
+    encounters["readmitted"] = _draw_readmission(
+        rng,
+        encounters,
+        everyone["frailty"][active],
+        everyone["utilisation"][active],
+        np.where(known, patients["earlier_under_30"][state], 0),
+        np.where(known, patients["previous_label"][state], -1),
+        np.where(known, patients["encounters"][state], 0),
+    )
+    encounters["number"] = np.where(known, patients["encounters"][state], 0).astype(
+        np.int16
+    )
+    return everyone, encounters

@@ -1,8 +1,9 @@
-"""The ``synthetic`` pipeline: writes demo encounters as the raw file ``raw_encounters``."""
+"""The ``synthetic`` pipeline: writes the demo's raw file ``raw_encounters`` and the next
+month's extract ``next_month_extract`` (``data/01_raw/new_encounters/``)."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import generate_encounters
+from .nodes import generate_demo_files
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -11,10 +12,10 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                func=generate_encounters,
+                func=generate_demo_files,
                 inputs="params:synthetic",
-                outputs="raw_encounters",
-                name="generate_encounters",
+                outputs=["raw_encounters", "next_month_extract"],
+                name="generate_demo_files",
             )
         ],
         namespace="synthetic",
