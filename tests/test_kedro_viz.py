@@ -98,10 +98,13 @@ def test_layers_are_drawn_in_data_flow_order(viz_api):
         "kedro-viz shows no layers because data flows back and forth between them; move one side "
         "of each pair to another layer:\n" + "\n".join(backwards)
     )
-    assert set(viz_api["layers"]) == used
-    assert [layer for layer in LAYERS if layer in used] == viz_api["layers"], (
-        "layers out of the usual Kedro order"
-    )
+    # kedro-viz lists the layers of every registered pipeline but orders them by the data
+    # flow of __default__ only: a layer used only outside it (inference's model_output) has
+    # no place there, so only the layers __default__ uses must be in order.
+    assert used <= set(viz_api["layers"]) <= set(LAYERS)
+    assert [layer for layer in viz_api["layers"] if layer in used] == [
+        layer for layer in LAYERS if layer in used
+    ], "layers out of the usual Kedro order"
 
 
 def _layer_cycle_edges(viz_api: dict) -> list[str]:

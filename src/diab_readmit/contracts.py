@@ -127,9 +127,19 @@ class RegistryHistory(TypedDict):
 
     #: The algorithm (the registry folder's name).
     algorithm: str
-    #: metadata.json of the newest registered version; None when nothing is registered.
+    #: metadata.json of the champion (what latest/ holds); None when there is none.
     latest: dict[str, Any] | None
-    #: versions.json entries, oldest first: id, created_at, test/oot ROC-AUC, snapshot_id, ...
+    #: The champion's version id; None when no version passed the gate or was promoted.
+    champion: str | None
+    #: metadata.json of the newest registered version (champion or not); None when empty.
+    newest: dict[str, Any] | None
+    #: versions.json entries, oldest first: id, created_at, test/oot ROC-AUC, snapshot_id,
+    #: status (champion | retired | rejected | candidate), gate, promotions, ...
     versions: list[dict[str, Any]]
-    #: The newest version's evaluation plots: file name -> PNG bytes.
+    #: Promotions by hand, oldest first: promotion_id, version_id, promoted_by/at, reason.
+    promotions: list[dict[str, Any]]
+    #: The champion's evaluation plots: file name -> PNG bytes.
     plots: dict[str, bytes]
+    #: The champion's model_card.md (None when there is no champion, or it was
+    #: registered before model cards existed).
+    model_card: str | None

@@ -7,8 +7,10 @@ from kedro.pipeline import Pipeline
 from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.pipelines import (
     data_processing,
+    inference,
     monitoring,
     preprocessing,
+    promote,
     reporting,
     synthetic,
     training,
@@ -35,6 +37,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         **per_algorithm,
         "training": all_training,
         "reporting": report,
+        "promote": promote.create_pipeline(),
+        "inference": inference.create_pipeline(),
         "monitoring": monitoring.create_pipeline(),
         "__default__": gold + snapshot + all_training + report,
     }

@@ -44,10 +44,15 @@ class RegisteredVersion:
     test_auc: float
     oot_auc: float
     location: str
+    #: The champion gate's decision: promoted (now latest/), rejected or held.
+    decision: str = "promoted"
 
     def line(self) -> str:
+        gate = (
+            "" if self.decision == "promoted" else f"  [{self.decision}: not latest/]"
+        )
         return (
-            f"  {self.algorithm} {self.version_id}  test ROC-AUC {format_number(self.test_auc)}  "
+            f"  {self.algorithm} {self.version_id}{gate}  test ROC-AUC {format_number(self.test_auc)}  "
             f"OOT ROC-AUC {format_number(self.oot_auc)}  {self.location}"
         )
 
@@ -104,11 +109,13 @@ class RunSummary:
         known = self._known_versions.get(algorithm)
         if known is None:
             return
-        latest = self._history(algorithm).load().get("latest") or {}
-        version_id = latest.get("version_id")
+        history = self._history(algorithm).load()
+        # The newest version is the one just registered, whether or not the gate promoted it.
+        newest = history.get("newest") or history.get("latest") or {}
+        version_id = newest.get("version_id")
         if not version_id or version_id in known:
             return
-        performance = latest.get("performance") or {}
+        performance = newest.get("performance") or {}
         registry = (
             self._catalog.get(f"{algorithm}{HISTORY_SUFFIX}")
             ._describe()
@@ -121,6 +128,7 @@ class RunSummary:
                 test_auc=as_float((performance.get("test") or {}).get("auc_roc")),
                 oot_auc=as_float((performance.get("oot") or {}).get("auc_roc")),
                 location=f"{registry}/{version_id}",
+                decision=(newest.get("gate") or {}).get("decision", "promoted"),
             )
         )
 

@@ -71,7 +71,7 @@ def test_layout_metadata_and_indexes_after_two_registrations(tmp_path):
         names = sorted(
             p.name for p in (root / version).iterdir() if p.name != "_claim.json"
         )
-        assert names == ["metadata.json", "model.pkl", "plots"]
+        assert names == ["metadata.json", "model.pkl", "model_card.md", "plots"]
         assert sorted(p.name for p in (root / version / "plots").iterdir()) == [
             "importances.png",
             "roc_curves.png",
@@ -125,8 +125,12 @@ def test_history_view_reads_indexes_and_plots_without_models(tmp_path):
     assert history.load() == {
         "algorithm": "xgboost",
         "latest": None,
+        "champion": None,
+        "newest": None,
         "versions": [],
+        "promotions": [],
         "plots": {},
+        "model_card": None,
     }
 
     registry = ModelRegistryDataset(path=str(root))

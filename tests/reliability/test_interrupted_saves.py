@@ -240,9 +240,9 @@ def test_registration_fails_at_every_write(backend, monkeypatch, caplog):
             f"{backend.name}, write {at}",
             caplog,
         )
-    # claim, model.pkl, 2 plots, metadata.json (the commit), latest/model.pkl,
-    # latest/metadata.json, versions.json
-    assert points == 8
+    # claim, model.pkl, 2 plots, model_card.md, metadata.json (the commit),
+    # latest/model.pkl, latest/metadata.json, versions.json
+    assert points == 9
 
 
 # ---------------------------------------------------------------------------- SIGKILL

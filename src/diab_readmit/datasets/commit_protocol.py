@@ -53,14 +53,15 @@ def id_pattern(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"{re.escape(prefix)}\d{{8}}_\d{{6}}(_\d+)?")
 
 
+def commit_order_key(commit_id: str) -> tuple[str, int]:
+    """Sort key of an id of any prefix: its second, then its suffix (``_09`` before ``_10``)."""
+    match = _STAMP.search(commit_id)
+    return (match[1], int(match[2] or 0)) if match else (commit_id, 0)
+
+
 def in_commit_order(ids: Iterable[str]) -> list[str]:
     """``ids`` oldest first: by second, then by suffix (``_09`` before ``_10``)."""
-
-    def key(commit_id: str) -> tuple[str, int]:
-        match = _STAMP.search(commit_id)
-        return (match[1], int(match[2] or 0)) if match else (commit_id, 0)
-
-    return sorted(ids, key=key)
+    return sorted(ids, key=commit_order_key)
 
 
 def claimed_at(commit_id: str) -> datetime | None:

@@ -6,25 +6,41 @@ Layout under ``path`` (``<paths.model_registry>/<algorithm>``)::
         _claim.json                   # who took this id: host, pid, time
         model.pkl                     # pickled sklearn Pipeline(preprocess, classifier)
         plots/roc_curves.png ...      # the evaluation plots of this version
+        model_card.md                 # written from the metadata below (diab_readmit.model_card)
         metadata.json                 # written LAST: the commit marker, with model.pkl's sha256
     v20260101_120000_01/              # a second version registered in the same second
-    latest/model.pkl + metadata.json  # copy of the newest committed version
+    _promotions/p20260102_090000/     # one promotion by hand (commit_protocol, prefix p)
+        _claim.json
+        promotion.json                # the commit marker: version, user, time, reason
+    latest/model.pkl + metadata.json  # copy of the CHAMPION (the production model)
     versions.json                     # index of every committed version, oldest first
 
 A version is committed exactly when its ``metadata.json`` exists. ``latest/`` and
-``versions.json`` are indexes that can always be rebuilt from the committed versions, and
-they are only touched after a version is committed.
+``versions.json`` are indexes that can always be rebuilt from the committed versions and
+promotions, and they are only touched after a version or a promotion is committed.
+
+**Champion.** ``latest/`` holds the champion, a function of the committed records alone:
+replay, in id order, every version whose gate decision (``metadata["gate"]["decision"]``,
+written by the training pipeline's gate) is ``promoted`` — or that has no gate record, as
+registered before the gate existed or directly through this dataset — with every promotion
+placed right after the newest version committed when it was made; the last one names the
+champion (:func:`champion_and_statuses`). Each
+version's ``status`` in ``versions.json`` follows: ``champion``; ``retired`` (was champion
+once); ``rejected`` (failed the gate, never champion); ``candidate`` (passed the gate but
+``auto_promote`` was off). Because the champion is derived, not stored, concurrent
+registrations and promotions need no lock: the index loop below converges on it.
 
 Two writers of the same algorithm at once (two ECS tasks) are safe on local disk and S3:
 
 - **Ids.** A writer takes ``v<UTC second>`` by creating its ``_claim.json`` exclusively
   (``O_EXCL`` locally, ``If-None-Match: *`` on S3); if that file exists it tries ``_01``,
   ``_02``, ... so two writers never both own an id (commit_protocol).
-- **Indexes.** After committing, a writer loops: list the committed versions, compare with
-  ``versions.json`` and ``latest/`` (its metadata and the sha256 of its model.pkl), rewrite
-  what differs, and list again, until what it reads back is consistent. Every writer ends
-  with a check that passed after its own last write, so the last write of all is checked
-  and the indexes end up listing every version and ``latest/`` is the newest.
+- **Indexes.** After committing, a writer (registration or promotion) loops: list the
+  committed versions and promotions, compare with ``versions.json`` and ``latest/`` (its
+  metadata and the sha256 of its model.pkl), rewrite what differs, and list again, until
+  what it reads back is consistent. Every writer ends with a check that passed after its own
+  last write, so the last write of all is checked and the indexes end up listing every
+  version and promotion, and ``latest/`` is the champion.
 
 Loading ``latest/`` or a pinned version verifies model.pkl against the sha256 in its
 metadata and refuses a mismatch or a missing metadata.json. A registration killed between
@@ -43,6 +59,7 @@ import logging
 import pickle
 import random
 import time
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
@@ -51,10 +68,15 @@ import numpy as np
 from kedro.io.core import AbstractDataset, DatasetError
 
 from diab_readmit.contracts import RegistryHistory
-from diab_readmit.datasets.commit_protocol import CommitFolders, id_pattern
+from diab_readmit.datasets.commit_protocol import (
+    CommitFolders,
+    commit_order_key,
+    id_pattern,
+)
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
 from diab_readmit.datasets.storage_errors import storage_errors_named
 from diab_readmit.figures_io import png_bytes
+from diab_readmit.model_card import render_model_card
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +85,15 @@ METADATA = "metadata.json"
 LATEST = "latest"
 INDEX = "versions.json"
 PLOTS = "plots"
+MODEL_CARD = "model_card.md"
 PREFIX = "v"
 VERSION_ID = id_pattern(PREFIX)
+PROMOTIONS = "_promotions"
+PROMOTION = "promotion.json"
+PROMOTION_PREFIX = "p"
+#: Gate decisions (``metadata["gate"]["decision"]``); only ``promoted`` makes a champion.
+PROMOTED, REJECTED, HELD = "promoted", "rejected", "held"
+CHAMPION, RETIRED, CANDIDATE = "champion", "retired", "candidate"
 #: Jitter between index checks and id retries; not the model's randomness.
 _jitter = random.SystemRandom()
 
@@ -81,6 +110,58 @@ def _json_default(value: Any) -> Any:
 
 def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
+
+
+def champion_and_statuses(
+    entries: list[dict[str, Any]], promotions: Iterable[dict[str, Any]]
+) -> tuple[str | None, dict[str, str]]:
+    """The champion and every version's status, from the committed records alone.
+
+    Events in order: each version (in id order) whose gate promoted it, and each promotion
+    right after the newest version committed when it was made (``after_version``; ties in
+    promotion-id order). The last event names the champion.
+
+    Args:
+        entries: ``versions.json`` entries of the committed versions, oldest first (``id``,
+            ``gate``).
+        promotions: committed promotion records (``promotion_id``, ``version_id``,
+            ``after_version``).
+
+    Returns:
+        The champion's id (None when no version ever passed nor was promoted) and
+        ``{version id: champion | retired | rejected | candidate}``.
+    """
+    position = {entry["id"]: number for number, entry in enumerate(entries)}
+    events = [
+        (number, 0, ("", 0), entry["id"])
+        for number, entry in enumerate(entries)
+        if (entry.get("gate") or {}).get("decision", PROMOTED) == PROMOTED
+    ]
+    for record in promotions:
+        if record.get("version_id") not in position:
+            continue
+        after = record.get("after_version")
+        stamp = commit_order_key(record["promotion_id"])
+        place = (
+            position[after]
+            if after in position
+            else sum(commit_order_key(e["id"]) <= stamp for e in entries) - 1
+        )
+        events.append((place, 1, stamp, record["version_id"]))
+    champions = [version_id for *_, version_id in sorted(events)]
+    champion = champions[-1] if champions else None
+    statuses = {}
+    for entry in entries:
+        version_id = entry["id"]
+        if version_id == champion:
+            statuses[version_id] = CHAMPION
+        elif version_id in champions:
+            statuses[version_id] = RETIRED
+        elif (entry.get("gate") or {}).get("decision") == REJECTED:
+            statuses[version_id] = REJECTED
+        else:
+            statuses[version_id] = CANDIDATE
+    return champion, statuses
 
 
 class _RegistryFolder(FsspecFolder):
@@ -107,6 +188,9 @@ class _RegistryFolder(FsspecFolder):
         super().__init__(path, credentials, fs_args)
         self._algorithm = PurePosixPath(self._root).name
         self._commits = CommitFolders(self, PREFIX, METADATA)
+        self._promotions = CommitFolders(
+            self, PROMOTION_PREFIX, PROMOTION, under=(PROMOTIONS,)
+        )
         self.metadata = metadata
 
     # ---------------------------------------------------------------- JSON files
@@ -144,7 +228,9 @@ class _RegistryFolder(FsspecFolder):
     ) -> list[str]:
         """Delete folders of saves claimed more than ``older_than`` ago that never committed,
         and leftover ``*.tmp-*`` files as old (commit_protocol); returns what was deleted."""
-        return self._commits.remove_incomplete(older_than, dry_run=dry_run)
+        return self._commits.remove_incomplete(
+            older_than, dry_run=dry_run
+        ) + self._promotions.remove_incomplete(older_than, dry_run=dry_run)
 
     def snapshots_trained_on(self) -> set[str]:
         """The ``snapshot_id`` of every committed version: snapshots that must be kept."""
@@ -165,7 +251,9 @@ class _RegistryFolder(FsspecFolder):
         return metadata
 
     def _index_entry(self, metadata: dict[str, Any]) -> dict[str, Any]:
+        """What versions.json keeps of a version: its immutable fields (status is derived)."""
         performance = metadata.get("performance") or {}
+        gate = metadata.get("gate")
         return {
             "id": metadata["version_id"],
             "created_at": metadata.get("created_at"),
@@ -174,7 +262,70 @@ class _RegistryFolder(FsspecFolder):
             "snapshot_id": metadata.get("snapshot_id"),
             "sha256": metadata.get("sha256"),
             "threshold": metadata.get("threshold"),
+            "gate": None
+            if gate is None
+            else {
+                key: gate.get(key)
+                for key in (
+                    "decision",
+                    "passed",
+                    "reasons",
+                    "compared_with",
+                    "paired",
+                    "paired_rows",
+                )
+            },
         }
+
+    # ---------------------------------------------------------------- promotions
+    def committed_promotions(self) -> list[dict[str, Any]]:
+        """Promotion records (promotion.json) of every committed promotion, oldest first."""
+        records = []
+        for promotion_id in self._promotions.committed():
+            record = self._read_json(*self._promotions.parts(promotion_id, PROMOTION))
+            if record is not None:
+                records.append({**record, "promotion_id": promotion_id})
+        return records
+
+    def expected_index(
+        self, committed: list[str], known: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        """versions.json as the committed versions and promotions say it must read.
+
+        ``known``: entries already in versions.json by id, reused (a version's metadata never
+        changes) so that each check reads only the metadata of versions new to the index.
+        """
+        entries = []
+        for version_id in committed:
+            cached = known.get(version_id)
+            if cached is None or "gate" not in cached:
+                cached = self._index_entry(self._version_metadata(version_id))
+            entries.append(
+                {k: v for k, v in cached.items() if k not in ("status", "promotions")}
+            )
+        promotions = self.committed_promotions()
+        champion, statuses = champion_and_statuses(entries, promotions)
+        by_version: dict[str, list[dict[str, Any]]] = {}
+        for record in promotions:
+            by_version.setdefault(record["version_id"], []).append(
+                {
+                    key: record.get(key)
+                    for key in ("promotion_id", "promoted_at", "promoted_by", "reason")
+                }
+            )
+        for entry in entries:
+            entry["status"] = statuses[entry["id"]]
+            entry["promotions"] = by_version.get(entry["id"], [])
+        index = {
+            "algorithm": self._algorithm,
+            "champion": champion,
+            "latest": champion,
+            "newest": committed[-1] if committed else None,
+            "versions": entries,
+            "promotions": promotions,
+        }
+        # As it reads back from the file, so that comparing with the file is exact.
+        return json.loads(json.dumps(index, default=_json_default))
 
     def _describe(self) -> dict[str, Any]:
         return {
@@ -319,11 +470,7 @@ class ModelRegistryDataset(
                 )
             if metadata is None:
                 if folder == LATEST:
-                    raise DatasetError(
-                        f"No model of '{self._algorithm}' is registered at {self._path} (no "
-                        f"{LATEST}/{METADATA}). Train one with `kedro run --pipelines "
-                        f"{self._algorithm}`."
-                    )
+                    raise self._no_champion()
                 self._version_metadata(
                     folder
                 )  # raises, listing the registered versions
@@ -378,6 +525,7 @@ class ModelRegistryDataset(
             "sha256": digest,
             "model_file": MODEL,
             "plots": plot_files,
+            "model_card": MODEL_CARD,
         }
         try:
             encoded = json.dumps(committed, indent=2, default=_json_default).encode()
@@ -386,6 +534,9 @@ class ModelRegistryDataset(
                 f"Cannot register {self._algorithm} {version_id}: its metadata is not "
                 f"JSON-serialisable ({exc}); convert the value to str / int / float."
             ) from exc
+        # From the metadata as committed (after the JSON round trip), so they cannot disagree.
+        card = render_model_card(json.loads(encoded))
+        self._write_bytes(card.encode(), version_id, MODEL_CARD)
         self._write_bytes(encoded, version_id, METADATA)  # the commit
         logger.info(
             "Registered %s %s (sha256 %s) at %s",
@@ -395,7 +546,95 @@ class ModelRegistryDataset(
             self._shown(version_id),
         )
         self.refresh_indexes()
+        self._report_gate(version_id, committed.get("gate"))
         self._report_incomplete_versions(keep=version_id)
+
+    def _report_gate(self, version_id: str, gate: dict[str, Any] | None) -> None:
+        """One line when the gate kept a registered version out of latest/."""
+        if gate is None or gate.get("decision", PROMOTED) == PROMOTED:
+            return
+        champion = self._read_index().get("champion")
+        logger.warning(
+            "%s %s is registered but %s by the champion gate (%s); latest/ still holds %s. "
+            "The version is at %s; to use it anyway: kedro run --pipelines promote --params "
+            'promote.algorithm=%s,promote.version=%s,promote.reason="..."',
+            self._algorithm,
+            version_id,
+            "NOT promoted" if gate.get("decision") == REJECTED else "held",
+            "; ".join(gate.get("reasons") or []) or "no reason recorded",
+            champion or "no champion",
+            self._shown(version_id),
+            self._algorithm,
+            version_id,
+        )
+
+    # ---------------------------------------------------------------- promotion
+    def promote(
+        self, version_id: str, reason: str, user: str, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """Make a committed version the champion (a promotion, or a rollback to an older one).
+
+        Checks that the version is complete and that its model.pkl matches its sha256, then
+        commits a promotion record (who, when, why) and brings the indexes and ``latest/`` in
+        line. Returns the record.
+        """
+        with storage_errors_named(self._path, "promoting a model in"):
+            if not VERSION_ID.fullmatch(str(version_id)):
+                raise DatasetError(
+                    f"'{version_id}' is not a version id of '{self._algorithm}': expected "
+                    f"v<YYYYMMDD_HHMMSS> (optionally _NN), one of "
+                    f"{', '.join(self.committed_versions()) or 'none'}."
+                )
+            metadata = self._version_metadata(
+                version_id
+            )  # raises, listing the versions
+            self._verified_model_bytes(version_id, metadata)
+            now = now or datetime.now(UTC)
+            previous = self._read_index().get("champion")
+            promotion_id = self._promotions.claim(now)
+            record = {
+                "promotion_id": promotion_id,
+                "version_id": version_id,
+                # Where the promotion sits among the versions (champion_and_statuses): after
+                # every version committed by now; a later one that passes the gate wins.
+                "after_version": self.committed_versions()[-1],
+                "sha256": metadata.get("sha256"),
+                "promoted_at": now.isoformat(timespec="seconds"),
+                "promoted_by": user,
+                "reason": reason,
+                "previous_champion": previous,
+            }
+            self._write_json(record, *self._promotions.parts(promotion_id, PROMOTION))
+            self.refresh_indexes()
+            champion = self._read_index().get("champion")
+        logger.info(
+            "Promoted %s %s (sha256 %s verified) by %s: %s. Champion was %s, is now %s; "
+            "latest/ at %s.",
+            self._algorithm,
+            version_id,
+            str(metadata.get("sha256"))[:12],
+            user,
+            reason,
+            previous or "none",
+            champion,
+            self._shown(LATEST),
+        )
+        return record
+
+    def _verified_model_bytes(self, version_id: str, metadata: dict[str, Any]) -> bytes:
+        content = self._read_bytes(version_id, MODEL)
+        expected = metadata.get("sha256")
+        if content is None or not expected or _sha256(content) != expected:
+            found = (
+                "missing" if content is None else f"sha256 {_sha256(content)[:12]}..."
+            )
+            raise DatasetError(
+                f"Refusing to promote {self._shown(version_id, MODEL)}: it is {found}, not "
+                f"{str(expected)[:12]}... as its {METADATA} records; it was modified or "
+                f"damaged after registration. {LATEST}/ is unchanged. Promote another "
+                f"version (one of {', '.join(self.committed_versions()) or 'none'})."
+            )
+        return content
 
     def _report_incomplete_versions(self, keep: str) -> None:
         # Not deleted automatically: on S3 nothing tells a folder of a registration killed
@@ -445,31 +684,19 @@ class ModelRegistryDataset(
             committed = self.committed_versions()
             if not committed:
                 return
-            newest = committed[-1]
             index = self._read_index()
-            index_ok = [
-                entry.get("id") for entry in index.get("versions", [])
-            ] == committed and index.get("latest") == newest
-            latest_ok = self._latest_is(newest)
+            known = {entry.get("id"): entry for entry in index.get("versions", [])}
+            expected = self.expected_index(committed, known)
+            champion = expected["champion"]
+            index_ok = index == expected
+            # No champion (every version rejected so far): latest/ is left as it is.
+            latest_ok = champion is None or self._latest_is(champion)
             if index_ok and latest_ok:
                 return
             if not latest_ok:
-                self._publish_latest(newest)
+                self._publish_latest(champion)
             if not index_ok:
-                known = {entry.get("id"): entry for entry in index.get("versions", [])}
-                entries = [
-                    known.get(version_id)
-                    or self._index_entry(self._version_metadata(version_id))
-                    for version_id in committed
-                ]
-                self._write_json(
-                    {
-                        "algorithm": self._algorithm,
-                        "latest": newest,
-                        "versions": entries,
-                    },
-                    INDEX,
-                )
+                self._write_json(expected, INDEX)
             # Give a concurrent writer time to finish the write it is in before re-checking.
             time.sleep(0.05 + _jitter.random() * 0.15)
         raise DatasetError(
@@ -518,6 +745,31 @@ class ModelRegistryDataset(
         self._write_bytes(model, LATEST, MODEL)
         self._write_bytes(metadata, LATEST, METADATA)
 
+    def _no_champion(self) -> DatasetError:
+        committed = self.committed_versions()
+        if not committed:
+            return DatasetError(
+                f"No model of '{self._algorithm}' is registered at {self._path} (no "
+                f"{LATEST}/{METADATA}). Train one with `kedro run --pipelines "
+                f"{self._algorithm}`."
+            )
+        champion = self.expected_index(committed, {})["champion"]
+        if champion is not None:
+            return DatasetError(
+                f"{self._shown(LATEST, METADATA)} is missing although {champion} is the "
+                f"champion of '{self._algorithm}' (deleted by hand?). Repair it with "
+                f"ModelRegistryDataset(path='{self._path}').refresh_indexes(), or load "
+                f"pinned_version {champion}."
+            )
+        return DatasetError(
+            f"'{self._algorithm}' has no champion at {self._path}: none of its versions "
+            f"({', '.join(committed)}) passed the champion gate (see 'status' and 'gate' in "
+            f"{self._shown(INDEX)}). Train a better one with `kedro run --pipelines "
+            f"{self._algorithm}`, or promote one by hand: kedro run --pipelines promote "
+            f"--params promote.algorithm={self._algorithm},promote.version={committed[-1]},"
+            f'promote.reason="...".'
+        )
+
     def _exists(self) -> bool:
         folder = self._pinned_version or LATEST
         with storage_errors_named(self._path, "looking for a model in"):
@@ -527,15 +779,61 @@ class ModelRegistryDataset(
         return {**super()._describe(), "pinned_version": self._pinned_version}
 
 
+class ModelRegistryChampionDataset(ModelRegistryDataset):
+    """The champion (``latest/``, sha256 verified) or None when there is none yet.
+
+    What the champion gate compares a new version with; read-only. Loads ``{"model",
+    "metadata", "version_id"}`` like :class:`ModelRegistryDataset`, or ``None`` for a
+    registry without a champion (nothing registered, or every version rejected).
+
+    Example (conf/base/catalog_training.yml)::
+
+        "{algorithm}.current_champion":
+          type: diab_readmit.datasets.model_registry.ModelRegistryChampionDataset
+          path: ${globals:paths.model_registry}/{algorithm}
+    """
+
+    def load(self) -> dict[str, Any] | None:  # type: ignore[override]
+        with storage_errors_named(self._path, "loading the champion from"):
+            if self._read_bytes(LATEST, METADATA) is None:
+                if self._pinned_version is None:
+                    return None
+            return super().load()
+
+    def save(self, data: dict[str, Any]) -> None:
+        raise DatasetError(
+            f"{type(self).__name__} ({self._path}) is read-only; models are registered through "
+            f"'{self._algorithm}.model_registry@bundle'."
+        )
+
+    def _exists(self) -> bool:
+        return True  # no champion is a valid answer (None)
+
+
+def champion_metadata(
+    path: str,
+    credentials: dict[str, Any] | None = None,
+    fs_args: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """metadata.json of the champion of the registry at ``path``
+    (``<paths.model_registry>/<algorithm>``), or None when it has none. Unpickles nothing."""
+    history = ModelRegistryHistoryDataset(
+        path=path, credentials=credentials, fs_args=fs_args
+    )
+    return history.load()["latest"]
+
+
 class ModelRegistryHistoryDataset(
     _RegistryFolder, AbstractDataset[None, RegistryHistory]
 ):
     """Read-only view of one algorithm's registry, without unpickling any model.
 
     Loads a ``contracts.RegistryHistory``: ``algorithm``, ``latest`` (metadata.json of the
-    newest version, or None), ``versions`` (versions.json entries, oldest first) and
-    ``plots`` ({file name: PNG bytes} of the newest version). A registry nothing was ever
-    registered to loads as ``latest: None``, no versions, no plots.
+    champion, what latest/ holds, or None), ``champion`` (its id), ``newest`` (metadata.json
+    of the newest version), ``versions`` (versions.json entries with status and gate, oldest
+    first), ``promotions`` (the promotion records) and ``plots`` ({file name: PNG bytes} of
+    the champion). A registry nothing was ever registered to loads as ``latest: None``, no
+    versions, no plots.
 
     Examples:
         Using the YAML API (conf/base/catalog_training.yml)::
@@ -560,27 +858,48 @@ class ModelRegistryHistoryDataset(
         committed = self.committed_versions()
         if not committed:
             return RegistryHistory(
-                algorithm=self._algorithm, latest=None, versions=[], plots={}
+                algorithm=self._algorithm,
+                latest=None,
+                champion=None,
+                newest=None,
+                versions=[],
+                promotions=[],
+                plots={},
+                model_card=None,
             )
-        index = self._read_json(INDEX)
-        if (
-            index is not None
-            and [e.get("id") for e in index.get("versions", [])] == committed
-        ):
-            versions = index["versions"]
-        else:
-            # No index yet, or one still being settled by a registration: the committed
-            # versions are the truth the index is derived from.
-            versions = [self._index_entry(self._version_metadata(v)) for v in committed]
-        # The newest committed version's own metadata: what latest/ holds once settled.
-        latest = self._version_metadata(committed[-1])
+        try:
+            index = self._read_json(INDEX) or {}
+        except DatasetError:
+            index = {}
+        # The committed versions and promotions are the truth the index is derived from;
+        # the index only saves reading the metadata of versions it already lists.
+        known = {entry.get("id"): entry for entry in index.get("versions", [])}
+        expected = self.expected_index(committed, known)
+        champion = expected["champion"]
+        # The champion's own metadata: what latest/ holds once settled.
+        latest = None if champion is None else self._version_metadata(champion)
         plots: dict[str, bytes] = {}
-        for relative in latest.get("plots", []):
-            content = self._read_bytes(committed[-1], *relative.split("/"))
+        for relative in (latest or {}).get("plots", []):
+            content = self._read_bytes(champion, *relative.split("/"))
             if content is not None:
                 plots[PurePosixPath(relative).name] = content
+        # The champion's model card, like its plots: what latest/ describes.
+        card = (
+            None
+            if champion is None
+            else self._read_bytes(champion, latest.get("model_card", MODEL_CARD))
+        )
         return RegistryHistory(
-            algorithm=self._algorithm, latest=latest, versions=versions, plots=plots
+            algorithm=self._algorithm,
+            latest=latest,
+            champion=champion,
+            newest=latest
+            if champion == committed[-1]
+            else self._version_metadata(committed[-1]),
+            versions=expected["versions"],
+            promotions=expected["promotions"],
+            plots=plots,
+            model_card=card.decode() if card is not None else None,
         )
 
     def save(self, data: None) -> None:

@@ -91,8 +91,8 @@ def test_only_models_tested_on_the_same_windows_are_compared():
         "other windows than logistic_regression, random_forest (test 2006-01-01..2007-12-31, OOT "
         "2008-01-01..2008-12-31), so it is left out of the choice of the best model."
     )
-    markdown = render_markdown_report(comparison, history, SETTINGS)
-    page = render_html_report(comparison, history, images, SETTINGS, *histories)
+    markdown = render_markdown_report(comparison, history, SETTINGS, [])
+    page = render_html_report(comparison, history, images, SETTINGS, [], *histories)
     assert note in markdown and "xgboost (other windows)" in markdown
     assert note in page and "other windows</span>" in page
     assert "Best model: random_forest" in markdown
@@ -135,7 +135,7 @@ def test_nothing_registered_gives_no_best_and_says_so():
 
     assert not comparison["best"].any()
     assert history.empty
-    markdown = render_markdown_report(comparison, history, SETTINGS)
+    markdown = render_markdown_report(comparison, history, SETTINGS, [])
     assert "No model is registered yet" in markdown
     assert "kedro run --pipelines training" in markdown
     assert all(png.startswith(PNG_MAGIC) for png in images.values())
@@ -192,7 +192,7 @@ def test_charts_are_figures_and_matching_png_bytes(histories):
 
 def test_markdown_puts_test_and_oot_side_by_side_and_marks_the_best(histories):
     comparison, history, _ = _report_inputs(histories)
-    markdown = render_markdown_report(comparison, history, SETTINGS)
+    markdown = render_markdown_report(comparison, history, SETTINGS, [])
 
     assert "| ROC-AUC test | ROC-AUC OOT |" in markdown
     assert "| **random_forest** (best) | v20260103_120000 |" in markdown
@@ -207,7 +207,7 @@ def test_markdown_puts_test_and_oot_side_by_side_and_marks_the_best(histories):
 
 def test_html_is_self_contained_and_embeds_every_plot(histories):
     comparison, history, images = _report_inputs(histories)
-    page = render_html_report(comparison, history, images, SETTINGS, *histories)
+    page = render_html_report(comparison, history, images, SETTINGS, [], *histories)
 
     assert not re.search(r"""(src|href)=["'](https?:|//|/)""", page), (
         "HTML refers to an outside file"
@@ -229,7 +229,7 @@ def test_html_says_so_when_the_history_view_carries_no_plots():
         make_history("random_forest", [0.62], plots={}),
     ]
     comparison, history, images = _report_inputs(histories)
-    page = render_html_report(comparison, history, images, SETTINGS, *histories)
+    page = render_html_report(comparison, history, images, SETTINGS, [], *histories)
 
     assert "Plot images are not included" in page
     assert "data/08_reporting/logistic_regression/" in page
@@ -243,7 +243,7 @@ def test_html_escapes_text_from_metadata():
     history = make_history("random_forest", [0.62])
     history["latest"]["best_params"] = {"note": "<script>alert(1)</script>"}
     comparison, table, images = _report_inputs([history])
-    page = render_html_report(comparison, table, images, SETTINGS, history)
+    page = render_html_report(comparison, table, images, SETTINGS, [], history)
 
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
@@ -255,7 +255,7 @@ def test_plot_order_puts_roc_first(histories):
         "roc_curve.png": png_bytes("r"),
     }
     comparison, history, images = _report_inputs(histories)
-    page = render_html_report(comparison, history, images, SETTINGS, *histories)
+    page = render_html_report(comparison, history, images, SETTINGS, [], *histories)
     section = page.split("<h3>random_forest</h3>", 1)[1]
 
     assert section.index('alt="roc curve"') < section.index('alt="importance"')

@@ -15,13 +15,17 @@ from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
+from diab_readmit.datasets.optional_parquet import OptionalParquetDataset
 from diab_readmit.parameter_models import ALGORITHMS
 from diab_readmit.pipelines.reporting import create_pipeline
 from diab_readmit.pipelines.reporting.nodes import ReportSettings
+from diab_readmit.pipelines.training.group_performance import TrustSettings
 from diab_readmit.settings import CONFIG_LOADER_ARGS
 
 PROJECT = Path(__file__).resolve().parents[3]
 HISTORY_INPUTS = {f"{name}.model_registry@history" for name in ALGORITHMS}
+#: Each algorithm's evaluation predictions, for the paired AUC differences (None if absent).
+PREDICTION_INPUTS = {f"{name}.evaluation_predictions" for name in ALGORITHMS}
 
 
 @pytest.fixture
@@ -41,7 +45,10 @@ def config(tmp_path) -> OmegaConfigLoader:
 def test_pipeline_is_namespaced_and_reads_only_the_registry_histories():
     pipeline = create_pipeline()
 
-    assert pipeline.inputs() == HISTORY_INPUTS | {"params:reporting.report"}
+    assert pipeline.inputs() == HISTORY_INPUTS | PREDICTION_INPUTS | {
+        "params:reporting.report",
+        "params:trust",
+    }
     assert all(name.startswith("reporting.") for name in pipeline.outputs())
     assert all(node.namespace == "reporting" for node in pipeline.nodes)
     assert all("(" not in node.name for node in pipeline.nodes), (
@@ -69,6 +76,11 @@ def test_run_writes_report_tables_and_charts(config, histories, tmp_path):
         )
     settings = ReportSettings(**config["parameters"]["reporting"]["report"])
     catalog["params:reporting.report"] = MemoryDataset(settings)
+    catalog["params:trust"] = MemoryDataset(TrustSettings())
+    for name in PREDICTION_INPUTS:  # never trained here: no predictions on disk
+        catalog[name] = OptionalParquetDataset(
+            filepath=str(tmp_path / f"{name}.parquet")
+        )
 
     SequentialRunner().run(create_pipeline(), catalog)
 

@@ -52,7 +52,7 @@ def report_page(tmp_path_factory) -> Path:
     _, images = draw_comparison_charts(comparison, history, settings)
     page = tmp_path_factory.mktemp("report") / "model_comparison.html"
     page.write_text(
-        render_html_report(comparison, history, images, settings, *histories)
+        render_html_report(comparison, history, images, settings, [], *histories)
     )
     return page
 

@@ -54,7 +54,11 @@ TEMPLATE_NODES = {
     "score_evaluation_windows",
     "choose_decision_threshold",
     "evaluate_windows",
+    "explain_evaluation_windows",
+    "assess_trust",
     "draw_evaluation_plots",
+    "package_model",
+    "gate_challenger",
     "register_model",
 }
 
@@ -76,8 +80,13 @@ def test_a_registered_algorithm_has_its_pipeline_parameters_report_input_and_sta
     assert create_pipeline(FOURTH).inputs() == {
         "preprocessed_snapshot",
         "params:training_config",
+        "params:trust",
         f"params:{FOURTH}.estimator",
         f"params:{FOURTH}.search",
+        # the champion gate
+        "params:promotion",
+        f"{FOURTH}.current_champion",
+        "feature_store@lookup",
     }
     pipelines = register_pipelines()
     assert {n.name for n in pipelines[FOURTH].nodes} == {

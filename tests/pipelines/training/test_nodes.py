@@ -24,10 +24,15 @@ from diab_readmit.pipelines.training.estimators import (
     final_estimator,
 )
 from diab_readmit.pipelines.training.evaluation import METRICS
+from diab_readmit.pipelines.training.group_performance import TrustSettings
 from diab_readmit.pipelines.training.search import (
     SearchSettings,
     make_search,
     search_rows,
+)
+from diab_readmit.pipelines.training.trust_nodes import (
+    assess_trust,
+    explain_evaluation_windows,
 )
 
 from .conftest import SMALL_ALGORITHMS, gold_windows, make_snapshot, small_settings
@@ -40,6 +45,16 @@ def _train_and_evaluate(snapshot, algorithm, **config):
     threshold = nodes.choose_decision_threshold(test_scores, training_config)
     metrics = nodes.evaluate_windows(test_scores, oot_scores, threshold)
     return tuned, test_scores, oot_scores, threshold, metrics
+
+
+def _explained(snapshot, tuned, test_scores, oot_scores, threshold):
+    """What the trust nodes hand to the plots and the registry bundle."""
+    trust = TrustSettings(bootstrap={"replicates": 50})
+    _, explanations = explain_evaluation_windows(
+        tuned, snapshot, test_scores, oot_scores, threshold, trust
+    )
+    assessment = assess_trust(snapshot, test_scores, oot_scores, threshold, trust)
+    return explanations, assessment
 
 
 @pytest.mark.parametrize("algorithm", list(SMALL_ALGORITHMS))
@@ -88,11 +103,23 @@ def test_registered_pipeline_scores_gold_rows_like_the_classifier(snapshot):
     tuned, test_scores, oot_scores, threshold, metrics = _train_and_evaluate(
         snapshot, "xgboost"
     )
+    explanations, assessment = _explained(
+        snapshot, tuned, test_scores, oot_scores, threshold
+    )
     plots = nodes.draw_evaluation_plots(
-        test_scores, oot_scores, threshold, tuned, estimator
+        test_scores, oot_scores, threshold, explanations, estimator
     )
     bundle = nodes.package_model(
-        tuned, snapshot, threshold, metrics, plots, training_config, estimator, search
+        tuned,
+        snapshot,
+        threshold,
+        metrics,
+        plots,
+        explanations,
+        assessment,
+        training_config,
+        estimator,
+        search,
     )
 
     gold_test = gold_windows()["test"]  # unscaled, with ids and extra columns
@@ -330,8 +357,9 @@ def test_plots_are_written_as_readable_png(snapshot, tmp_path):
     tuned, test_scores, oot_scores, threshold, _ = _train_and_evaluate(
         snapshot, "random_forest"
     )
+    explanations, _ = _explained(snapshot, tuned, test_scores, oot_scores, threshold)
     plots = nodes.draw_evaluation_plots(
-        test_scores, oot_scores, threshold, tuned, estimator
+        test_scores, oot_scores, threshold, explanations, estimator
     )
     assert set(plots) == {
         "roc_curves.png",
@@ -428,8 +456,20 @@ def test_snapshot_without_temporal_splits_reports_the_observed_windows(snapshot)
     bare = replace(
         snapshot, metadata={"feature_columns": snapshot.metadata["feature_columns"]}
     )
+    explanations, assessment = _explained(
+        bare, tuned, test_scores, oot_scores, threshold
+    )
     bundle = nodes.package_model(
-        tuned, bare, threshold, metrics, {}, training_config, estimator, search
+        tuned,
+        bare,
+        threshold,
+        metrics,
+        {},
+        explanations,
+        assessment,
+        training_config,
+        estimator,
+        search,
     )
     splits = bundle["metadata"]["temporal_splits"]
     assert (

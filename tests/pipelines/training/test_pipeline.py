@@ -39,10 +39,19 @@ def test_template_is_namespaced_with_only_the_snapshot_and_training_config_share
     assert pipeline.inputs() == {
         "preprocessed_snapshot",
         "params:training_config",
+        "params:trust",
         f"params:{algorithm}.estimator",
         f"params:{algorithm}.search",
+        # the champion gate: the shared gate settings, the algorithm's champion before this
+        # run registers, and gold rows to rescore it on
+        "params:promotion",
+        f"{algorithm}.current_champion",
+        "feature_store@lookup",
     }
-    assert pipeline.outputs() == {f"{algorithm}.model_registry@bundle"}
+    assert pipeline.outputs() == {
+        f"{algorithm}.model_registry@bundle",
+        f"{algorithm}.evaluation_predictions",
+    }
     assert f"{algorithm}.evaluation_plots" in pipeline.all_outputs()
     assert all(name.startswith(f"{algorithm}.") for name in pipeline.all_outputs())
 
@@ -50,7 +59,13 @@ def test_template_is_namespaced_with_only_the_snapshot_and_training_config_share
 def test_namespaces_keep_the_algorithms_datasets_apart():
     own = {
         a: create_pipeline(a).datasets()
-        - {"preprocessed_snapshot", "params:training_config"}
+        - {
+            "preprocessed_snapshot",
+            "params:training_config",
+            "params:promotion",
+            "params:trust",
+            "feature_store@lookup",
+        }
         for a in ALGORITHMS
     }
     for first in ALGORITHMS:

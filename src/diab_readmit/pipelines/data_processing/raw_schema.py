@@ -119,14 +119,21 @@ def _bad_values(
     )
 
 
-def type_raw_encounters(raw: pd.DataFrame, source: str) -> pd.DataFrame:
+def type_raw_encounters(
+    raw: pd.DataFrame, source: str, outcome_known: bool = True
+) -> pd.DataFrame:
     """Check a raw extract against the UCI format and return it typed ("silver").
 
     ``?`` becomes missing; ids and counts become integers; everything else stays text.
     Raises ``RawDataError`` naming ``source``, the column and example values on: no rows,
     missing columns, duplicate encounter ids, a non-numeric id or count, an unknown
     ``readmitted`` value or a malformed age band.
+
+    With ``outcome_known=False`` (new encounters to score, whose outcome is unknown at
+    discharge) ``readmitted`` may be absent or empty; it is then missing in the result.
     """
+    if not outcome_known:
+        raw = raw.copy() if "readmitted" in raw.columns else raw.assign(readmitted="")
     missing = [column for column in RAW_COLUMNS if column not in raw.columns]
     if missing:
         raise RawDataError(
@@ -170,12 +177,14 @@ def type_raw_encounters(raw: pd.DataFrame, source: str) -> pd.DataFrame:
         )
 
     readmitted = raw["readmitted"].astype("str").str.strip()
-    bad = ~readmitted.isin(READMITTED_VALUES)
+    unknown = (readmitted == "") if not outcome_known else pd.Series(False, raw.index)
+    bad = ~readmitted.isin(READMITTED_VALUES) & ~unknown
     if bad.any():
-        raise _bad_values(
-            source, "readmitted", raw["readmitted"], bad, f"one of {READMITTED_VALUES}"
+        expected = f"one of {READMITTED_VALUES}" + (
+            "" if outcome_known else " or empty"
         )
-    silver["readmitted"] = readmitted
+        raise _bad_values(source, "readmitted", raw["readmitted"], bad, expected)
+    silver["readmitted"] = readmitted.mask(unknown)
 
     age = raw["age"].astype("str").str.strip()
     bad = ~age.str.fullmatch(AGE_PATTERN)

@@ -42,9 +42,11 @@ from .tables import (
     on_reference_windows,
     version_rows,
 )
+from .trust import compare_algorithms, trust_sections
 
 __all__ = [
     "ReportSettings",
+    "compare_algorithms",
     "draw_comparison_charts",
     "render_html_report",
     "render_markdown_report",
@@ -106,10 +108,16 @@ def draw_comparison_charts(
 
 
 def render_markdown_report(
-    comparison: pd.DataFrame, version_history: pd.DataFrame, settings: ReportSettings
+    comparison: pd.DataFrame,
+    version_history: pd.DataFrame,
+    settings: ReportSettings,
+    algorithm_differences: list[dict[str, Any]],
 ) -> str:
-    """The comparison as Markdown tables: best model, metrics side by side, version history."""
-    return render("report.md.j2", report_context(comparison, version_history, settings))
+    """The comparison as Markdown tables: best model, metrics side by side, whether the
+    best wins beyond the noise (``compare_algorithms``), version history."""
+    context = report_context(comparison, version_history, settings)
+    context["differences"] = algorithm_differences
+    return render("report.md.j2", context)
 
 
 def render_html_report(
@@ -117,6 +125,7 @@ def render_html_report(
     version_history: pd.DataFrame,
     chart_images: dict[str, bytes],
     settings: ReportSettings,
+    algorithm_differences: list[dict[str, Any]],
     *histories: dict[str, Any],
 ) -> str:
     """One self-contained HTML page: every image is an inline base64 PNG, no external file.
@@ -126,12 +135,16 @@ def render_html_report(
         version_history: ``tabulate_version_history``' table.
         chart_images: ``draw_comparison_charts``' PNG bytes by file name.
         settings: ``reporting.report``.
-        *histories: the registry history views, for each version's details and plots.
+        algorithm_differences: ``compare_algorithms``' paired test ROC-AUC differences.
+        *histories: the registry history views, for each version's details, plots,
+            intervals, group tables, reasons and model card.
     """
     context = report_context(comparison, version_history, settings)
     context.update(
         training_details=training_details(comparison, histories),
         charts=chart_images,
         algorithm_plots=algorithm_plots(histories),
+        differences=algorithm_differences,
+        trust=trust_sections(histories),
     )
     return render("report.html.j2", context)

@@ -14,6 +14,7 @@ from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.runner import RUNS_AFTER_UPSTREAM_FAILURE
 
 from .nodes import (
+    compare_algorithms,
     draw_comparison_charts,
     render_html_report,
     render_markdown_report,
@@ -25,8 +26,15 @@ from .nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     """Tables, charts, a Markdown and an HTML report, namespaced ``reporting``."""
     histories = [f"{algorithm}.model_registry@history" for algorithm in ALGORITHMS]
+    predictions = [f"{algorithm}.evaluation_predictions" for algorithm in ALGORITHMS]
     template = Pipeline(
         [
+            node(
+                compare_algorithms,
+                inputs=["params:trust", *histories, *predictions],
+                outputs="algorithm_differences",
+                name="compare_algorithms",
+            ),
             node(
                 tabulate_latest_versions,
                 inputs=["params:report", *histories],
@@ -47,7 +55,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 render_markdown_report,
-                inputs=["model_comparison", "version_history", "params:report"],
+                inputs=[
+                    "model_comparison",
+                    "version_history",
+                    "params:report",
+                    "algorithm_differences",
+                ],
                 outputs="comparison_report_md",
                 name="render_markdown_report",
             ),
@@ -58,6 +71,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "version_history",
                     "comparison_chart_images",
                     "params:report",
+                    "algorithm_differences",
                     *histories,
                 ],
                 outputs="comparison_report_html",
@@ -71,6 +85,7 @@ def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         template,
         namespace="reporting",
-        inputs=set(histories),
+        inputs={*histories, *predictions},
+        parameters={"params:trust"},
         tags=[RUNS_AFTER_UPSTREAM_FAILURE],
     )

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline as SklearnPipeline
 
+from diab_readmit import feature_dictionary
 from diab_readmit.contracts import (
     EVALUATION_WINDOWS,
     LABEL,
@@ -31,16 +32,16 @@ from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import TrainingConfig
 
 from . import evaluation, figures
-from .calibration import calibrate, calibration_split, uncalibrated
+from .calibration import calibrate, calibration_split
 from .estimators import (
     EstimatorSettings,
     build_estimator,
     check_params,
-    feature_importances,
     fit_final,
     parameter_prefix,
 )
 from .search import SearchSettings, fit_search, make_search, search_rows
+from .trust_nodes import population
 
 logger = logging.getLogger(__name__)
 
@@ -323,19 +324,19 @@ def draw_evaluation_plots(
     test_scores: dict[str, np.ndarray],
     oot_scores: dict[str, np.ndarray],
     decision_threshold: dict[str, Any],
-    tuned_model: dict[str, Any],
+    explanations: dict[str, Any],
     estimator: EstimatorSettings,
 ) -> dict[str, Figure]:
-    """ROC and precision-recall curves, calibration, confusion matrices, feature importances.
+    """ROC and precision-recall curves, calibration, confusion matrices, and mean
+    |contribution| per feature on the test window (``importances.png``; impurity
+    importances favour high-cardinality features).
 
     Keys are file names, as the plots are saved under ``<paths.reporting>/<algorithm>/`` and in
     the registered version's ``plots/`` folder.
     """
     scores = dict(zip(EVALUATION_WINDOWS, (test_scores, oot_scores), strict=True))
     title = estimator.name.replace("_", " ")
-    importances = feature_importances(
-        uncalibrated(tuned_model["classifier"]), tuned_model["feature_columns"]
-    )
+    importances = _mean_abs_contribution(explanations)
     return {
         "roc_curves.png": figures.roc_curves(scores, title),
         "precision_recall_curves.png": figures.precision_recall_curves(scores, title),
@@ -347,17 +348,33 @@ def draw_evaluation_plots(
     }
 
 
+def _mean_abs_contribution(explanations: dict[str, Any]) -> pd.Series:
+    """The global view of ``explain_evaluation_windows``, labelled by the feature dictionary."""
+    values = explanations["mean_abs_contribution"]["values"]
+    return pd.Series(
+        list(values.values()),
+        index=[feature_dictionary.label(name) for name in values],
+        name=f"mean |contribution| ({explanations['unit']}), test window",
+    )
+
+
 def package_model(
     tuned_model: dict[str, Any],
     preprocessed_snapshot: PreprocessedSnapshot,
     decision_threshold: dict[str, Any],
     evaluation_metrics: dict[str, dict[str, float]],
     evaluation_plots: dict[str, Figure],
+    explanations: dict[str, Any],
+    trust_assessment: dict[str, Any],
     training_config: TrainingConfig,
     estimator: EstimatorSettings,
     search: SearchSettings,
 ) -> dict[str, Any]:
     """The registry bundle: the model that scores gold rows, its metadata, its plots.
+
+    ``explanations`` and ``trust_assessment`` (trust_nodes) go into the metadata as they
+    are, with what the snapshot says about the population; the registry writes the model
+    card from that metadata.
 
     The model is ``Pipeline([("preprocess", snapshot scaler), ("classifier", classifier)])``,
     so a batch-scoring step needs nothing else. The registry adds the version id, creation
@@ -370,7 +387,9 @@ def package_model(
         [("preprocess", scaler), ("classifier", tuned_model["classifier"])]
     )
     snapshot_metadata = preprocessed_snapshot.metadata
-    importances = feature_importances(uncalibrated(tuned_model["classifier"]), features)
+    importances = _mean_abs_contribution(explanations).set_axis(
+        list(explanations["mean_abs_contribution"]["values"])
+    )
     metadata = {
         "model_name": estimator.name,
         "training_date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -403,6 +422,9 @@ def package_model(
         "calibration": tuned_model.get("calibration", {"method": "none"}),
         "library_versions": library_versions(),
         "training_seconds": tuned_model["training_seconds"],
+        "explanations": explanations,
+        **trust_assessment,
+        "population": population(preprocessed_snapshot),
     }
     return {"model": model, "metadata": metadata, "plots": evaluation_plots}
 

@@ -20,6 +20,8 @@ from .nodes import (
     score_evaluation_windows,
     tune_hyperparameters,
 )
+from .promotion import attach_gate_decision, gate_challenger
+from .trust_nodes import assess_trust, explain_evaluation_windows
 
 
 def create_pipeline(algorithm: str) -> Pipeline:
@@ -60,12 +62,37 @@ def create_pipeline(algorithm: str) -> Pipeline:
                 name="evaluate_windows",
             ),
             Node(
+                explain_evaluation_windows,
+                inputs=[
+                    "tuned_model",
+                    "preprocessed_snapshot",
+                    "test_scores",
+                    "oot_scores",
+                    "decision_threshold",
+                    "params:trust",
+                ],
+                outputs=["evaluation_predictions", "explanations"],
+                name="explain_evaluation_windows",
+            ),
+            Node(
+                assess_trust,
+                inputs=[
+                    "preprocessed_snapshot",
+                    "test_scores",
+                    "oot_scores",
+                    "decision_threshold",
+                    "params:trust",
+                ],
+                outputs="trust_assessment",
+                name="assess_trust",
+            ),
+            Node(
                 draw_evaluation_plots,
                 inputs=[
                     "test_scores",
                     "oot_scores",
                     "decision_threshold",
-                    "tuned_model",
+                    "explanations",
                     "params:estimator",
                 ],
                 outputs="evaluation_plots",
@@ -79,10 +106,31 @@ def create_pipeline(algorithm: str) -> Pipeline:
                     "decision_threshold",
                     "evaluation_metrics",
                     "evaluation_plots",
+                    "explanations",
+                    "trust_assessment",
                     "params:training_config",
                     "params:estimator",
                     "params:search",
                 ],
+                outputs="model_package",
+                name="package_model",
+            ),
+            Node(
+                gate_challenger,
+                inputs=[
+                    "model_package",
+                    "test_scores",
+                    "preprocessed_snapshot",
+                    "current_champion",
+                    "feature_store@lookup",
+                    "params:promotion",
+                ],
+                outputs="gate_decision",
+                name="gate_challenger",
+            ),
+            Node(
+                attach_gate_decision,
+                inputs=["model_package", "gate_decision"],
                 outputs="model_registry@bundle",
                 name="register_model",
             ),
@@ -91,6 +139,6 @@ def create_pipeline(algorithm: str) -> Pipeline:
     return Pipeline(
         template,
         namespace=algorithm,
-        inputs={"preprocessed_snapshot"},
-        parameters={"params:training_config"},
+        inputs={"preprocessed_snapshot", "feature_store@lookup"},
+        parameters={"params:training_config", "params:promotion", "params:trust"},
     )
