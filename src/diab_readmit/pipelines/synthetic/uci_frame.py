@@ -7,6 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from diab_readmit.pipelines.data_processing.raw_schema import RAW_COLUMNS
+
 from . import uci_marginals as uci
 from .patient_histories import (
     A1C,
@@ -19,37 +21,8 @@ from .patient_histories import (
 )
 from .sampling import FrequencyTable
 
-#: The 50 columns of the published file, in its order.
-UCI_COLUMNS = (
-    "encounter_id",
-    "patient_nbr",
-    "race",
-    "gender",
-    "age",
-    "weight",
-    "admission_type_id",
-    "discharge_disposition_id",
-    "admission_source_id",
-    "time_in_hospital",
-    "payer_code",
-    "medical_specialty",
-    "num_lab_procedures",
-    "num_procedures",
-    "num_medications",
-    "number_outpatient",
-    "number_emergency",
-    "number_inpatient",
-    "diag_1",
-    "diag_2",
-    "diag_3",
-    "number_diagnoses",
-    "max_glu_serum",
-    "A1Cresult",
-    *uci.MEDICATIONS,
-    "change",
-    "diabetesMed",
-    "readmitted",
-)
+#: The 50 columns of the published file, in its order (data_processing checks them).
+UCI_COLUMNS = tuple(RAW_COLUMNS)
 
 RACE = FrequencyTable(uci.RACE)
 GENDER = FrequencyTable(uci.GENDER)
