@@ -26,8 +26,8 @@ from tests.pipelines.monitoring.world import ALGORITHM, make_world, score
 
 pytestmark = pytest.mark.slow
 
-DATAMART = "diab-test-datamart"
-REGISTRY = "diab-test-model-registry"
+DATAMART = "diab-monitoring-datamart"
+REGISTRY = "diab-monitoring-registry"
 
 
 @pytest.fixture(scope="module")
