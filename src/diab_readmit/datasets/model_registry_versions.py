@@ -24,7 +24,7 @@ class ModelRegistryVersionsDataset(
 
     Example (conf/base/catalog_monitoring.yml)::
 
-        model_registry@versions:
+        model_registry_versions:
           type: diab_readmit.datasets.model_registry_versions.ModelRegistryVersionsDataset
           path: data/06_models/model_registry
     """

@@ -51,6 +51,7 @@ from diab_readmit.pipelines.synthetic.parameter_models import (
     SyntheticParams,
 )
 from diab_readmit.pipelines.training.estimators import EstimatorSettings
+from diab_readmit.pipelines.training.group_performance import TrustSettings
 from diab_readmit.pipelines.training.nodes import (
     choose_decision_threshold,
     evaluate_windows,
@@ -59,6 +60,10 @@ from diab_readmit.pipelines.training.nodes import (
     tune_hyperparameters,
 )
 from diab_readmit.pipelines.training.search import SearchSettings
+from diab_readmit.pipelines.training.trust_nodes import (
+    assess_trust,
+    explain_evaluation_windows,
+)
 
 from ..training.conftest import SMALL_ALGORITHMS, SMALL_TRAINING_CONFIG
 
@@ -147,8 +152,22 @@ def train_and_register(
     test_scores, oot_scores = score_evaluation_windows(tuned, snapshot)
     threshold = choose_decision_threshold(test_scores, config)
     metrics = evaluate_windows(test_scores, oot_scores, threshold)
+    trust = TrustSettings(bootstrap={"replicates": 50})
+    _, explanations = explain_evaluation_windows(
+        tuned, snapshot, test_scores, oot_scores, threshold, trust
+    )
+    assessment = assess_trust(snapshot, test_scores, oot_scores, threshold, trust)
     bundle = package_model(
-        tuned, snapshot, threshold, metrics, {}, config, estimator, search
+        tuned,
+        snapshot,
+        threshold,
+        metrics,
+        {},
+        explanations,
+        assessment,
+        config,
+        estimator,
+        search,
     )
     registry_of_algorithm = ModelRegistryDataset(path=str(registry / ALGORITHM))
     registry_of_algorithm.save(bundle)

@@ -40,7 +40,7 @@ def choose_monitored_model(
     Args:
         predictions: ``inference.predictions`` (``algorithm``, ``model_version``,
             ``scored_at`` per scored encounter).
-        scoring_models: ``model_registry@versions``, a loader per registered version.
+        scoring_models: ``model_registry_versions``, a loader per registered version.
 
     Returns:
         ``{"algorithm", "version_id", "model", "metadata"}``; all empty if nothing is scored.

@@ -2,7 +2,7 @@
 
 Reads what `inference` writes (``inference.predictions``, ``inference.scored_features``),
 the gold stores (the model's train window, and outcomes as they arrive) and the registry
-(``model_registry@versions``); writes ``monitoring_status.json`` for a scheduler and
+(``model_registry_versions``); writes ``monitoring_status.json`` for a scheduler and
 ``monitoring_report.html`` for people.
 """
 
@@ -27,7 +27,7 @@ SHARED_INPUTS = {
     "inference.scored_features",
     "feature_store@frame",
     "label_store@frame",
-    "model_registry@versions",
+    "model_registry_versions",
 }
 
 
@@ -37,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 choose_monitored_model,
-                inputs=["inference.predictions", "model_registry@versions"],
+                inputs=["inference.predictions", "model_registry_versions"],
                 outputs="monitored_model",
                 name="choose_monitored_model",
             ),
