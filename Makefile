@@ -6,16 +6,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RAW := data/01_raw/diabetic_data.csv
+NEW_ENCOUNTERS := data/01_raw/new_encounters
 export KEDRO_DISABLE_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test install install-dev lock viz clean-data
 
-## run: install what is missing, make demo data if there is no raw file, run the whole job
+## run: install what is missing, make demo data if there is no raw file, run the whole job,
+##      then score and monitor the new extracts (the demo makes one, January 2009)
 run: $(VENV)/.installed
 	@if [ -f "$(RAW)" ]; then echo "Using the raw file already at $(RAW)"; \
 	else $(BIN)/kedro run --pipelines synthetic; fi
 	$(BIN)/kedro run
+	@if compgen -G "$(NEW_ENCOUNTERS)/*.csv" > /dev/null; then $(BIN)/kedro run --pipelines batch; \
+	else echo "No new extracts in $(NEW_ENCOUNTERS)/: nothing to score or monitor"; fi
 
 ## test: install what is missing (runtime + test tools), lint, check formatting, run the tests
 test: $(VENV)/.installed-dev

@@ -114,7 +114,7 @@ def test_kedro_run_with_a_mistyped_pipeline_prints_one_line(scratch_project):
     errors = [line for line in output.splitlines() if line.startswith("Error:")]
     assert (
         len(errors) == 1
-        and "Valid names are data_processing, inference, logistic_regression"
+        and "Valid names are batch, data_processing, inference, logistic_regression"
         in errors[0]
     ), output
     assert len(output.strip().splitlines()) <= 4, output

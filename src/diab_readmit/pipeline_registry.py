@@ -30,6 +30,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     gold = data_processing.create_pipeline()
     snapshot = preprocessing.create_pipeline()
     report = reporting.create_pipeline()
+    scoring = inference.create_pipeline()
+    watching = monitoring.create_pipeline()
     return {
         "synthetic": synthetic.create_pipeline(),
         "data_processing": gold,
@@ -38,7 +40,10 @@ def register_pipelines() -> dict[str, Pipeline]:
         "training": all_training,
         "reporting": report,
         "promote": promote.create_pipeline(),
-        "inference": inference.create_pipeline(),
-        "monitoring": monitoring.create_pipeline(),
+        "inference": scoring,
+        "monitoring": watching,
+        # New extracts scored by the champions `kedro run` left, then monitored: a run of its
+        # own, after `kedro run`, since the champions are read from the registry it wrote.
+        "batch": scoring + watching,
         "__default__": gold + snapshot + all_training + report,
     }

@@ -30,7 +30,7 @@ FAMILIES = {
     # scoring rebuilds the new encounters' history from the raw file, as data_processing does
     "diab-readmit-demo-batch-inference": ("2048", "4096"),
 }
-#: The batch stages (issue 15); ``inference`` is registered by its own branch.
+#: The batch stages: scoring new extracts, then monitoring them.
 BATCH_STAGES = ("inference", "monitoring")
 
 
@@ -85,7 +85,7 @@ def test_every_stage_runs_a_registered_pipeline_on_the_right_family():
         *BATCH_STAGES,
     }
     for stage, spec in STAGES["stages"].items():
-        assert stage in registered or stage == "inference"
+        assert stage in registered
         assert spec["command"] == ["--pipelines", stage, "--env", "aws"]
         expected = (
             "diab-readmit-demo-pipeline"
@@ -95,15 +95,6 @@ def test_every_stage_runs_a_registered_pipeline_on_the_right_family():
             else "diab-readmit-demo-model-training"
         )
         assert spec["task_definition"] == expected
-
-
-@pytest.mark.xfail(
-    "inference" not in register_pipelines(),
-    reason="the inference pipeline comes with issue 15's scoring branch (serve)",
-    strict=True,
-)
-def test_the_scoring_stage_runs_a_registered_pipeline():
-    assert "inference" in register_pipelines()
 
 
 def test_the_data_processing_family_runs_its_stage_by_default():

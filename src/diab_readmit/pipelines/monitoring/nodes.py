@@ -130,8 +130,9 @@ def select_current(
         (predictions["algorithm"] == monitored_model["algorithm"])
         & (predictions["model_version"] == monitored_model["version_id"])
     ][["encounter_id", "partition_date", RISK]]
+    # A copy is one block: the store loads a block per column, which merge would warn about.
     current = mine.merge(
-        scored_features[["encounter_id", *inputs]],
+        scored_features[["encounter_id", *inputs]].copy(),
         on="encounter_id",
         how="left",
         validate="one_to_one",
@@ -148,8 +149,7 @@ def select_current(
     current = current.drop(columns="_merge").merge(
         label_store[["encounter_id", LABEL]], on="encounter_id", how="left"
     )
-    current["partition_date"] = pd.to_datetime(current["partition_date"])
-    return current
+    return current.assign(partition_date=pd.to_datetime(current["partition_date"]))
 
 
 def measure_drift(

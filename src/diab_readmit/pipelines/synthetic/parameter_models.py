@@ -17,7 +17,7 @@ class NextMonthDrift(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     #: Share of the month's encounters moved one age band up (``[60-70)`` -> ``[70-80)``).
-    older_share: float = Field(default=0.7, ge=0.0, le=1.0)
+    older_share: float = Field(default=0.9, ge=0.0, le=1.0)
     #: Share of the month's encounters admitted through the emergency room (source 7).
     emergency_room_share: float = Field(default=0.6, ge=0.0, le=1.0)
 
