@@ -45,7 +45,6 @@ from diab_readmit.pipelines.inference.nodes import (
 )
 from diab_readmit.pipelines.inference.parameter_models import (
     InferenceParams,
-    RiskTiers,
 )
 
 
@@ -104,14 +103,17 @@ def score(
         history: earlier encounters in raw format (e.g. the raw file the gold store is
             built from), for the history features; None: only the frame itself.
         parameters: the project's parameters, or the part that matters here
-            (``encounter_dates``, ``cohort``, ``order_audit``, ``inference.risk_tiers``);
+            (``encounter_dates``, ``cohort``, ``order_audit``, ``inference.risk_tiers``
+            and ``inference.reasons``);
             in a Kedro notebook ``catalog.load("parameters")``. Missing keys: defaults.
         credentials: fsspec credentials of the registry.
 
     Returns:
         One row per encounter in the cohort: encounter_id, patient_nbr, partition_date,
         algorithm, model_version, risk (calibrated probability), risk_tier, flagged
-        (risk >= the model's registered threshold), extract (``"dataframe"``), scored_at.
+        (risk >= the model's registered threshold), the top reasons (``reason_<i>``,
+        ``reason_<i>_feature``, ``reason_<i>_contribution``), extract (``"dataframe"``),
+        scored_at.
 
     Raises:
         RawDataError: rows that fail data_processing's raw checks (naming column and line).
@@ -120,7 +122,7 @@ def score(
     """
     parameters = parameters or {}
     encounter_dates = EncounterDatesParams(**parameters.get("encounter_dates", {}))
-    tiers = RiskTiers(**(parameters.get("inference") or {}).get("risk_tiers", {}))
+    inference = InferenceParams(**(parameters.get("inference") or {}))
     if isinstance(month, str):
         month = extract_month(month)
     champion = load_model(registry, algorithm, version, credentials)
@@ -139,4 +141,4 @@ def score(
         CohortParams(**parameters.get("cohort", {})),
         "history (DataFrame)",
     )
-    return score_rows(features, champion, tiers)
+    return score_rows(features, champion, inference.risk_tiers, inference.reasons)

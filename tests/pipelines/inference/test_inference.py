@@ -145,6 +145,21 @@ def test_reruns_never_duplicate_and_python_scores_as_the_pipeline(
     assert len(scored) == scored["encounter_id"].nunique() > 250
     assert set(scored["risk_tier"]) <= {"low", "medium", "high"}
     assert scored["partition_date"].eq(pd.Timestamp("2009-01-01")).all()
+    # Every prediction carries its top reasons, largest contribution first.
+    reasons = [f"reason_{i}" for i in (1, 2, 3)]
+    assert list(scored.columns[scored.columns.get_loc("flagged") + 1 :][:3]) == [
+        "reason_1",
+        "reason_1_feature",
+        "reason_1_contribution",
+    ]
+    assert (
+        scored[reasons]
+        .map(lambda phrase: isinstance(phrase, str) and phrase)
+        .all(axis=None)
+    )
+    sizes = scored[[f"{r}_contribution" for r in reasons]].abs().to_numpy()
+    assert (sizes[:, :-1] >= sizes[:, 1:]).all()
+    assert (scored["reason_1_feature"] != scored["reason_2_feature"]).all()
 
     again = project.run("--pipelines", "inference")
     assert "Already scored by logistic_regression" in again.stdout + again.stderr
@@ -176,3 +191,12 @@ def test_reruns_never_duplicate_and_python_scores_as_the_pipeline(
     assert len(merged) == len(python) == len(scored)
     np.testing.assert_allclose(merged["risk"], merged["risk_pipeline"], rtol=1e-9)
     assert (merged["risk_tier"] == merged["risk_tier_pipeline"]).all()
+    assert (merged["reason_1"] == merged["reason_1_pipeline"]).all()
+    quick = score(
+        first,
+        str(project.data / "06_models" / "model_registry"),
+        month="2009-01",
+        history=raw,
+        parameters={"inference": {"reasons": 0}},
+    )
+    assert not quick.columns.str.startswith("reason_").any()

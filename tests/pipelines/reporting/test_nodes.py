@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 
 import pandas as pd
@@ -264,3 +265,54 @@ def test_plot_order_puts_roc_first(histories):
 def test_settings_reject_an_unknown_metric_naming_it():
     with pytest.raises(ValidationError, match="auc"):
         ReportSettings(selection_metric="auc")
+
+
+def test_a_rejected_newest_version_is_shown_with_the_gates_reasons(histories):
+    lr, *others = histories
+    champion, challenger = lr["versions"]
+    rejected_why = (
+        "test ROC-AUC 0.6600 is 0.0120 below the champion's (tolerance 0.005)"
+    )
+    lr = {
+        **lr,
+        "versions": [
+            {
+                **champion,
+                "status": "champion",
+                "gate": {"decision": "promoted", "reasons": []},
+                "promotions": [
+                    {
+                        "promoted_by": "alice",
+                        "promoted_at": "2026-01-04T09:00:00",
+                        "reason": "roll back after review",
+                    }
+                ],
+            },
+            {
+                **challenger,
+                "status": "rejected",
+                "gate": {"decision": "rejected", "reasons": [rejected_why]},
+            },
+        ],
+        "latest": {**lr["latest"], "version_id": champion["id"]},
+    }
+    histories = (lr, *others)
+    comparison, history, images = _report_inputs(histories)
+
+    assert history[["status", "gate"]].values.tolist()[:2] == [
+        ["champion", "promoted"],
+        ["rejected", "rejected"],
+    ]
+    markdown = render_markdown_report(comparison, history, SETTINGS, [])
+    page = render_html_report(comparison, history, images, SETTINGS, [], *histories)
+    for text in (markdown, html.unescape(page)):
+        assert (
+            f"logistic_regression {challenger['id']} was registered but rejected by the "
+            f"champion gate ({rejected_why}); latest/ still holds champion "
+            f"{champion['id']}" in text
+        )
+    assert f"| rejected | rejected: {rejected_why} |" in markdown
+    assert 'class=" status-rejected"' in page
+    assert "promoted by alice at 2026-01-04T09:00:00: roll back after review" in page
+    # Random forest's newest version is its champion: no warning for it.
+    assert "random_forest v20260103_120000 was registered but rejected" not in page

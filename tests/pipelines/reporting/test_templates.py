@@ -58,9 +58,11 @@ def test_html_templates_escape_and_markdown_does_not():
         "best_model": "b",
         "comparability_note": None,
         "selection_rule": "r",
+        "rejections": ["<i>gate</i>"],
     }
     page = rendering.render("sections/summary.html.j2", summary)
     assert page.startswith("<h1>&lt;b&gt;&amp;&lt;/b&gt;</h1>")
+    assert "&lt;i&gt;gate&lt;/i&gt;" in page
 
 
 def test_a_name_missing_from_the_context_is_an_error_not_an_empty_cell():

@@ -15,13 +15,16 @@ import pandas as pd
 
 from diab_readmit.datasets.champions import Champion
 from diab_readmit.errors import UserFixableError
+from diab_readmit.pipelines.training.explanations import top_reasons
 
 from .features import EXTRACT
 from .parameter_models import InferenceParams, RiskTiers
 
 logger = logging.getLogger(__name__)
 
-#: The predictions table, in this order (docs: the interface with monitoring).
+#: The predictions table, in this order (docs: the interface with monitoring); the reason
+#: columns (``reason_<i>``, ``reason_<i>_feature``, ``reason_<i>_contribution``) follow
+#: ``flagged`` when ``inference.reasons`` > 0.
 PREDICTION_COLUMNS = [
     "encounter_id",
     "patient_nbr",
@@ -120,9 +123,13 @@ def risk_tier(risk: np.ndarray, tiers: RiskTiers) -> np.ndarray:
 
 
 def score_rows(
-    rows: pd.DataFrame, champion: dict[str, Any], tiers: RiskTiers
+    rows: pd.DataFrame, champion: dict[str, Any], tiers: RiskTiers, reasons: int = 3
 ) -> pd.DataFrame:
-    """The predictions table of gold feature ``rows`` (with ``extract``) by ``champion``."""
+    """The predictions table of gold feature ``rows`` (with ``extract``) by ``champion``.
+
+    ``reasons`` > 0 adds each encounter's top reasons (the model's own additive
+    contributions, as in the evaluation: ``explanations.top_reasons``) after ``flagged``.
+    """
     model, metadata = champion["model"], champion["metadata"]
     needed = model_inputs(model, metadata, rows)
     risk = (
@@ -130,7 +137,7 @@ def score_rows(
         if len(rows)
         else np.empty(0)
     )
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "encounter_id": rows["encounter_id"].to_numpy(dtype=np.int64),
             "patient_nbr": rows["patient_nbr"].to_numpy(dtype=np.int64),
@@ -145,6 +152,29 @@ def score_rows(
         },
         columns=PREDICTION_COLUMNS,
     )
+    if not reasons:
+        return table
+    if len(rows):
+        explained = top_reasons(
+            champion, rows[needed].reset_index(drop=True), k=reasons
+        )
+    else:
+        k = min(reasons, len(needed))
+        explained = pd.DataFrame(
+            {
+                f"reason_{i}{part}": pd.Series(dtype=dtype)
+                for i in range(1, k + 1)
+                for part, dtype in (
+                    ("", object),
+                    ("_feature", object),
+                    ("_contribution", float),
+                )
+            }
+        )
+    at = PREDICTION_COLUMNS.index("flagged") + 1
+    return pd.concat(
+        [table.iloc[:, :at], explained, table.iloc[:, at:]], axis=1
+    ).reset_index(drop=True)
 
 
 def score_new_encounters(
@@ -182,7 +212,7 @@ def score_new_encounters(
             ", ".join(skipped),
         )
     rows = scoring_features[~scoring_features[EXTRACT].isin(skipped)]
-    predictions = score_rows(rows, champion, inference.risk_tiers)
+    predictions = score_rows(rows, champion, inference.risk_tiers, inference.reasons)
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
     predictions.attrs["scored_extracts"] = {
         name: {

@@ -26,9 +26,11 @@ class InferenceParams(BaseModel):
 
     ``algorithm: null`` picks the champion with the best TEST ROC-AUC across algorithms.
     ``rescore: true`` scores again extracts already scored by the same model version.
+    ``reasons``: how many top reasons each prediction carries (0: none, the fastest).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     algorithm: str | None = None
     rescore: bool = False
+    reasons: int = Field(default=3, ge=0, le=10)
     risk_tiers: RiskTiers = Field(default_factory=RiskTiers)

@@ -68,7 +68,33 @@ def report_context(
         "missing": MISSING,
         "latest_versions": comparison.to_dict("records"),
         "versions": version_history.to_dict("records"),
+        "rejections": gate_rejections(version_history),
     }
+
+
+def gate_rejections(version_history: pd.DataFrame) -> list[str]:
+    """One sentence per algorithm whose newest version the champion gate rejected."""
+    if version_history.empty or "status" not in version_history:
+        return []
+    sentences = []
+    for algorithm, versions in version_history.groupby("algorithm", sort=False):
+        newest = versions.iloc[-1]
+        if newest["status"] != "rejected":
+            continue
+        champion = versions.loc[versions["latest"].astype(bool), "version_id"]
+        holds = (
+            f"latest/ still holds champion {champion.iloc[0]}"
+            if len(champion)
+            else "this algorithm has no champion"
+        )
+        why = newest.get("gate_reasons") or "no reason recorded"
+        sentences.append(
+            f"{algorithm} {newest['version_id']} was registered but rejected by the "
+            f"champion gate ({why}); {holds}. To use it anyway: `kedro run --pipelines "
+            f"promote --params promote.algorithm={algorithm},promote.version="
+            f'{newest["version_id"]},promote.reason="..."`.'
+        )
+    return sentences
 
 
 def training_details(

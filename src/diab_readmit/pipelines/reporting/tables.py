@@ -29,6 +29,10 @@ VERSION_HISTORY_COLUMNS = [
     "snapshot_id",
     "sha256",
     "latest",
+    "status",
+    "gate",
+    "gate_reasons",
+    "promoted_by",
 ]
 
 
@@ -136,7 +140,12 @@ def best_of(table: pd.DataFrame, settings: ReportSettings) -> pd.Series:
 
 
 def version_rows(history: dict[str, Any]) -> list[dict[str, Any]]:
-    """One version-history row per ``versions.json`` entry, oldest first."""
+    """One version-history row per ``versions.json`` entry, oldest first.
+
+    ``status`` (champion / retired / rejected / candidate) and ``gate`` (the champion
+    gate's decision) come from versions.json; ``gate_reasons`` is why, in one line, and
+    ``promoted_by`` the last manual promotion or rollback of the version, if any.
+    """
     algorithm = algorithm_of(history)
     latest_id = (history.get("latest") or {}).get("version_id")
     rows = []
@@ -158,9 +167,26 @@ def version_rows(history: dict[str, Any]) -> list[dict[str, Any]]:
                 "snapshot_id": entry.get("snapshot_id"),
                 "sha256": entry.get("sha256"),
                 "latest": entry["id"] == latest_id,
+                "status": entry.get("status"),
+                "gate": (entry.get("gate") or {}).get("decision"),
+                "gate_reasons": "; ".join(
+                    (entry.get("gate") or {}).get("reasons") or []
+                ),
+                "promoted_by": _last_promotion(entry.get("promotions") or []),
             }
         )
     return rows
+
+
+def _last_promotion(promotions: list[dict[str, Any]]) -> str | None:
+    """ "by <user> at <time>: <reason>" of a version's last manual promotion."""
+    if not promotions:
+        return None
+    last = promotions[-1]
+    return (
+        f"by {last.get('promoted_by') or 'unknown'} at {last.get('promoted_at') or '?'}: "
+        f"{last.get('reason') or 'no reason given'}"
+    )
 
 
 def _window_text(latest: dict[str, Any], window: str) -> str | None:
