@@ -209,7 +209,33 @@ def test_reporting_reads_the_registries_on_s3(project, aws, trained):
     )
 
 
-def test_nothing_is_written_to_local_disk(project, trained):
+@pytest.fixture(scope="module")
+def scored(project, aws, trained) -> dict[str, str]:
+    """The synthetic pipeline's next-month extract, scored twice on S3 by the champion."""
+    registered_pipeline("inference")
+    return {
+        "first": run_on_s3(project, aws, "--pipelines", "inference"),
+        "again": run_on_s3(project, aws, "--pipelines", "inference"),
+    }
+
+
+def test_inference_scores_the_new_extract_on_s3_once(aws, scored):
+    assert aws.keys(DATAMART, "raw/new_encounters/") == [
+        "raw/new_encounters/2009-01.csv"
+    ]
+    predictions = [
+        key for key in aws.keys(DATAMART, "predictions/") if key.endswith(".parquet")
+    ]
+    assert predictions and all(
+        key.startswith("predictions/partition_date=2009-01-01/") for key in predictions
+    ), predictions
+    assert aws.keys(DATAMART, "gold/scored_feature_store/")
+    assert "Scored 2009-01.csv" in scored["first"]
+    assert "Already scored by" in scored["again"]
+    assert "Scored 2009-01.csv" not in scored["again"]
+
+
+def test_nothing_is_written_to_local_disk(project, trained, scored):
     written = [
         p for p in project.data.rglob("*") if p.is_file() and p.name != ".gitkeep"
     ]
