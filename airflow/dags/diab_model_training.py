@@ -6,12 +6,18 @@ one ECS task per algorithm, in parallel.
             → train_logistic_regression (ECS, 2 h)
             → train_random_forest       (ECS, 3 h)
             → train_xgboost             (ECS, 3 h)
+                → summarize_champion_gate (what the gate made of each new version)
 
 The three checks are ShortCircuitOperators running the project's own functions
 (``diab_readmit.pipelines.preprocessing.prerequisites``) on the parameters and gold store
 indexes of a Kedro session in the ``aws`` environment: a failed check logs its reason and
 skips every later task. An error that is not a failed prerequisite (S3 access denied, a bug)
 fails the task instead, so it is not mistaken for "no data yet".
+
+A version the champion gate rejects is still registered and its ECS task succeeds (exit 0);
+``summarize_champion_gate`` then logs one line per algorithm (rejected with the gate's reasons
+and the champion latest/ still holds, or promoted) and returns the same as its XCom, so the
+run's last task says what production now serves.
 
 Each ECS task runs the project image (entrypoint ``kedro run``) with the command
 ``--pipelines <pipeline> --env aws``, the same strings as ``deploy/ecs/stage_commands.json``.
@@ -46,7 +52,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.standard.operators.python import ShortCircuitOperator
+from airflow.providers.standard.operators.python import (
+    PythonOperator,
+    ShortCircuitOperator,
+)
 from airflow.sdk import DAG
 from diab_ecs import PROJECT_SETTINGS, ecs_stages, ecs_task, in_kedro_session
 
@@ -139,6 +148,26 @@ def check_sufficient_training_data(
 # --- the DAG ------------------------------------------------------------------------------
 
 
+def summarize_champion_gate(
+    project_path: str, environment: dict[str, str], algorithms: list[str]
+) -> list[dict[str, Any]]:
+    """The champion gate's outcome for each algorithm's newest version, logged and returned."""
+
+    def work(context: Any) -> list[dict[str, Any]]:
+        from diab_readmit.pipelines.training.promotion import gate_outcome
+
+        return [
+            gate_outcome(context.catalog.load(f"{algorithm}.model_registry@history"))
+            for algorithm in algorithms
+        ]
+
+    outcomes = in_kedro_session(project_path, environment, work)
+    for outcome in outcomes:
+        level = logging.WARNING if outcome["status"] == "rejected" else logging.INFO
+        log.log(level, "%s", outcome["message"])
+    return outcomes
+
+
 with DAG(
     dag_id="diab_model_training",
     description="Prerequisite checks, preprocessing once, then one ECS training task per algorithm",
@@ -181,4 +210,13 @@ with DAG(
         )
         for task_id, (pipeline, timeout) in ECS_STAGES.items()
     )
-    checks[0] >> checks[1] >> checks[2] >> preprocess >> trainings
+    summary = PythonOperator(
+        task_id="summarize_champion_gate",
+        python_callable=summarize_champion_gate,
+        op_kwargs={
+            **PROJECT_SETTINGS,
+            "algorithms": [pipeline for pipeline, _ in list(ECS_STAGES.values())[1:]],
+        },
+        execution_timeout=timedelta(minutes=10),
+    )
+    checks[0] >> checks[1] >> checks[2] >> preprocess >> trainings >> summary

@@ -134,7 +134,12 @@ def test_dagbag_loads_the_dag_without_import_errors(dag_structure):
 
 def test_tasks_and_dependencies_are_the_seeds(dag_structure):
     tasks = dag_structure["tasks"]
-    assert set(tasks) == {*CHECKS, "preprocess_training_data", *TRAININGS}
+    assert set(tasks) == {
+        *CHECKS,
+        "preprocess_training_data",
+        *TRAININGS,
+        "summarize_champion_gate",
+    }
     chain = [*CHECKS, "preprocess_training_data"]
     for before, after in zip(chain, chain[1:]):
         assert tasks[after]["upstream"] == [before]
@@ -142,7 +147,9 @@ def test_tasks_and_dependencies_are_the_seeds(dag_structure):
     assert tasks["preprocess_training_data"]["downstream"] == sorted(TRAININGS)
     for training in TRAININGS:
         assert tasks[training]["upstream"] == ["preprocess_training_data"]
-        assert tasks[training]["downstream"] == []
+        assert tasks[training]["downstream"] == ["summarize_champion_gate"]
+    assert tasks["summarize_champion_gate"]["upstream"] == sorted(TRAININGS)
+    assert tasks["summarize_champion_gate"]["downstream"] == []
     assert dag_structure["max_active_runs"] == 1
 
 
@@ -360,9 +367,13 @@ def dag_runs(tmp_path_factory):
 def test_ready_data_runs_preprocessing_then_the_three_trainings_on_ecs(dag_runs):
     ready = dag_runs["results"]["ready"]
     assert ready["tasks"] == {
-        task: "success" for task in [*CHECKS, *PIPELINE_OF_TASK]
+        task: "success"
+        for task in [*CHECKS, *PIPELINE_OF_TASK, "summarize_champion_gate"]
     }, dag_runs["logs"]["ready"][-6000:]
     assert ready["state"] == "success"
+    # moto's ECS tasks train nothing: the gate's summary reads the empty registry on S3.
+    for algorithm in ("logistic_regression", "random_forest", "xgboost"):
+        assert f"{algorithm}: no version registered yet" in dag_runs["logs"]["ready"]
 
     started = dag_runs["ecs_tasks"]
     commands = sorted(
@@ -416,7 +427,14 @@ def test_a_failed_check_skips_the_rest_with_its_reason_in_the_log(
     position = CHECKS.index(failed_check)
     expected = {check: "success" for check in CHECKS[: position + 1]}
     expected.update(
-        {task: "skipped" for task in [*CHECKS[position + 1 :], *PIPELINE_OF_TASK]}
+        {
+            task: "skipped"
+            for task in [
+                *CHECKS[position + 1 :],
+                *PIPELINE_OF_TASK,
+                "summarize_champion_gate",
+            ]
+        }
     )
     assert result["tasks"] == expected, dag_runs["logs"][scenario][-6000:]
     log = dag_runs["logs"][scenario]

@@ -31,6 +31,7 @@ from diab_readmit.pipelines.training.promotion import (
     PromotionParams,
     attach_gate_decision,
     gate_challenger,
+    gate_outcome,
 )
 
 from .conftest import gold_windows, make_snapshot
@@ -128,6 +129,16 @@ def test_a_worse_challenger_is_rejected_and_latest_is_unchanged(tmp_path, caplog
     history = ModelRegistryHistoryDataset(path=str(root)).load()
     assert history["latest"]["version_id"] == champion == history["champion"]
     assert history["newest"]["version_id"] == rejected
+    # What the training DAG's last task logs.
+    outcome = gate_outcome(history)
+    assert (outcome["newest"], outcome["status"], outcome["champion"]) == (
+        rejected,
+        "rejected",
+        champion,
+    )
+    assert outcome["reasons"] == gate["reasons"]
+    assert "REJECTED by the champion gate" in outcome["message"]
+    assert f"latest/ still holds {champion}" in outcome["message"]
 
 
 def test_a_better_challenger_is_promoted_and_floors_reject_alone(tmp_path):

@@ -237,3 +237,52 @@ def attach_gate_decision(
         **model_package,
         "metadata": {**model_package["metadata"], "gate": gate_decision},
     }
+
+
+def gate_outcome(history: dict[str, Any]) -> dict[str, Any]:
+    """What the champion gate made of an algorithm's newest version, for a scheduler's log.
+
+    Args:
+        history: ``<algorithm>.model_registry@history`` (``contracts.RegistryHistory``).
+
+    Returns:
+        ``algorithm``, ``newest`` (version id or None), ``status`` (its versions.json
+        status), ``champion`` (what latest/ holds), ``reasons`` (the gate's) and ``message``
+        (one line saying it all).
+    """
+    algorithm = history["algorithm"]
+    champion = history.get("champion")
+    versions = history.get("versions") or []
+    if not versions:
+        return {
+            "algorithm": algorithm,
+            "newest": None,
+            "status": None,
+            "champion": None,
+            "reasons": [],
+            "message": f"{algorithm}: no version registered yet",
+        }
+    newest = versions[-1]
+    status = newest.get("status")
+    reasons = list((newest.get("gate") or {}).get("reasons") or [])
+    if status == REJECTED:
+        message = (
+            f"{algorithm}: {newest['id']} was registered but REJECTED by the champion gate "
+            f"({'; '.join(reasons) or 'no reason recorded'}); latest/ still holds "
+            f"{champion or 'no champion'}"
+        )
+    elif newest["id"] == champion:
+        message = f"{algorithm}: {newest['id']} passed the champion gate and is latest/"
+    else:
+        message = (
+            f"{algorithm}: newest version {newest['id']} is {status}; latest/ holds "
+            f"{champion or 'no champion'}"
+        )
+    return {
+        "algorithm": algorithm,
+        "newest": newest["id"],
+        "status": status,
+        "champion": champion,
+        "reasons": reasons,
+        "message": message,
+    }
