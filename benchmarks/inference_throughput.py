@@ -1,9 +1,11 @@
 """Throughput of `kedro run --pipelines inference` in a scratch copy of the project.
 
 Builds the demo job's inputs (synthetic raw file, gold stores, snapshot, a logistic
-regression champion), then scores extracts of N synthetic encounters (fresh encounter ids;
+champion of ``--algorithm``, default xgboost, the usual best on test), then scores extracts of N synthetic encounters (fresh encounter ids;
 patients from the same generator, so many have history in the raw file) and prints wall
-time, encounters per second and the peak RSS of the kedro process (GNU time).
+time, encounters per second and the peak RSS of the kedro process (GNU time). Every
+prediction carries its top 3 reasons (``inference.reasons``, the default); ``--reasons 0``
+measures scoring without them.
 
     .venv/bin/python benchmarks/inference_throughput.py --raw 100000 --extract 1 1000000
 """
@@ -62,6 +64,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--raw", type=int, default=100_000)
     parser.add_argument("--extract", type=int, nargs="+", default=[1, 1_000_000])
+    parser.add_argument("--algorithm", default="xgboost")
+    parser.add_argument("--reasons", type=int, default=3)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="inference-bench-"))
     project = _scratch_project(root)
@@ -74,7 +78,7 @@ def main() -> None:
     )
     _kedro(project, "--pipelines", "data_processing")
     _kedro(project, "--pipelines", "preprocessing")
-    _kedro(project, "--pipelines", "logistic_regression", "--params", QUICK)
+    _kedro(project, "--pipelines", args.algorithm, "--params", QUICK)
     data = project / "data"
     for n in args.extract:
         for folder in (
@@ -86,12 +90,19 @@ def main() -> None:
         (data / "01_raw" / "new_encounters").mkdir(parents=True)
         _extract(n, data / "01_raw" / "new_encounters" / "2009-01.csv")
         started = time.perf_counter()
-        output = _kedro(project, "--pipelines", "inference")
+        output = _kedro(
+            project,
+            "--pipelines",
+            "inference",
+            "--params",
+            f"inference.reasons={args.reasons}",
+        )
         seconds = time.perf_counter() - started
         peak = int(output.rsplit("peak_rss_kb=", 1)[1].split()[0])
         scored = [line for line in output.splitlines() if "Scored 2009-01" in line]
         print(
-            f"extract of {n:,} encounters (raw history {args.raw:,}): {seconds:.1f} s, "
+            f"{args.algorithm}, {args.reasons} reasons, extract of {n:,} encounters "
+            f"(raw history {args.raw:,}): {seconds:.1f} s, "
             f"{n / seconds:,.0f} encounters/s, peak RSS {peak / 1024:,.0f} MB; "
             f"{scored[-1].split('INFO')[-1].strip() if scored else 'nothing scored'}",
             flush=True,
