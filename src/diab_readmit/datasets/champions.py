@@ -12,6 +12,7 @@ from diab_readmit.datasets.model_registry import (
     ModelRegistryDataset,
     ModelRegistryHistoryDataset,
 )
+from diab_readmit.datasets.registry_root import RegistryRoot
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ class Champion:
         return {**bundle, "algorithm": self.algorithm}
 
 
-class RegistryChampionsDataset(AbstractDataset[None, dict[str, Champion]]):
+class RegistryChampionsDataset(
+    RegistryRoot, AbstractDataset[None, dict[str, Champion]]
+):
     """``{algorithm: Champion}`` for every algorithm under ``path`` that has a champion.
 
     Loading reads metadata only (no model is unpickled): the node picks one and calls its
@@ -53,23 +56,10 @@ class RegistryChampionsDataset(AbstractDataset[None, dict[str, Champion]]):
           path: data/06_models/model_registry
     """
 
-    def __init__(
-        self,
-        *,
-        path: str,
-        credentials: dict[str, Any] | None = None,
-        fs_args: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self._path = path.rstrip("/")
-        self._credentials = credentials
-        self._fs_args = fs_args
-        self.metadata = metadata
-
     def load(self) -> dict[str, Champion]:
         champions = {}
         for algorithm in ALGORITHMS:
-            path = f"{self._path}/{algorithm}"
+            path = self._algorithm_path(algorithm)
             history = ModelRegistryHistoryDataset(
                 path=path, credentials=self._credentials, fs_args=self._fs_args
             ).load()
@@ -84,9 +74,3 @@ class RegistryChampionsDataset(AbstractDataset[None, dict[str, Champion]]):
             f"{type(self).__name__} ({self._path}) is read-only; models are registered by "
             f"the training pipelines and promoted by `kedro run --pipelines promote`."
         )
-
-    def _exists(self) -> bool:
-        return True
-
-    def _describe(self) -> dict[str, Any]:
-        return {"path": self._path}

@@ -8,12 +8,14 @@ from typing import Any
 from kedro.io.core import AbstractDataset, DatasetError
 
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
-from diab_readmit.datasets.model_registry import ModelRegistryDataset
+from diab_readmit.datasets.registry_root import RegistryRoot
 from diab_readmit.datasets.storage_errors import storage_errors_named
 
 
 class ModelRegistryVersionsDataset(
-    FsspecFolder, AbstractDataset[None, dict[str, Callable[[], dict[str, Any]]]]
+    RegistryRoot,
+    FsspecFolder,
+    AbstractDataset[None, dict[str, Callable[[], dict[str, Any]]]],
 ):
     """Read-only view of the whole registry: ``{"<algorithm>/<version>": load}``.
 
@@ -46,10 +48,14 @@ class ModelRegistryVersionsDataset(
             fs_args: passed to the fsspec filesystem (``conf/aws`` sets S3 retries).
             metadata: free-form, for kedro-viz and hooks.
         """
-        super().__init__(path, credentials, fs_args)
-        self._credentials = credentials
-        self._fs_args = fs_args
-        self.metadata = metadata
+        RegistryRoot.__init__(
+            self,
+            path=path,
+            credentials=credentials,
+            fs_args=fs_args,
+            metadata=metadata,
+        )
+        FsspecFolder.__init__(self, path, credentials, fs_args)  # lists the algorithms
 
     def load(self) -> dict[str, Callable[[], dict[str, Any]]]:
         with storage_errors_named(self._path, "listing the model versions in"):
@@ -64,24 +70,8 @@ class ModelRegistryVersionsDataset(
                     ).load
             return loaders
 
-    def _registry(
-        self, algorithm: str, version: str | None = None
-    ) -> ModelRegistryDataset:
-        return ModelRegistryDataset(
-            path=self._shown(algorithm),
-            pinned_version=version,
-            credentials=self._credentials,
-            fs_args=self._fs_args,
-        )
-
     def save(self, data: None) -> None:
         raise DatasetError(
             f"{type(self).__name__} ({self._path}) is read-only; models are registered "
             f"through '<algorithm>.model_registry@bundle'."
         )
-
-    def _exists(self) -> bool:
-        return True  # an empty registry lists no versions
-
-    def _describe(self) -> dict[str, Any]:
-        return {"path": self._path}

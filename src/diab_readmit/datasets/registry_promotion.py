@@ -9,7 +9,7 @@ from typing import Any
 from kedro.io.core import AbstractDataset, DatasetError
 
 from diab_readmit.algorithms import ALGORITHMS
-from diab_readmit.datasets.model_registry import ModelRegistryDataset
+from diab_readmit.datasets.registry_root import RegistryRoot
 
 
 def current_user() -> str:
@@ -24,7 +24,9 @@ def current_user() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-class RegistryPromotionDataset(AbstractDataset[dict[str, Any], list[dict[str, Any]]]):
+class RegistryPromotionDataset(
+    RegistryRoot, AbstractDataset[dict[str, Any], list[dict[str, Any]]]
+):
     """Promote (or roll back to) a registered version of an algorithm under ``path``.
 
     ``save`` takes ``{"algorithm", "version", "reason", "user"}`` (``user`` None: the
@@ -39,26 +41,6 @@ class RegistryPromotionDataset(AbstractDataset[dict[str, Any], list[dict[str, An
           type: diab_readmit.datasets.registry_promotion.RegistryPromotionDataset
           path: data/06_models/model_registry
     """
-
-    def __init__(
-        self,
-        *,
-        path: str,
-        credentials: dict[str, Any] | None = None,
-        fs_args: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self._path = path.rstrip("/")
-        self._credentials = credentials
-        self._fs_args = fs_args
-        self.metadata = metadata
-
-    def _registry(self, algorithm: str) -> ModelRegistryDataset:
-        return ModelRegistryDataset(
-            path=f"{self._path}/{algorithm}",
-            credentials=self._credentials,
-            fs_args=self._fs_args,
-        )
 
     def save(self, data: dict[str, Any]) -> None:
         missing = [k for k in ("algorithm", "version", "reason") if not data.get(k)]
@@ -85,9 +67,3 @@ class RegistryPromotionDataset(AbstractDataset[dict[str, Any], list[dict[str, An
             for algorithm in ALGORITHMS
             for record in self._registry(algorithm).committed_promotions()
         ]
-
-    def _exists(self) -> bool:
-        return True
-
-    def _describe(self) -> dict[str, Any]:
-        return {"path": self._path}

@@ -42,7 +42,11 @@ from diab_readmit.pipelines.training.bootstrap import (
     weighted_metrics,
 )
 from diab_readmit.pipelines.training.calibration import calibrate
-from diab_readmit.pipelines.training.explanations import contributions, top_reasons
+from diab_readmit.pipelines.training.explanations import (
+    _phrases,
+    contributions,
+    top_reasons,
+)
 from diab_readmit.pipelines.training.group_performance import (
     GroupColumn,
     TrustSettings,
@@ -338,3 +342,16 @@ def test_evaluation_predictions_keep_their_fingerprint_through_parquet(
     assert stored.load() is None  # not written yet
     stored.save(predictions)
     assert predictions_fingerprint(stored.load()) == explanations["predictions_sha256"]
+
+
+def test_phrases_of_repeated_pairs_are_each_pairs_own_phrase():
+    rng = np.random.default_rng(5)
+    names = np.array(
+        ["age_midpoint", "number_inpatient", "weight_recorded"], dtype=object
+    )[rng.integers(0, 3, 5000)]
+    values = rng.integers(0, 6, 5000).astype(np.float64) * 10
+    values[rng.random(5000) < 0.05] = np.nan
+    expected = [
+        feature_dictionary.describe(n, v) for n, v in zip(names, values, strict=True)
+    ]
+    assert list(_phrases(names, values)) == expected

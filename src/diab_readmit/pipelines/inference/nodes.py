@@ -39,6 +39,10 @@ PREDICTION_COLUMNS = [
 ]
 
 
+#: Rows per block of the reasons' computation.
+REASON_BLOCK_ROWS = 100_000
+
+
 class ScoringError(UserFixableError, ValueError):
     """No champion to score with, or a model whose inputs the features do not provide."""
 
@@ -155,8 +159,17 @@ def score_rows(
     if not reasons:
         return table
     if len(rows):
-        explained = top_reasons(
-            champion, rows[needed].reset_index(drop=True), k=reasons
+        # In blocks: contributions, their order and the gold values are a few float64
+        # copies of the block's inputs, so memory stays flat however large the extract.
+        inputs = rows[needed].reset_index(drop=True)
+        explained = pd.concat(
+            [
+                top_reasons(
+                    champion, inputs.iloc[start : start + REASON_BLOCK_ROWS], k=reasons
+                )
+                for start in range(0, len(inputs), REASON_BLOCK_ROWS)
+            ],
+            ignore_index=True,
         )
     else:
         k = min(reasons, len(needed))

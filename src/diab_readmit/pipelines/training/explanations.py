@@ -215,15 +215,28 @@ def reasons_table(
     table: dict[str, Any] = {}
     for rank in range(k):
         column = order[:, rank]
-        table[f"reason_{rank + 1}"] = [
-            feature_dictionary.describe(name, value)
-            for name, value in zip(names[column], gold[rows, column], strict=True)
-        ]
+        table[f"reason_{rank + 1}"] = _phrases(names[column], gold[rows, column])
         table[f"reason_{rank + 1}_feature"] = names[column].astype(str)
         table[f"reason_{rank + 1}_contribution"] = explained.values[rows, column]
     frame = pd.DataFrame(table, index=values.index)
     frame.attrs = {"method": explained.method, "unit": explained.unit}
     return frame
+
+
+def _phrases(names: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``feature_dictionary.describe`` of each (name, value) pair, each distinct pair once
+    (a million encounters have a few thousand distinct pairs, not a million)."""
+    pairs = pd.DataFrame({"name": names, "value": values})
+    codes = pairs.groupby(["name", "value"], sort=False, dropna=False).ngroup()
+    distinct = pairs.drop_duplicates()
+    phrases = np.array(
+        [
+            feature_dictionary.describe(name, value)
+            for name, value in zip(distinct["name"], distinct["value"], strict=True)
+        ],
+        dtype=object,
+    )
+    return phrases[codes.to_numpy()]
 
 
 def top_reasons(
