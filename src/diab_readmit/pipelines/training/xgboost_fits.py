@@ -170,7 +170,7 @@ def fit_past_memory(
     batch_rows = settings.batch_rows
     batches = frame_batches(frame, features, fit_rows, y_fit, weight, batch_rows)
     if where == "external_memory":
-        booster, details = _train_external_memory(
+        booster, details = train_external_memory(
             plain, batches, features, eval_set, settings.cache_dir
         )
     elif where == "dask":
@@ -217,7 +217,7 @@ def _boosting_arguments(plain: xgboost.XGBClassifier) -> dict[str, Any]:
     }
 
 
-def _train_external_memory(
+def train_external_memory(
     plain: xgboost.XGBClassifier,
     batches: Batches,
     features: list[str],
