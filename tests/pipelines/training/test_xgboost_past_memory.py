@@ -43,16 +43,16 @@ def snapshot():
     return make_snapshot(ROWS)
 
 
-def _xgboost_settings(external_memory=None):
-    config, _, search = small_settings("xgboost")
+def _xgboost_settings(external_memory=None, **config):
+    config, _, search = small_settings("xgboost", **config)
     estimator = EstimatorSettings(
         **SMALL_ALGORITHMS["xgboost"]["estimator"], external_memory=external_memory
     )
     return config, estimator, search
 
 
-def _trained(snapshot, external_memory=None):
-    config, estimator, search = _xgboost_settings(external_memory)
+def _trained(snapshot, external_memory=None, **config):
+    config, estimator, search = _xgboost_settings(external_memory, **config)
     tuned = tune_hyperparameters(snapshot, config, estimator, search)
     test_scores, _ = score_evaluation_windows(tuned, snapshot)
     return tuned, roc_auc_score(test_scores["y_true"], test_scores["y_score"])
@@ -99,6 +99,21 @@ def test_external_memory_path_past_min_rows_matches_the_in_memory_fit(
     reasons = top_reasons(pipeline, gold, k=2)
     assert len(reasons) == 50 and reasons["reason_1"].notna().all()
     assert reasons.attrs["unit"] == "log-odds"
+
+
+def test_without_a_calibration_holdout_both_paths_early_stop_on_zero_weighted_rows(
+    snapshot,
+):
+    uncalibrated_config = {"calibration": {"method": "none"}}
+    in_memory, auc_in_memory = _trained(snapshot, **uncalibrated_config)
+    tuned, auc = _trained(
+        snapshot, {"min_rows": 100, "batch_rows": BATCH_ROWS}, **uncalibrated_config
+    )
+    assert tuned["training_data"]["kind"] == "external_memory"
+    assert tuned["calibration"]["calibration_rows"] == 0
+    assert abs(auc - auc_in_memory) <= AUC_TOLERANCE, (auc, auc_in_memory)
+    # Early stopping watched the same held-out rows and stopped at the same round.
+    assert tuned["classifier"].best_iteration == in_memory["classifier"].best_iteration
 
 
 def test_below_min_rows_or_without_external_memory_the_fit_stays_in_memory(snapshot):

@@ -166,7 +166,15 @@ def tune_hyperparameters(
         training_data = {"kind": where, "rows": int(len(fit_rows))}
     else:
         fitted, training_data = xgboost_fits.fit_past_memory(
-            where, chosen, estimator, train, features, fit_rows, y[fit_rows], eval_set
+            where,
+            chosen,
+            estimator,
+            train,
+            features,
+            fit_rows,
+            y[fit_rows],
+            eval_set,
+            training_config.n_jobs,
         )
     classifier = calibrate(fitted, holdout, y[calibration_rows], settings)
     del holdout

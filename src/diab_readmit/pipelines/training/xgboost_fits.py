@@ -143,15 +143,18 @@ def fit_past_memory(
     fit_rows: np.ndarray,
     y_fit: np.ndarray,
     eval_set: tuple[pd.DataFrame, np.ndarray] | None,
+    n_jobs: int,
 ) -> tuple[xgboost.XGBClassifier, dict[str, Any]]:
     """Fit ``model``'s parameters on ``fit_rows`` of ``frame`` through ``where``.
+
+    ``n_jobs`` threads, as the in-memory refit (``fit_final``); on Dask each worker's own.
 
     Early stopping as ``plain_fit``: on ``eval_set`` (the calibration holdout) when given,
     else on a stratified ``validation_fraction`` of the fit rows, which stay in the fit
     with weight 0. Returns the fitted classifier (one prediction thread) and what the
     metadata records about the fit's data.
     """
-    plain = model.plain_estimator()
+    plain = model.plain_estimator().set_params(n_jobs=n_jobs)
     weight = None
     if model.early_stopping_rounds is None:
         eval_set = None
