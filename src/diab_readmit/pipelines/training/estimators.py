@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline as SklearnPipeline
@@ -24,6 +24,22 @@ from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier
 
 from diab_readmit.algorithms import ALGORITHMS, RECIPES
+
+
+class ExternalMemorySettings(BaseModel):
+    """``xgboost.estimator.external_memory``: when the final fit streams the train window.
+
+    At ``min_rows`` fit rows or more, the final XGBoost fit reads the train window in
+    batches of ``batch_rows`` into an ``xgboost.ExtMemQuantileDMatrix`` whose pages XGBoost
+    caches on disk under ``cache_dir`` (the system's temporary folder when null), instead
+    of building one float32 matrix of every fit row.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_rows: int = Field(default=5_000_000, ge=1)
+    batch_rows: int = Field(default=250_000, ge=100)
+    cache_dir: str | None = None
 
 
 class EstimatorSettings(BaseModel):
@@ -36,6 +52,8 @@ class EstimatorSettings(BaseModel):
     name: str
     #: Constructor arguments held fixed during the search (the search space overrides them).
     params: dict[str, Any] = Field(default_factory=dict)
+    #: XGBoost only: train past memory (see ``ExternalMemorySettings``); null = never.
+    external_memory: ExternalMemorySettings | None = None
 
     @field_validator("name")
     @classmethod
@@ -46,6 +64,17 @@ class EstimatorSettings(BaseModel):
                 f"{list(ALGORITHMS)}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _external_memory_is_for_xgboost(self) -> EstimatorSettings:
+        if self.external_memory is not None and not issubclass(
+            RECIPES[self.name].estimator_class(), XGBClassifier
+        ):
+            raise ValueError(
+                f"external_memory is set for estimator {self.name!r}, but only XGBoost "
+                f"trains through external memory; remove it from {self.name}.estimator"
+            )
+        return self
 
 
 class EarlyStoppingXGBClassifier(XGBClassifier):
@@ -80,15 +109,35 @@ class EarlyStoppingXGBClassifier(XGBClassifier):
 
         Early-stopping on ``eval_set`` if given, else on a holdout of ``X`` as ``fit`` does.
         """
-        params = {
-            k: v for k, v in self.get_params().items() if k != "validation_fraction"
-        }
-        plain = XGBClassifier(**params)
+        plain = self.plain_estimator()
         if eval_set is not None and self.early_stopping_rounds is not None:
             plain.fit(X, y, eval_set=[eval_set], verbose=False)
         else:
             _fit_with_holdout(plain.fit, self, X, y, {})
         return plain
+
+    def plain_estimator(self) -> XGBClassifier:
+        """An unfitted plain ``XGBClassifier`` with these parameters."""
+        params = {
+            k: v for k, v in self.get_params().items() if k != "validation_fraction"
+        }
+        return XGBClassifier(**params)
+
+    def early_stopping_rows(self, y: Any) -> np.ndarray | None:
+        """The stratified holdout of ``y``'s rows that early stopping watches, if any.
+
+        None without ``validation_fraction`` or ``early_stopping_rounds``: then every row
+        trains and the fit runs all ``n_estimators`` rounds.
+        """
+        if not self.validation_fraction or self.early_stopping_rounds is None:
+            return None
+        _, holdout = train_test_split(
+            np.arange(len(y)),
+            test_size=self.validation_fraction,
+            stratify=np.asarray(y),
+            random_state=self.random_state,
+        )
+        return holdout
 
 
 def _fit_with_holdout(
@@ -104,17 +153,11 @@ def _fit_with_holdout(
     gradient, split gain or leaf value, instead of copying the other rows into a new matrix:
     at a million encounters that copy alone is half a gigabyte.
     """
-    fraction = settings.validation_fraction
-    if not fraction or settings.early_stopping_rounds is None:
+    holdout = settings.early_stopping_rows(y)
+    if holdout is None:
         fit(X, y, verbose=False, **fit_params)
         return
     y = np.asarray(y)
-    _, holdout = train_test_split(
-        np.arange(len(y)),
-        test_size=fraction,
-        stratify=y,
-        random_state=settings.random_state,
-    )
     weight = np.ones(len(y), dtype=np.float32)
     weight[holdout] = 0.0
     X_holdout = X.iloc[holdout] if hasattr(X, "iloc") else X[holdout]

@@ -31,7 +31,7 @@ from diab_readmit.contracts import (
 from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import TrainingConfig
 
-from . import evaluation, figures
+from . import evaluation, figures, xgboost_fits
 from .calibration import calibrate, calibration_split
 from .estimators import (
     EstimatorSettings,
@@ -40,6 +40,7 @@ from .estimators import (
     fit_final,
     parameter_prefix,
 )
+from .model_matrix import model_matrix
 from .search import SearchSettings, fit_search, make_search, search_rows
 from .trust_nodes import population
 
@@ -89,8 +90,10 @@ def tune_hyperparameters(
     Returns:
         ``classifier`` (the best configuration refitted on the train window minus the
         calibration holdout, calibrated on that holdout), ``calibration``,
-        ``best_params``, ``cv_score``, the search description (``search``: method,
-        candidates, folds, stages with their best scores and seconds), ``feature_columns``,
+        ``best_params``, ``cv_score``, ``training_data`` (where the final fit read its
+        rows: ``in_memory``, ``external_memory`` or ``dask``, see xgboost_fits), the search
+        description (``search``: method, candidates, folds, stages with their best scores
+        and seconds), ``feature_columns``,
         ``train_positive_rate`` and ``training_seconds`` (search + refit).
     """
     started = time.perf_counter()
@@ -122,7 +125,7 @@ def tune_hyperparameters(
     )
     groups = _patient_groups(train, preprocessed_snapshot.shown_id)
     rows = search_rows(y, search, training_config.seed)
-    X = _model_matrix(train, features, rows)
+    X = model_matrix(train, features, rows)
     fit_search(searcher, X, y[rows], groups[rows])
     del X
     search_seconds = time.perf_counter() - started
@@ -147,17 +150,32 @@ def tune_hyperparameters(
     fit_rows, calibration_rows = calibration_split(
         y, groups, order, settings, training_config.seed
     )
-    frame = pd.DataFrame(
-        _model_matrix(train, features, fit_rows), columns=features, copy=False
-    )
     holdout = pd.DataFrame(
-        _model_matrix(train, features, calibration_rows), columns=features, copy=False
+        model_matrix(train, features, calibration_rows), columns=features, copy=False
     )
     eval_set = (holdout, y[calibration_rows]) if len(calibration_rows) else None
-    fitted = fit_final(
-        estimator.name, chosen, frame, y[fit_rows], training_config.n_jobs, eval_set
-    )
-    del frame
+    where = xgboost_fits.training_data(estimator, chosen, len(fit_rows))
+    if where == "in_memory":
+        frame = pd.DataFrame(
+            model_matrix(train, features, fit_rows), columns=features, copy=False
+        )
+        fitted = fit_final(
+            estimator.name, chosen, frame, y[fit_rows], training_config.n_jobs, eval_set
+        )
+        del frame
+        training_data = {"kind": where, "rows": int(len(fit_rows))}
+    else:
+        fitted, training_data = xgboost_fits.fit_past_memory(
+            where,
+            chosen,
+            estimator,
+            train,
+            features,
+            fit_rows,
+            y[fit_rows],
+            eval_set,
+            training_config.n_jobs,
+        )
     classifier = calibrate(fitted, holdout, y[calibration_rows], settings)
     del holdout
     training_seconds = time.perf_counter() - started
@@ -199,6 +217,7 @@ def tune_hyperparameters(
             "calibration_rows": int(len(calibration_rows)),
             "window": "train",
         },
+        "training_data": training_data,
         "training_seconds": round(training_seconds, 2),
     }
 
@@ -212,20 +231,6 @@ def _patient_groups(train: pd.DataFrame, snapshot_id: str) -> np.ndarray:
             f"re-create it with `kedro run --pipelines preprocessing`."
         )
     return train["patient_nbr"].to_numpy(dtype=np.int64)
-
-
-def _model_matrix(
-    frame: pd.DataFrame, features: list[str], rows: np.ndarray
-) -> np.ndarray:
-    """The float32 matrix of ``rows`` x ``features``, built column by column.
-
-    One C-contiguous array, without a transient copy of the whole window: joblib memory-maps
-    it once for all worker processes instead of pickling a DataFrame per fit.
-    """
-    matrix = np.empty((len(rows), len(features)), dtype=np.float32)
-    for position, column in enumerate(features):
-        matrix[:, position] = frame[column].to_numpy()[rows]
-    return matrix
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
@@ -420,6 +425,7 @@ def package_model(
         },
         "train_positive_rate": tuned_model["train_positive_rate"],
         "calibration": tuned_model.get("calibration", {"method": "none"}),
+        "training_data": tuned_model.get("training_data", {"kind": "in_memory"}),
         "library_versions": library_versions(),
         "training_seconds": tuned_model["training_seconds"],
         "explanations": explanations,
