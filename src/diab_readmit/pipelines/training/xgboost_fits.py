@@ -26,12 +26,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
-import dask.array as da
 import numpy as np
 import pandas as pd
 import xgboost
-import xgboost.dask as dxgb
-from distributed import default_client
 
 from diab_readmit.engine import selected_engine
 from diab_readmit.errors import UserFixableError
@@ -265,6 +262,11 @@ def _train_on_dask(
     eval_set: tuple[pd.DataFrame, np.ndarray] | None,
 ) -> tuple[xgboost.Booster, dict[str, Any]]:
     """Train with ``xgboost.dask`` on the run's default Dask client."""
+    # Imported here: a pandas run never pays for Dask's import (about a second).
+    import dask.array as da
+    import xgboost.dask as dxgb
+    from distributed import default_client
+
     try:
         client = default_client()
     except ValueError as exc:
@@ -315,5 +317,7 @@ def _train_on_dask(
 
 def _scattered(client: Any, values: np.ndarray, workers: list[str]) -> Any:
     """``values`` on one of ``workers``, as a one-chunk Dask array."""
+    import dask.array as da
+
     future = client.scatter(values, workers=workers)
     return da.from_delayed(future, shape=values.shape, dtype=values.dtype)
