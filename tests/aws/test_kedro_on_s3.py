@@ -59,15 +59,19 @@ def project(tmp_path_factory) -> ScratchProject:
 
 
 def start_kedro(
-    project: ScratchProject, aws: LoopbackAWS, *args: str
+    project: ScratchProject,
+    aws: LoopbackAWS,
+    *args: str,
+    datamart: str = DATAMART,
+    registry: str = REGISTRY,
 ) -> subprocess.Popen:
     environment = aws.environment()
     environment.update(
         KEDRO_DISABLE_TELEMETRY="true",
         NO_COLOR="1",
         COLUMNS="250",
-        DIAB_DATAMART_BUCKET=DATAMART,
-        DIAB_MODEL_REGISTRY_BUCKET=REGISTRY,
+        DIAB_DATAMART_BUCKET=datamart,
+        DIAB_MODEL_REGISTRY_BUCKET=registry,
     )
     environment.pop("ALGORITHM", None)
     return subprocess.Popen(
@@ -90,8 +94,11 @@ def finish(process: subprocess.Popen, timeout: float = 300) -> str:
     return output
 
 
-def run_on_s3(project: ScratchProject, aws: LoopbackAWS, *args: str) -> str:
-    return finish(start_kedro(project, aws, *args))
+def run_on_s3(
+    project: ScratchProject, aws: LoopbackAWS, *args: str, **buckets: str
+) -> str:
+    """``kedro run --env aws *args``; ``buckets``: ``datamart=``, ``registry=`` names."""
+    return finish(start_kedro(project, aws, *args, **buckets))
 
 
 @pytest.fixture(scope="module")

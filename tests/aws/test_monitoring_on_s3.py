@@ -62,7 +62,14 @@ def monitored_on_s3(tmp_path_factory):
             PartitionedParquetStore(path=f"s3://{DATAMART}/{name}", **options).save(
                 frame
             )
-        output = run_on_s3(project, aws, "--pipelines", "monitoring")
+        output = run_on_s3(
+            project,
+            aws,
+            "--pipelines",
+            "monitoring",
+            datamart=DATAMART,
+            registry=REGISTRY,
+        )
         written = {
             key: aws.read(DATAMART, f"reporting/monitoring/{key}")
             for key in ("monitoring_status.json", "monitoring_report.html", "drift.csv")
