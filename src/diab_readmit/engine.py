@@ -42,6 +42,11 @@ def selected_engine() -> Engine:
     return value  # type: ignore[return-value]
 
 
+def is_dask_frame(data: object) -> bool:
+    """Whether ``data`` is a Dask collection (told without importing Dask)."""
+    return type(data).__module__.partition(".")[0] == "dask"
+
+
 class EngineParams(BaseModel):
     """``engine``: the ``LocalCluster`` a Dask run starts when no scheduler is named.
 
