@@ -156,7 +156,8 @@ class DaskClusterForRun:
         """Close the client, and the cluster if the run started it (never a named one)."""
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
+        if cluster is not None:
+            # Workers first, then the scheduler, then the client: no comm left open to fail.
+            cluster.close()
         if client is not None:
             client.close()
-        if cluster is not None:
-            cluster.close()
