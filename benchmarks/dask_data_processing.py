@@ -106,9 +106,7 @@ def _report(engine: str, seconds: float, peaks: dict) -> None:
     for pid, (command, rss) in sorted(peaks.items()):
         role = (
             "worker"
-            if "spawn_main" in command
-            or "forkserver" in command
-            or "multiprocessing" in command
+            if "spawn_main" in command or "forkserver" in command
             else "kedro/other"
         )
         print(
