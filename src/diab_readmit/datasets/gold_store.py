@@ -45,6 +45,7 @@ from kedro.io.core import AbstractDataset, DatasetError
 from diab_readmit.datasets.commit_protocol import CLAIM, CommitFolders
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
 from diab_readmit.datasets.storage_errors import storage_errors_named
+from diab_readmit.engine import is_dask_frame
 
 logger = logging.getLogger(__name__)
 
@@ -401,6 +402,9 @@ class PartitionedParquetStore(
             raise DatasetError(
                 f"Cannot save to {self._path}: the data has no '{column}' column to partition by."
             )
+        if is_dask_frame(data):
+            self._save_dask_partitions(data)
+            return
         if data[column].isna().any():
             example = data.loc[data[column].isna()].index[0]
             raise DatasetError(
@@ -408,6 +412,46 @@ class PartitionedParquetStore(
                 f"(first at index {example})."
             )
         commit_id = self._claim_for_run()
+        partitions = self._write_months(data, commit_id).to_dict("records")
+        self._commit(commit_id, partitions, list(data.columns), data.attrs)
+
+    def _save_dask_partitions(self, data) -> None:
+        """A Dask DataFrame (``DIAB_ENGINE=dask``): rows are shuffled by month, the workers
+        write the month files of this commit, then this process writes the marker — the same
+        commit as a pandas save. Within a month rows are in index order, as ``groupby``
+        keeps them on the pandas path."""
+        commit_id = self._claim_for_run()
+        by_month = data.shuffle(on=self._partition_column)
+        written = by_month.map_partitions(
+            self._write_months,
+            commit_id,
+            in_index_order=True,
+            meta=pd.DataFrame(
+                {
+                    "partition": pd.Series(dtype=object),
+                    "file": pd.Series(dtype=object),
+                    "rows": pd.Series(dtype="int64"),
+                }
+            ),
+        ).compute()
+        partitions = written.sort_values("partition").to_dict("records")
+        # Dask frames have no attrs: the producing node puts them on the frame's meta.
+        self._commit(commit_id, partitions, list(data.columns), data._meta.attrs)
+
+    def _write_months(
+        self, data: pd.DataFrame, commit_id: str, in_index_order: bool = False
+    ) -> pd.DataFrame:
+        """Write one ``part-<commit_id>.parquet`` per month of ``data`` (rows sorted by the
+        index first when ``in_index_order``); returns what was written."""
+        column = self._partition_column
+        missing = data[column].isna()
+        if missing.any():
+            raise DatasetError(
+                f"Cannot save to {self._path}: '{column}' is missing for some rows "
+                f"(first at index {data.index[missing.to_numpy()][0]})."
+            )
+        if in_index_order and not data.index.is_monotonic_increasing:
+            data = data.sort_index(kind="stable")
         partitions = []
         for value, part in data.groupby(column, sort=True, observed=True):
             name = f"{column}={pd.Timestamp(value):%Y-%m-%d}"
@@ -415,17 +459,29 @@ class PartitionedParquetStore(
             table = pa.Table.from_pandas(part, preserve_index=False)
             self._write_partition(table, name, relative)
             partitions.append({"partition": name, "file": relative, "rows": len(part)})
+        return pd.DataFrame(partitions, columns=["partition", "file", "rows"]).astype(
+            {"rows": "int64"}
+        )
 
+    def _commit(
+        self,
+        commit_id: str,
+        partitions: list[dict[str, Any]],
+        columns: list[Any],
+        attrs: dict[str, Any],
+    ) -> None:
+        partitions = [{**p, "rows": int(p["rows"])} for p in partitions]
+        rows = sum(p["rows"] for p in partitions)
         manifest = {
             "commit_id": commit_id,
             "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "partition_column": column,
-            "columns": list(map(str, data.columns)),
-            "rows": int(len(data)),
+            "partition_column": self._partition_column,
+            "columns": list(map(str, columns)),
+            "rows": rows,
             "partitions": partitions,
             "commits_with": self._partner._path if self._partner else None,
             # Store-level metadata handed over in DataFrame.attrs (e.g. the order audit).
-            "attrs": json.loads(json.dumps(data.attrs, default=str)),
+            "attrs": json.loads(json.dumps(attrs, default=str)),
         }
         self._write_bytes(
             json.dumps(manifest, indent=1).encode(),
@@ -433,7 +489,7 @@ class PartitionedParquetStore(
         )
         logger.info(
             "Saved %d rows in %d partitions to %s (commit %s)",
-            len(data),
+            rows,
             len(partitions),
             self._path,
             commit_id,

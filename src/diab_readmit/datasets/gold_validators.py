@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from diab_readmit.contracts import IDENTITY_COLUMNS, LABEL, LABEL_STORE_COLUMNS
+from diab_readmit.engine import is_dask_frame
 from diab_readmit.errors import UserFixableError
 
 RAW_CODES = ["diag_1", "diag_2", "diag_3"]
@@ -34,6 +35,14 @@ FIX = "Re-create the store from a corrected raw extract: kedro run --pipelines d
 
 class GoldStoreViolation(UserFixableError, ValueError):
     """Gold data that breaks the store's contract."""
+
+
+def _per_partition(validator, data):
+    """A Dask frame (``DIAB_ENGINE=dask``): columns and types now, every check on every
+    partition as the store writes it. Duplicate ids across partitions are excluded before,
+    by ``data_processing.dask_engine.collect_order_columns``."""
+    validator.validate(data._meta)
+    return data.map_partitions(validator.validate, meta=data._meta)
 
 
 def _where(data: pd.DataFrame, bad: pd.Series) -> str:
@@ -79,6 +88,8 @@ class FeatureStoreValidator:
     unique encounter_id."""
 
     def validate(self, data: pd.DataFrame) -> pd.DataFrame:
+        if is_dask_frame(data):
+            return _per_partition(self, data)
         _require_columns(data, [*IDENTITY_COLUMNS, *RANGES])
         _check_identifiers(data)
         inputs = data.columns.difference([*IDENTITY_COLUMNS, *RAW_CODES])
@@ -111,6 +122,8 @@ class LabelStoreValidator:
     """encounter_id, partition_date and a 0/1 ``readmitted_30d``; unique encounter_id."""
 
     def validate(self, data: pd.DataFrame) -> pd.DataFrame:
+        if is_dask_frame(data):
+            return _per_partition(self, data)
         _require_columns(data, list(LABEL_STORE_COLUMNS))
         _check_identifiers(data)
         bad = ~data[LABEL].isin([0, 1])

@@ -3,6 +3,8 @@ when it is not a comma-separated UTF-8 text file."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 from kedro.io.core import DatasetError, get_filepath_str
 from kedro_datasets.pandas import CSVDataset
@@ -117,11 +119,26 @@ class RawEncountersCSVDataset(CSVDataset):
                     f"raw_encounters in the catalog."
                 )
 
-    def save(self, data: pd.DataFrame) -> None:
+    def save(self, data: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
+        """Write ``data``; an iterable of frames (e.g. ``synthetic.nodes.EncounterBlocks``)
+        is written one frame after the other, header once, each frame dropped before the
+        next is made: the same bytes as the frames concatenated, in one frame's memory."""
         path = get_filepath_str(self._get_save_path(), self._protocol)
         if self._fs.exists(path):
             raise DatasetError(
                 f"{path} already exists and raw files are never overwritten. "
                 f"Delete or move it first if you really want a new synthetic file."
             )
-        super().save(data)
+        if isinstance(data, pd.DataFrame):
+            super().save(data)
+            return
+        try:
+            with self._fs.open(path, **self._fs_open_args_save) as handle:
+                for number, frame in enumerate(data):
+                    frame.to_csv(handle, **{**self._save_args, "header": number == 0})
+        except BaseException:
+            # Half a raw file must not pass for a whole one (and block the next save).
+            if self._fs.exists(path):
+                self._fs.rm(path)
+            raise
+        self._invalidate_cache()

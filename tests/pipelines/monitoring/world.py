@@ -201,12 +201,15 @@ def score(
 
 def make_world(tmp: Path, n_encounters: int = 40_000) -> dict[str, Any]:
     """The raw file's gold stores, a registered model, and January 2009 both ways."""
-    drifted_raw, drifted = generate_demo_files(
+    drifted_blocks, drifted = generate_demo_files(
         SyntheticParams(n_encounters=n_encounters)
     )
-    raw, undrifted = generate_demo_files(
+    blocks, undrifted = generate_demo_files(
         SyntheticParams(n_encounters=n_encounters, next_month=UNDRIFTED)
     )
+    # The raw file comes in blocks (one at this size): the frame the file would hold.
+    drifted_raw = pd.concat(list(drifted_blocks), ignore_index=True)
+    raw = pd.concat(list(blocks), ignore_index=True)
     features, labels, undrifted_gold = gold_rows(raw, undrifted)
     _, _, drifted_gold = gold_rows(drifted_raw, drifted)
     bundle = train_and_register(features, labels, tmp / "model_registry")

@@ -22,21 +22,29 @@ NO_DRIFT = NextMonthDrift(older_share=0.0, emergency_room_share=0.0)
 
 @pytest.fixture(scope="module")
 def files():
-    drifted = generate_demo_files(SyntheticParams(n_encounters=SIZE, seed=3))
-    undrifted = generate_demo_files(
-        SyntheticParams(n_encounters=SIZE, seed=3, next_month=NO_DRIFT)
-    )
-    return {"drifted": drifted, "undrifted": undrifted}
+    """Per drift: the raw file (its blocks concatenated), the extract, and the blocks."""
+
+    def made(params):
+        blocks, extract = generate_demo_files(params)
+        return pd.concat(list(blocks), ignore_index=True), extract, blocks
+
+    return {
+        "drifted": made(SyntheticParams(n_encounters=SIZE, seed=3)),
+        "undrifted": made(
+            SyntheticParams(n_encounters=SIZE, seed=3, next_month=NO_DRIFT)
+        ),
+    }
 
 
 def test_the_raw_file_is_the_one_generate_encounters_makes_whatever_the_drift(files):
     raw = generate_encounters(SyntheticParams(n_encounters=SIZE, seed=3))
-    pd.testing.assert_frame_equal(files["drifted"][0], raw)
-    pd.testing.assert_frame_equal(files["undrifted"][0], raw)
+    for frame, _, blocks in files.values():
+        assert len(blocks) == 1  # SIZE is below block_encounters
+        pd.testing.assert_frame_equal(frame, raw)
 
 
 def test_the_extract_is_a_month_of_new_encounters_in_the_uci_format(files):
-    raw, extract = files["drifted"]
+    raw, extract, _ = files["drifted"]
     assert list(extract.columns) == UCI_HEADER
     # About a month of the ten years in the file.
     assert SIZE / 120 * 0.7 < len(extract) < SIZE / 120 * 1.4
@@ -47,7 +55,7 @@ def test_the_extract_is_a_month_of_new_encounters_in_the_uci_format(files):
 
 
 def test_returning_patients_keep_who_they_are_and_new_ones_get_new_numbers(files):
-    raw, extract = files["undrifted"]
+    raw, extract, _ = files["undrifted"]
     returning = extract[extract["patient_nbr"].isin(raw["patient_nbr"])]
     new = extract[~extract["patient_nbr"].isin(raw["patient_nbr"])]
     # Patients come back: about the share of encounters in the file that are repeats.

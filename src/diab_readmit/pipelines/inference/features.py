@@ -159,6 +159,34 @@ def build_scoring_features(
     known, report = _known_encounters(
         raw_encounters, encounter_dates, order_audit, raw_encounters_location
     )
+    return features_with_history(
+        known,
+        len(known),
+        report,
+        new_extracts,
+        encounter_dates,
+        cohort,
+        raw_encounters_location,
+    )
+
+
+def features_with_history(
+    known: pd.DataFrame,
+    known_count: int,
+    report: dict[str, Any],
+    new_extracts: pd.DataFrame,
+    encounter_dates: EncounterDatesParams,
+    cohort: CohortParams,
+    raw_encounters_location: str,
+) -> pd.DataFrame:
+    """``build_scoring_features`` once the raw file is dated and audited.
+
+    Args:
+        known: the raw file's encounters as ``audit_encounter_order`` returns them — all of
+            them, or (Dask engine) at least every encounter of the new encounters' patients.
+        known_count: how many encounters the raw file has (new ones are ordered after).
+        report: the order audit's report.
+    """
     every = pd.concat(
         [known.assign(**{EXTRACT: raw_encounters_location}), new_extracts]
     )
@@ -170,7 +198,7 @@ def build_scoring_features(
     new = new_extracts.copy()
     if encounter_dates.date_column is None:
         # After every known encounter, in history order: what an id rank is for the raw file.
-        new[ORDER_KEY] = len(known) + np.arange(len(new), dtype=np.int64)
+        new[ORDER_KEY] = known_count + np.arange(len(new), dtype=np.int64)
     else:
         new[ORDER_KEY] = order_keys(new, encounter_dates)
     new[USABLE_AS_PRIOR] = True  # no outcome yet: the audit cannot judge their order

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-#: Sizes the generator supports: small enough files for tests, up to 20x the real file.
+#: Sizes the generator supports: small enough files for tests, up to 200x the real file.
 MIN_ENCOUNTERS = 1_000
-MAX_ENCOUNTERS = 2_000_000
+MAX_ENCOUNTERS = 20_000_000
 
 
 class NextMonthDrift(BaseModel):
@@ -37,6 +37,23 @@ class SyntheticParams(BaseModel):
     scrambled_share: float = Field(default=0.0, ge=0.0, le=0.5)
     #: The next month's extract (data/01_raw/new_encounters/) and the drift planted in it.
     next_month: NextMonthDrift = NextMonthDrift()
+    #: Larger files are simulated and written in blocks of this many encounters, each a
+    #: population of its own after the one before (memory stays that of one block). A file
+    #: of at most one block is the same as without blocks.
+    block_encounters: int = Field(
+        default=2_000_000, ge=MIN_ENCOUNTERS, le=MAX_ENCOUNTERS
+    )
+
+    @model_validator(mode="after")
+    def _scramble_fits_one_block(self) -> SyntheticParams:
+        if self.scrambled_share and self.n_encounters > self.block_encounters:
+            raise ValueError(
+                f"scrambled_share={self.scrambled_share} needs the whole file in one block, "
+                f"but n_encounters={self.n_encounters:,} > block_encounters="
+                f"{self.block_encounters:,}; set scrambled_share to 0 or block_encounters "
+                f"to at least n_encounters"
+            )
+        return self
 
     @field_validator("n_encounters")
     @classmethod
