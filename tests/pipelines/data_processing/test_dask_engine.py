@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dask
 import dask.dataframe as dd
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
 from pandas.testing import assert_frame_equal
 
 from diab_readmit.datasets.gold_store import gold_store_pair, start_new_run
@@ -38,21 +36,6 @@ from diab_readmit.pipelines.synthetic.nodes import generate_encounters
 from diab_readmit.pipelines.synthetic.parameter_models import SyntheticParams
 
 READ = {"dtype": str, "keep_default_na": False}
-
-
-@pytest.fixture(scope="module")
-def client():
-    with dask.config.set({"dataframe.convert-string": False}):
-        with (
-            LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=False,
-                dashboard_address=None,
-            ) as cluster,
-            Client(cluster) as connected,
-        ):
-            yield connected
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import dask
 import dask.dataframe as dd
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
 from pandas.testing import assert_frame_equal
 
 from diab_readmit.engine import EngineParams
@@ -30,21 +28,6 @@ from .conftest import new_extract
 
 READ = {"dtype": str, "keep_default_na": False}
 PARAMS = (EncounterDatesParams(), OrderAuditParams(), CohortParams(), "raw.csv")
-
-
-@pytest.fixture(scope="module")
-def client():
-    with dask.config.set({"dataframe.convert-string": False}):
-        with (
-            LocalCluster(
-                n_workers=2,
-                threads_per_worker=1,
-                processes=False,
-                dashboard_address=None,
-            ) as cluster,
-            Client(cluster) as connected,
-        ):
-            yield connected
 
 
 def _typed(extracts: dict[str, pd.DataFrame]) -> pd.DataFrame:
