@@ -8,6 +8,7 @@ the pandas path on the same file and prints whether both gold stores are identic
 
     .venv/bin/python benchmarks/dask_data_processing.py --rows 200000 --compare
     .venv/bin/python benchmarks/dask_data_processing.py --rows 1000000
+    .venv/bin/python benchmarks/dask_data_processing.py --rows 10000000 --raw /data/raw10m.csv --log run.log
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def _peak_rss(process: subprocess.Popen, peaks: dict[int, tuple[str, int]]) -> N
         time.sleep(0.2)
 
 
-def _run(project: Path, engine: str, extra: list[str]) -> tuple[float, dict, str]:
+def _run(
+    project: Path, engine: str, extra: list[str], log: Path | None = None
+) -> tuple[float, dict, str]:
     environment = {
         **os.environ,
         "KEDRO_DISABLE_TELEMETRY": "true",
@@ -85,7 +88,14 @@ def _run(project: Path, engine: str, extra: list[str]) -> tuple[float, dict, str
     peaks: dict[int, tuple[str, int]] = {}
     sampler = threading.Thread(target=_peak_rss, args=(process, peaks), daemon=True)
     sampler.start()
-    output, _ = process.communicate()
+    lines = []
+    with open(log, "a") if log else open(os.devnull, "w") as live:
+        for line in process.stdout:
+            lines.append(line)
+            live.write(f"[{time.perf_counter() - started:7.1f} s] {line}")
+            live.flush()
+    process.wait()
+    output = "".join(lines)
     seconds = time.perf_counter() - started
     sampler.join()
     if process.returncode != 0:
@@ -126,28 +136,35 @@ def main() -> None:
     parser.add_argument(
         "--params", default="", help="extra kedro --params, e.g. engine.partitions=8"
     )
+    parser.add_argument(
+        "--raw",
+        type=Path,
+        help="reuse this raw file (written here first if missing) instead of a scratch one",
+    )
+    parser.add_argument(
+        "--log", type=Path, help="also write the runs' kedro output to this file, live"
+    )
     arguments = parser.parse_args()
     extra = ["--params", arguments.params] if arguments.params else []
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="dask-dp-") as scratch:
         root = Path(scratch)
-        raw = root / "diabetic_data.csv"
-        started = time.perf_counter()
-        RawEncountersCSVDataset(filepath=str(raw), save_args={"index": False}).save(
-            EncounterBlocks(
-                SyntheticParams(n_encounters=arguments.rows, seed=arguments.seed)
+        raw = arguments.raw or root / "diabetic_data.csv"
+        if not raw.exists():
+            started = time.perf_counter()
+            RawEncountersCSVDataset(filepath=str(raw), save_args={"index": False}).save(
+                EncounterBlocks(
+                    SyntheticParams(n_encounters=arguments.rows, seed=arguments.seed)
+                )
             )
-        )
-        print(
-            f"raw file: {arguments.rows:,} encounters, {raw.stat().st_size / 2**20:.0f} MiB, "
-            f"{time.perf_counter() - started:.1f} s to generate"
-        )
-        on_dask = _scratch_project(root / "dask", raw)
-        seconds, peaks, _ = _run(on_dask, "dask", extra)
+            print(f"raw file written in {time.perf_counter() - started:.1f} s")
+        print(f"raw file: {raw} ({raw.stat().st_size / 2**20:.0f} MiB)")
+        on_dask = _scratch_project(root / "dask", raw.resolve())
+        seconds, peaks, _ = _run(on_dask, "dask", extra, arguments.log)
         _report("dask", seconds, peaks)
         if arguments.compare:
-            on_pandas = _scratch_project(root / "pandas", raw)
-            seconds, peaks, _ = _run(on_pandas, "pandas", extra)
+            on_pandas = _scratch_project(root / "pandas", raw.resolve())
+            seconds, peaks, _ = _run(on_pandas, "pandas", extra, arguments.log)
             _report("pandas", seconds, peaks)
             for name, dask_store, pandas_store in zip(
                 ("feature store", "label store"),
