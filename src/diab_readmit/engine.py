@@ -61,8 +61,20 @@ class EngineParams(BaseModel):
     memory_limit: str = "3GB"
     #: Worker processes (True) or threads of the run's own process (False, for tests).
     processes: bool = True
-    #: Patient partitions of the shuffle; 0: one per block of the raw file.
+    #: Patient partitions of the shuffle; 0: enough for ``partition_rows`` encounters each.
     partitions: int = Field(0, ge=0, le=100_000)
+    #: Encounters per patient partition when ``partitions`` is 0. A partition's raw rows,
+    #: features and their intermediates must fit a worker several times over (the
+    #: shuffles buffer while a partition is built): ~0.5 GB per 100,000 encounters.
+    partition_rows: int = Field(100_000, ge=1_000, le=10_000_000)
+
+    def patient_partitions(self, encounters: int, blocks: int) -> int:
+        """How many patient partitions a shuffle of ``encounters`` read in ``blocks`` makes:
+        ``partitions`` when set, else at least one per block and at most
+        ``partition_rows`` encounters each."""
+        if self.partitions:
+            return self.partitions
+        return max(blocks, -(-encounters // self.partition_rows), 1)
 
     @field_validator("memory_limit")
     @classmethod

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+from distributed import default_client
 
 from diab_readmit.engine import EngineParams
 
@@ -88,20 +90,86 @@ def collect_order_columns(
     return narrow
 
 
+class OrderLookup:
+    """The narrow frame's per-encounter results, compact, for every patient partition.
+
+    ``cohort_encounters`` is in encounter_id order and its row number is the pandas path's
+    row number, so a sorted array of encounter ids finds both an encounter's row and what
+    the date, audit and cohort nodes computed for it. One copy goes to each worker
+    (``Client.scatter``, ~32 bytes per encounter) instead of a second shuffle of the narrow
+    frame through the task graph.
+    """
+
+    def __init__(self, cohort_encounters: pd.DataFrame) -> None:
+        ids = cohort_encounters["encounter_id"].to_numpy(dtype=np.int64)
+        if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+            raise RuntimeError(
+                "cohort_encounters must be in strictly increasing id order"
+            )
+        self.encounter_ids = ids
+        self.patients = cohort_encounters["patient_nbr"].to_numpy(dtype=np.int64)
+        self.days = {
+            column: _as_days(cohort_encounters[column])
+            for column in ("encounter_date", "partition_date")
+        }
+        self.order_key = _narrowest_int(cohort_encounters[ORDER_KEY].to_numpy())
+        self.usable_as_prior = cohort_encounters[USABLE_AS_PRIOR].to_numpy(dtype=bool)
+        self.order_segment = _narrowest_int(cohort_encounters[ORDER_SEGMENT].to_numpy())
+        self.in_cohort = cohort_encounters["in_cohort"].to_numpy(dtype=bool)
+        self.dtypes = cohort_encounters.dtypes[_FROM_ORDER].to_dict()
+
+    def rows_of(self, silver: pd.DataFrame) -> pd.DataFrame:
+        """``silver`` in row-number order, indexed by row number, with the narrow results."""
+        ids = silver["encounter_id"].to_numpy(dtype=np.int64)
+        rows = np.searchsorted(self.encounter_ids, ids).clip(
+            0, len(self.encounter_ids) - 1
+        )
+        unknown = (self.encounter_ids[rows] != ids) | (
+            self.patients[rows] != silver["patient_nbr"].to_numpy(dtype=np.int64)
+        )
+        if unknown.any():
+            raise RuntimeError(
+                f"{int(unknown.sum())} encounter(s) of a patient partition, e.g. "
+                f"encounter_id {int(ids[unknown][0])}, are not in the narrow columns read "
+                f"before, or belong to another patient there: the raw file changed while "
+                f"the run read it. Run data_processing again on a file nobody writes."
+            )
+        ordered = np.argsort(rows, kind="stable")
+        rows = rows[ordered]
+        encounters = silver.iloc[ordered].set_axis(pd.Index(rows, name=ROW_NUMBER))
+        computed = {
+            **{column: days[rows] for column, days in self.days.items()},
+            ORDER_KEY: self.order_key[rows],
+            USABLE_AS_PRIOR: self.usable_as_prior[rows],
+            ORDER_SEGMENT: self.order_segment[rows],
+            "in_cohort": self.in_cohort[rows],
+        }
+        return encounters.assign(
+            **{
+                column: pd.Series(computed[column], index=encounters.index).astype(
+                    self.dtypes[column]
+                )
+                for column in _FROM_ORDER
+            }
+        )
+
+
+def _as_days(dates: pd.Series) -> np.ndarray:
+    return dates.to_numpy(dtype="datetime64[D]")
+
+
+def _narrowest_int(values: np.ndarray) -> np.ndarray:
+    if len(values) and values.min() >= 0 and values.max() < 2**31:
+        return values.astype(np.int32)
+    return values
+
+
 def _features_of_patients(
-    silver: pd.DataFrame, order: pd.DataFrame, order_audit: dict[str, Any]
+    silver: pd.DataFrame, lookup: OrderLookup, order_audit: dict[str, Any]
 ) -> pd.DataFrame:
     """``build_feature_store`` on one partition of whole patients, rows numbered as on the
     pandas path (the encounter's position in encounter_id order)."""
-    encounters = silver.merge(
-        order, on=["encounter_id", "patient_nbr"], how="inner", validate="one_to_one"
-    )
-    if len(encounters) != len(silver) or len(encounters) != len(order):
-        raise RuntimeError(
-            f"A patient partition holds {len(silver)} encounters but {len(order)} order "
-            f"rows ({len(encounters)} in common): the two shuffles by patient_nbr disagree."
-        )
-    encounters = encounters.sort_values(ROW_NUMBER).set_index(ROW_NUMBER)
+    encounters = lookup.rows_of(silver)
     gold = build_feature_store(encounters, order_audit)
     gold.index = encounters.index[encounters["in_cohort"].to_numpy()].rename(None)
     return gold
@@ -120,32 +188,32 @@ def build_feature_store_by_patient(
         cohort_encounters: the narrow frame after dates, order audit and cohort flag, in
             encounter_id order (its index is the pandas path's row number).
         order_audit_report: travels with the store, as on the pandas path.
-        engine: ``partitions``, the number of patient partitions (0: one per block).
+        engine: ``partitions`` / ``partition_rows``: how many patient partitions.
 
     Returns:
         The feature store as a Dask DataFrame, indexed by the pandas path's row number,
         with the audit report in its meta's ``attrs`` (Dask frames have no attrs).
     """
-    partitions = engine.partitions or silver_blocks.npartitions
-    order = cohort_encounters[["encounter_id", "patient_nbr", *_FROM_ORDER]].assign(
-        **{ROW_NUMBER: np.arange(len(cohort_encounters), dtype=np.int64)}
+    partitions = engine.patient_partitions(
+        len(cohort_encounters), silver_blocks.npartitions
     )
-    silver_by_patient = silver_blocks.shuffle(on="patient_nbr", npartitions=partitions)
-    order_by_patient = dd.from_pandas(
-        order, npartitions=max(1, min(partitions, len(order)))
-    ).shuffle(on="patient_nbr", npartitions=partitions)
-
+    lookup = OrderLookup(cohort_encounters)
     sample = silver_blocks.head(20, npartitions=1, compute=True)
-    meta = _features_of_patients(
-        sample,
-        order[order["encounter_id"].isin(sample["encounter_id"])],
-        order_audit_report,
-    ).iloc[:0]
-    return dd.map_partitions(
+    meta = _features_of_patients(sample, lookup, order_audit_report).iloc[:0]
+    silver_by_patient = silver_blocks.shuffle(on="patient_nbr", npartitions=partitions)
+    return silver_by_patient.map_partitions(
         _features_of_patients,
-        silver_by_patient,
-        order_by_patient,
+        _on_every_worker(lookup),
         order_audit_report,
         meta=meta,
-        align_dataframes=False,
     )
+
+
+def _on_every_worker(lookup: OrderLookup) -> Any:
+    """One copy of ``lookup`` per worker of the run's client; without a distributed client
+    (Dask's local schedulers, in tests) one task of the graph holds it."""
+    try:
+        client = default_client()
+    except ValueError:
+        return dask.delayed(lookup, pure=True)
+    return client.scatter(lookup, broadcast=True, hash=False)

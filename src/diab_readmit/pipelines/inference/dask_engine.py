@@ -100,7 +100,7 @@ def build_scoring_features_by_patient(
         new_extracts: ``type_new_extracts``' output, in history order.
         encounter_dates, order_audit, cohort: data_processing's parameters.
         raw_encounters_location: where the raw file is, for messages.
-        engine: ``partitions``, the number of patient partitions (0: one per block).
+        engine: ``partitions`` / ``partition_rows``: how many patient partitions.
 
     Returns:
         The same frame as ``build_scoring_features``: gold feature rows of every new
@@ -128,7 +128,9 @@ def build_scoring_features_by_patient(
         audited["patient_nbr"].isin(patients),
         ["encounter_id", "patient_nbr", *_DATES_AND_ORDER],
     ]
-    partitions = engine.partitions or silver.npartitions
+    partitions = engine.patient_partitions(
+        len(order) + len(new_extracts), silver.npartitions
+    )
     history = silver[silver["patient_nbr"].isin(patients)].shuffle(
         on="patient_nbr", npartitions=partitions
     )
