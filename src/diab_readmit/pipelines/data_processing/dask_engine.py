@@ -4,8 +4,9 @@ What needs the whole file at once is small: the order of encounter ids (dates, t
 audit), the cohort flag and the labels use five narrow columns, collected once and handed to
 the pandas path's own nodes. What is wide — every raw column and the ~150 features — is
 never held in one place: the typed blocks are shuffled by ``patient_nbr`` so that each
-patient's encounters are in one partition, and ``build_feature_store`` (the pandas node,
-history included) runs on each partition. Its rows keep the pandas path's row number as the
+patient's encounters are in one partition (what the narrow nodes computed reaches each
+worker once, as an ``OrderLookup``), and ``build_feature_store`` (the pandas node, history
+included) runs on each partition. Its rows keep the pandas path's row number as the
 index, so the feature store, written month by month, holds the same rows in the same order.
 """
 
