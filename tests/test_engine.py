@@ -12,6 +12,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from diab_readmit.engine import (
     DaskClusterForRun,
     EngineParametersError,
+    EngineParams,
     UnknownEngineError,
     engine_params,
     selected_engine,
@@ -126,3 +127,12 @@ def test_engine_parameters_are_validated():
         engine_params(_catalog({"memory_limit": "lots"}))
     with pytest.raises(EngineParametersError, match=r"engine.workers"):
         engine_params(_catalog({"workers": 0}))
+
+
+def test_patient_partitions_follow_partition_rows_unless_partitions_is_set():
+    by_rows = EngineParams(partition_rows=100_000)
+    assert by_rows.patient_partitions(1_000_000, blocks=3) == 10
+    assert by_rows.patient_partitions(1_000_001, blocks=3) == 11
+    assert by_rows.patient_partitions(50_000, blocks=4) == 4  # at least one per block
+    assert by_rows.patient_partitions(0, blocks=0) == 1
+    assert EngineParams(partitions=7).patient_partitions(10**7, blocks=3) == 7

@@ -14,6 +14,7 @@ from diab_readmit.datasets.gold_validators import (
 )
 from diab_readmit.engine import EngineParams
 from diab_readmit.pipelines.data_processing.dask_engine import (
+    OrderLookup,
     build_feature_store_by_patient,
     collect_order_columns,
     type_raw_blocks,
@@ -63,7 +64,9 @@ def _on_dask(blocks, dates, audit, cohort, engine):
     dated = assign_encounter_dates(narrow, dates, "raw.csv")
     audited, report = audit_encounter_order(dated, audit, dates)
     flagged = flag_cohort(audited, cohort)
-    features = build_feature_store_by_patient(silver, flagged, report, engine)
+    features = build_feature_store_by_patient(
+        silver, flagged, report, engine, "raw.csv"
+    )
     return features, build_label_store(flagged)
 
 
@@ -130,3 +133,16 @@ def test_duplicate_ids_across_blocks_are_refused(client, raw_csv, tmp_path):
     )
     with pytest.raises(RawDataError, match=r"doubled.csv: encounter_id must be unique"):
         collect_order_columns(silver, EncounterDatesParams(), "doubled.csv")
+
+
+def test_a_file_changed_between_its_two_reads_is_refused(raw_csv):
+    dates, audit = EncounterDatesParams(), OrderAuditParams()
+    silver = build_silver_encounters(pd.read_csv(raw_csv, **READ), "raw.csv")
+    dated = assign_encounter_dates(silver, dates, "raw.csv")
+    flagged = flag_cohort(audit_encounter_order(dated, audit, dates)[0], CohortParams())
+    lookup = OrderLookup(flagged, "raw.csv")
+    assert len(lookup.rows_of(silver.head(50))) == 50
+    moved = silver.head(50).copy()
+    moved.loc[moved.index[3], "patient_nbr"] += 1
+    with pytest.raises(RawDataError, match=r"raw.csv: 1 encounter\(s\).*changed while"):
+        lookup.rows_of(moved)

@@ -101,7 +101,8 @@ class OrderLookup:
     frame through the task graph.
     """
 
-    def __init__(self, cohort_encounters: pd.DataFrame) -> None:
+    def __init__(self, cohort_encounters: pd.DataFrame, source: str) -> None:
+        self.source = source
         ids = cohort_encounters["encounter_id"].to_numpy(dtype=np.int64)
         if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
             raise RuntimeError(
@@ -110,7 +111,7 @@ class OrderLookup:
         self.encounter_ids = ids
         self.patients = cohort_encounters["patient_nbr"].to_numpy(dtype=np.int64)
         self.days = {
-            column: _as_days(cohort_encounters[column])
+            column: cohort_encounters[column].to_numpy(dtype="datetime64[D]")
             for column in ("encounter_date", "partition_date")
         }
         self.order_key = _narrowest_int(cohort_encounters[ORDER_KEY].to_numpy())
@@ -129,11 +130,11 @@ class OrderLookup:
             self.patients[rows] != silver["patient_nbr"].to_numpy(dtype=np.int64)
         )
         if unknown.any():
-            raise RuntimeError(
-                f"{int(unknown.sum())} encounter(s) of a patient partition, e.g. "
-                f"encounter_id {int(ids[unknown][0])}, are not in the narrow columns read "
-                f"before, or belong to another patient there: the raw file changed while "
-                f"the run read it. Run data_processing again on a file nobody writes."
+            raise RawDataError(
+                f"{self.source}: {int(unknown.sum())} encounter(s), e.g. encounter_id "
+                f"{int(ids[unknown][0])}, differ between the file's two reads (id or "
+                f"patient_nbr): the file changed while the run read it. Run "
+                f"data_processing again once nothing writes to it."
             )
         ordered = np.argsort(rows, kind="stable")
         rows = rows[ordered]
@@ -153,10 +154,6 @@ class OrderLookup:
                 for column in _FROM_ORDER
             }
         )
-
-
-def _as_days(dates: pd.Series) -> np.ndarray:
-    return dates.to_numpy(dtype="datetime64[D]")
 
 
 def _narrowest_int(values: np.ndarray) -> np.ndarray:
@@ -181,6 +178,7 @@ def build_feature_store_by_patient(
     cohort_encounters: pd.DataFrame,
     order_audit_report: dict[str, Any],
     engine: EngineParams,
+    raw_encounters_location: str,
 ) -> dd.DataFrame:
     """Gold feature store, one partition of whole patients at a time (lazy).
 
@@ -190,6 +188,7 @@ def build_feature_store_by_patient(
             encounter_id order (its index is the pandas path's row number).
         order_audit_report: travels with the store, as on the pandas path.
         engine: ``partitions`` / ``partition_rows``: how many patient partitions.
+        raw_encounters_location: names the file in error messages.
 
     Returns:
         The feature store as a Dask DataFrame, indexed by the pandas path's row number,
@@ -198,7 +197,7 @@ def build_feature_store_by_patient(
     partitions = engine.patient_partitions(
         len(cohort_encounters), silver_blocks.npartitions
     )
-    lookup = OrderLookup(cohort_encounters)
+    lookup = OrderLookup(cohort_encounters, raw_encounters_location)
     sample = silver_blocks.head(20, npartitions=1, compute=True)
     meta = _features_of_patients(sample, lookup, order_audit_report).iloc[:0]
     silver_by_patient = silver_blocks.shuffle(on="patient_nbr", npartitions=partitions)

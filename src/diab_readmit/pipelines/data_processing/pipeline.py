@@ -87,6 +87,7 @@ def _on_dask() -> Pipeline:
                     "cohort_encounters",
                     "order_audit_report",
                     "params:engine",
+                    "params:raw_encounters_location",
                 ],
                 outputs="feature_store@frame",
                 name="build_feature_store_by_patient",
