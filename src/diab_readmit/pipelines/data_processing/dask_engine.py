@@ -5,13 +5,15 @@ audit), the cohort flag and the labels use five narrow columns, collected once a
 the pandas path's own nodes. What is wide — every raw column and the ~150 features — is
 never held in one place: the typed blocks are shuffled by ``patient_nbr`` so that each
 patient's encounters are in one partition (what the narrow nodes computed reaches each
-worker once, as an ``OrderLookup``), and ``build_feature_store`` (the pandas node, history
-included) runs on each partition. Its rows keep the pandas path's row number as the
-index, so the feature store, written month by month, holds the same rows in the same order.
+worker once, as an ``OrderLookup``), and the pandas node's feature code
+(``nodes.gold_features``, history included) runs on each partition. Its rows keep the
+pandas path's row number as the index, so the feature store, written month by month, holds
+the same rows in the same order.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import dask
@@ -20,12 +22,15 @@ import numpy as np
 import pandas as pd
 from distributed import default_client
 
+from diab_readmit.contracts import IDENTITY_COLUMNS
 from diab_readmit.engine import EngineParams
 
-from .nodes import build_feature_store
+from .nodes import gold_features
 from .order_audit import ORDER_KEY, ORDER_SEGMENT, USABLE_AS_PRIOR
 from .parameter_models import EncounterDatesParams
-from .raw_schema import RawDataError, type_raw_encounters
+from .raw_schema import DIAGNOSIS_COLUMNS, RawDataError, type_raw_encounters
+
+logger = logging.getLogger(__name__)
 
 #: Columns the pandas path's date, audit, cohort and label nodes read.
 ORDER_COLUMNS = [
@@ -165,10 +170,11 @@ def _narrowest_int(values: np.ndarray) -> np.ndarray:
 def _features_of_patients(
     silver: pd.DataFrame, lookup: OrderLookup, order_audit: dict[str, Any]
 ) -> pd.DataFrame:
-    """``build_feature_store`` on one partition of whole patients, rows numbered as on the
-    pandas path (the encounter's position in encounter_id order)."""
+    """The pandas path's feature code (``nodes.gold_features``) on one partition of whole
+    patients, rows numbered as on the pandas path (the encounter's position in encounter_id
+    order)."""
     encounters = lookup.rows_of(silver)
-    gold = build_feature_store(encounters, order_audit)
+    gold = gold_features(encounters, order_audit)
     gold.index = encounters.index[encounters["in_cohort"].to_numpy()].rename(None)
     return gold
 
@@ -200,6 +206,14 @@ def build_feature_store_by_patient(
     lookup = OrderLookup(cohort_encounters, raw_encounters_location)
     sample = silver_blocks.head(20, npartitions=1, compute=True)
     meta = _features_of_patients(sample, lookup, order_audit_report).iloc[:0]
+    meta.attrs["order_audit"] = order_audit_report
+    logger.info(
+        "Feature store: %d cohort encounters x %d model-input features, in %d partitions "
+        "of whole patients",
+        int(cohort_encounters["in_cohort"].sum()),
+        meta.shape[1] - len(IDENTITY_COLUMNS) - len(DIAGNOSIS_COLUMNS),
+        partitions,
+    )
     silver_by_patient = silver_blocks.shuffle(on="patient_nbr", npartitions=partitions)
     return silver_by_patient.map_partitions(
         _features_of_patients,

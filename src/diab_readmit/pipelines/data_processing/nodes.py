@@ -216,6 +216,23 @@ def build_feature_store(
     cohort rows are kept. The audit's report travels with the store (``attrs``, written to
     its manifest).
     """
+    gold = gold_features(cohort_flagged, order_audit)
+    logger.info(
+        "Feature store: %d encounters x %d model-input features",
+        len(gold),
+        gold.shape[1] - len(IDENTITY_COLUMNS) - len(DIAGNOSIS_COLUMNS),
+    )
+    gold = gold.reset_index(drop=True)
+    gold.attrs["order_audit"] = order_audit
+    return gold
+
+
+def gold_features(
+    cohort_flagged: pd.DataFrame, order_audit: dict[str, Any]
+) -> pd.DataFrame:
+    """The feature store's rows for ``cohort_flagged``'s cohort encounters, with its index
+    (``build_feature_store`` without the log and the attrs; the Dask engine runs it on each
+    partition of whole patients)."""
     encounters = cohort_flagged
     current = pd.concat(
         [
@@ -233,7 +250,7 @@ def build_feature_store(
         calendar_days=not order_audit["dates_synthesized"],
     )
     features = pd.concat([current, history], axis=1)
-    gold = pd.concat(
+    return pd.concat(
         [
             encounters[[*IDENTITY_COLUMNS, *DIAGNOSIS_COLUMNS]].astype(
                 {c: "string" for c in DIAGNOSIS_COLUMNS}
@@ -242,14 +259,6 @@ def build_feature_store(
         ],
         axis=1,
     )[encounters["in_cohort"].to_numpy()]
-    logger.info(
-        "Feature store: %d encounters x %d model-input features",
-        len(gold),
-        features.shape[1],
-    )
-    gold = gold.reset_index(drop=True)
-    gold.attrs["order_audit"] = order_audit
-    return gold
 
 
 def build_label_store(cohort_flagged: pd.DataFrame) -> pd.DataFrame:
