@@ -14,6 +14,8 @@ from typing import Any, TypedDict
 
 import pandas as pd
 
+from diab_readmit.datasets.parquet_window import ParquetWindow
+
 #: The label: 1 when the encounter was followed by a readmission within 30 days (``<30``).
 LABEL = "readmitted_30d"
 
@@ -81,30 +83,35 @@ class PreprocessedSnapshot:
     turns gold feature rows into those model inputs. ``metadata`` is the JSON document saved
     as metadata.json (windows, rows, sources, ``library_versions``, ...).
     ``snapshot_id`` is set by the dataset: None until the snapshot is saved.
+
+    A loaded window of ``lazy_min_rows`` rows or more is a ``ParquetWindow`` (read from its
+    file as needed) rather than a DataFrame; ``datasets.parquet_window`` reads either form.
     """
 
-    train: pd.DataFrame
-    test: pd.DataFrame
-    oot: pd.DataFrame
+    train: pd.DataFrame | ParquetWindow
+    test: pd.DataFrame | ParquetWindow
+    oot: pd.DataFrame | ParquetWindow
     scaler: Any
     metadata: dict[str, Any]
     snapshot_id: str | None = None
 
     def __post_init__(self) -> None:
         not_frames = [
-            w for w in WINDOWS if not isinstance(self.window(w), pd.DataFrame)
+            w
+            for w in WINDOWS
+            if not isinstance(self.window(w), pd.DataFrame | ParquetWindow)
         ]
         if not_frames or not isinstance(self.metadata, dict):
             raise TypeError(
-                f"PreprocessedSnapshot: {not_frames or ['metadata']} must be DataFrames "
-                f"(windows) and a dict (metadata)."
+                f"PreprocessedSnapshot: {not_frames or ['metadata']} must be DataFrames or "
+                f"ParquetWindows (windows) and a dict (metadata)."
             )
 
-    def window(self, name: str) -> pd.DataFrame:
+    def window(self, name: str) -> pd.DataFrame | ParquetWindow:
         """The rows of window ``name`` (one of ``WINDOWS``)."""
         return getattr(self, name)
 
-    def windows(self) -> dict[str, pd.DataFrame]:
+    def windows(self) -> dict[str, pd.DataFrame | ParquetWindow]:
         return {name: self.window(name) for name in WINDOWS}
 
     @property

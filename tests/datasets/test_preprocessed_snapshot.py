@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import socket
 import uuid
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from kedro.io.core import DatasetError
 from sklearn.preprocessing import StandardScaler
 
 from diab_readmit.contracts import PreprocessedSnapshot
 from diab_readmit.datasets import preprocessed_snapshot
+from diab_readmit.datasets.parquet_window import ParquetWindow
 from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
 
 
@@ -283,3 +286,95 @@ def test_saving_something_else_than_a_snapshot_is_refused(tmp_path):
     ):
         PreprocessedSnapshotDataset(path=str(tmp_path)).save({"train": pd.DataFrame()})
     assert list(tmp_path.iterdir()) == []
+
+
+def _lazy_dataset(path: str, **kwargs) -> PreprocessedSnapshotDataset:
+    # _snapshot() has 30 train, 10 test and 5 OOT rows: only train reaches 20 rows.
+    return PreprocessedSnapshotDataset(path=path, lazy_min_rows=20, **kwargs)
+
+
+def test_windows_from_lazy_min_rows_on_load_as_parquet_windows(tmp_path):
+    dataset = _lazy_dataset(str(tmp_path))
+    saved = _snapshot()
+    dataset.save(saved)
+    loaded = dataset.load()
+    assert isinstance(loaded.train, ParquetWindow)
+    assert isinstance(loaded.test, pd.DataFrame)
+    assert isinstance(loaded.oot, pd.DataFrame)
+    assert len(loaded.train) == 30 and "age_midpoint" in loaded.train
+    pd.testing.assert_frame_equal(loaded.train.to_pandas(), saved.train)
+    # Local snapshots are read where they are, no copy.
+    assert loaded.train.shown.endswith(f"{loaded.snapshot_id}/train_processed.parquet")
+    # Without the setting every window is a DataFrame, as before.
+    plain = PreprocessedSnapshotDataset(path=str(tmp_path)).load()
+    assert all(isinstance(w, pd.DataFrame) for w in plain.windows().values())
+
+
+def test_a_lazy_window_is_checked_by_its_streamed_sha256(tmp_path, monkeypatch):
+    # Chunks of 64 bytes: the file is hashed over many reads, never read whole.
+    monkeypatch.setattr(preprocessed_snapshot, "HASH_CHUNK_BYTES", 64)
+    dataset = _lazy_dataset(str(tmp_path))
+    dataset.save(_snapshot())
+    snapshot_id = dataset.load().snapshot_id
+    target = tmp_path / snapshot_id / "train_processed.parquet"
+    content = target.read_bytes()
+    middle = len(content) // 2
+    target.write_bytes(
+        content[:middle] + bytes([content[middle] ^ 1]) + content[middle + 1 :]
+    )
+    with pytest.raises(
+        DatasetError,
+        match=rf"{snapshot_id}/train_processed.parquet does not match its sha256",
+    ):
+        dataset.load()
+    target.unlink()
+    with pytest.raises(DatasetError, match=r"train_processed.parquet is missing"):
+        dataset.load()
+
+
+def test_remote_lazy_windows_are_copied_once_while_hashed(monkeypatch):
+    dataset = _lazy_dataset(f"memory://snapshots-{uuid.uuid4().hex}/preprocessed")
+    saved = _snapshot()
+    dataset.save(saved)
+    streamed = []
+    original = PreprocessedSnapshotDataset._streamed_sha256
+
+    def counted(self, source, copy_to):
+        streamed.append(source)
+        return original(self, source, copy_to)
+
+    monkeypatch.setattr(PreprocessedSnapshotDataset, "_streamed_sha256", counted)
+    first, second = dataset.load(), dataset.load()
+    assert len(streamed) == 1  # the second load reads the verified local copy
+    assert first.train._path == second.train._path
+    assert first.train.shown.startswith("memory://")
+    pd.testing.assert_frame_equal(second.train.to_pandas(), saved.train)
+
+
+def test_remote_lazy_window_with_a_wrong_checksum_is_refused_and_not_kept():
+    path = f"memory://snapshots-{uuid.uuid4().hex}/preprocessed"
+    dataset = _lazy_dataset(path)
+    dataset.save(_snapshot())
+    snapshot_id = PreprocessedSnapshotDataset(path=path).load().snapshot_id
+    name = dataset._join(snapshot_id, "train_processed.parquet")
+    fs = dataset._fs
+    content = fs.cat_file(name)
+    fs.pipe_file(name, content[:100] + bytes([content[100] ^ 1]) + content[101:])
+    with pytest.raises(DatasetError, match="does not match its sha256"):
+        dataset.load()
+    assert dataset._local_copies == {}
+    assert os.listdir(dataset._copies.name) == []
+
+
+def test_windows_are_saved_in_row_groups(tmp_path, monkeypatch):
+    monkeypatch.setattr(preprocessed_snapshot, "ROW_GROUP_ROWS", 8)
+    dataset = PreprocessedSnapshotDataset(path=str(tmp_path))
+    dataset.save(_snapshot())
+    snapshot_id = dataset.load().snapshot_id
+    parquet = pq.ParquetFile(tmp_path / snapshot_id / "train_processed.parquet")
+    assert parquet.num_row_groups == 4  # 30 rows
+
+
+def test_lazy_min_rows_below_one_is_refused(tmp_path):
+    with pytest.raises(DatasetError, match="lazy_min_rows .* is 0"):
+        PreprocessedSnapshotDataset(path=str(tmp_path), lazy_min_rows=0)

@@ -23,6 +23,13 @@ One run, one snapshot: during a ``kedro run`` (``pin_for_run``, called by the
 run_hooks.PinSnapshotPerRun hook) the first load resolves ``latest.txt`` and every later load
 returns that same snapshot, even if another run moves ``latest.txt`` meanwhile; a save in the
 run pins the snapshot it saved. Outside a run (a notebook) every load reads ``latest.txt``.
+
+Large windows stay on disk: a window of ``lazy_min_rows`` rows or more (the parquet footer
+says how many) loads as a ``parquet_window.ParquetWindow`` instead of a pandas frame. Its
+sha256 is checked while the file streams through in 8 MB chunks; on S3 the same stream is
+written to a local temporary copy (kept for the dataset's life, so the nodes of one run
+download it once), which the window reads. Smaller windows load as frames, as before.
+Windows are saved in row groups of ``ROW_GROUP_ROWS`` rows, so batches read cheaply.
 """
 
 from __future__ import annotations
@@ -30,7 +37,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import pickle
+import tempfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +50,7 @@ from kedro.io.core import AbstractDataset, DatasetError
 from diab_readmit.contracts import SNAPSHOT_FIELDS, WINDOWS, PreprocessedSnapshot
 from diab_readmit.datasets.commit_protocol import CommitFolders, id_pattern
 from diab_readmit.datasets.fsspec_folder import FsspecFolder
+from diab_readmit.datasets.parquet_window import ROW_GROUP_ROWS, ParquetWindow
 from diab_readmit.datasets.storage_errors import storage_errors_named
 
 logger = logging.getLogger(__name__)
@@ -50,6 +60,8 @@ METADATA = "metadata.json"
 SCALER = "scaler.pkl"
 PREFIX = "train_data_"
 SNAPSHOT_ID = id_pattern(PREFIX)
+#: Bytes per read of a streamed sha256 check.
+HASH_CHUNK_BYTES = 8 * 2**20
 
 
 def window_file(window: str) -> str:
@@ -74,6 +86,7 @@ class PreprocessedSnapshotDataset(
               type: diab_readmit.datasets.preprocessed_snapshot.PreprocessedSnapshotDataset
               path: s3://bucket/gold/preprocessed
               snapshot_id: ${runtime_params:snapshot_id,null}
+              lazy_min_rows: 500000
               fs_args:
                 config_kwargs: {retries: {mode: standard}}
 
@@ -91,6 +104,7 @@ class PreprocessedSnapshotDataset(
         *,
         path: str,
         snapshot_id: str | None = None,
+        lazy_min_rows: int | None = None,
         credentials: dict[str, Any] | None = None,
         fs_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
@@ -101,6 +115,8 @@ class PreprocessedSnapshotDataset(
             path: folder holding the snapshots, e.g. ``data/05_model_input/preprocessed``
                 or ``s3://bucket/gold/preprocessed``.
             snapshot_id: load this snapshot instead of the latest (saving is not affected).
+            lazy_min_rows: windows with at least this many rows load as ``ParquetWindow``
+                (read from the file as nodes need them); None: every window as a DataFrame.
             credentials: passed to the fsspec filesystem (e.g. ``key``/``secret`` for s3fs).
             fs_args: extra arguments of the fsspec filesystem (e.g. ``config_kwargs``).
             metadata: free-form, for kedro-viz and hooks; ignored by the dataset.
@@ -111,6 +127,15 @@ class PreprocessedSnapshotDataset(
                 f"snapshot_id '{snapshot_id}' is not a snapshot id: expected "
                 f"train_data_YYYYMMDD_HHMMSS (optionally _NN), as listed under {self._path}."
             )
+        if lazy_min_rows is not None and int(lazy_min_rows) < 1:
+            raise DatasetError(
+                f"lazy_min_rows of {self._path} is {lazy_min_rows}: give a row count >= 1, "
+                f"or null to load every window as a DataFrame."
+            )
+        self._lazy_min_rows = None if lazy_min_rows is None else int(lazy_min_rows)
+        #: Local copies of remote lazy windows: (snapshot id, file) -> path under _copies.
+        self._local_copies: dict[tuple[str, str], str] = {}
+        self._copies: tempfile.TemporaryDirectory | None = None
         self._snapshot_id = snapshot_id
         #: The snapshot the run's first load (or save) settled on: see the module notes.
         self._resolved_id: str | None = None
@@ -142,7 +167,11 @@ class PreprocessedSnapshotDataset(
             )
         windows = {}
         for window in WINDOWS:
-            content = self._read_verified(snapshot_id, window_file(window), metadata)
+            name = window_file(window)
+            if self._is_large(snapshot_id, name):
+                windows[window] = self._lazy_window(snapshot_id, name, metadata)
+                continue
+            content = self._read_verified(snapshot_id, name, metadata)
             windows[window] = pq.read_table(pa.BufferReader(content)).to_pandas()
             del content
             # Arrow's allocator keeps the decoded table's pages after to_pandas(); handing
@@ -150,7 +179,16 @@ class PreprocessedSnapshotDataset(
             # 0.85 GB instead of 1.45 GB for the same 0.7 GB of windows).
             pa.default_memory_pool().release_unused()
         scaler = pickle.loads(self._read_verified(snapshot_id, SCALER, metadata))
-        logger.info("Loaded preprocessed snapshot %s from %s", snapshot_id, self._path)
+        lazy = [w for w, rows in windows.items() if isinstance(rows, ParquetWindow)]
+        logger.info(
+            "Loaded preprocessed snapshot %s from %s%s",
+            snapshot_id,
+            self._path,
+            f" ({', '.join(lazy)} left in their parquet files: {self._lazy_min_rows:,} "
+            f"rows or more)"
+            if lazy
+            else "",
+        )
         return PreprocessedSnapshot(
             **windows, scaler=scaler, metadata=metadata, snapshot_id=snapshot_id
         )
@@ -163,8 +201,13 @@ class PreprocessedSnapshotDataset(
         snapshot_id = self._commits.claim(datetime.now(UTC))
         files = {}
         for window, rows in data.windows().items():
+            frame = rows.to_pandas() if isinstance(rows, ParquetWindow) else rows
             buffer = pa.BufferOutputStream()
-            pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), buffer)
+            pq.write_table(
+                pa.Table.from_pandas(frame, preserve_index=False),
+                buffer,
+                row_group_size=ROW_GROUP_ROWS,
+            )
             files[window_file(window)] = self._write(
                 snapshot_id, window_file(window), buffer.getvalue()
             )
@@ -322,17 +365,79 @@ class PreprocessedSnapshotDataset(
         expected = metadata["files"].get(name, {}).get("sha256")
         content = self._read_bytes(snapshot_id, name)
         if content is None or hashlib.sha256(content).hexdigest() != expected:
-            problem = (
-                "is missing"
-                if content is None
-                else "does not match its sha256 in metadata.json"
-            )
-            raise DatasetError(
-                f"{self._shown(snapshot_id, name)} {problem}: the snapshot was modified after it "
-                f"was saved. Load another one ({self._available()}) or run "
-                f"`kedro run --pipelines preprocessing`."
-            )
+            self._raise_damaged(snapshot_id, name, missing=content is None)
         return content
+
+    def _is_large(self, snapshot_id: str, name: str) -> bool:
+        """Whether the window file ``name`` has ``lazy_min_rows`` rows or more (its footer)."""
+        if self._lazy_min_rows is None:
+            return False
+        try:
+            with self._fs.open(self._join(snapshot_id, name), "rb") as handle:
+                rows = pq.ParquetFile(handle).metadata.num_rows
+        except (OSError, pa.ArrowException):
+            return False  # missing or unreadable: the whole-file check reports it
+        return rows >= self._lazy_min_rows
+
+    def _lazy_window(
+        self, snapshot_id: str, name: str, metadata: dict[str, Any]
+    ) -> ParquetWindow:
+        """The window ``name`` as a ParquetWindow, after a streamed sha256 check.
+
+        Local files are checked where they are and read there. Remote ones stream into a
+        local copy while they are hashed; the copy (private to this dataset) is reused by
+        later loads of the same snapshot.
+        """
+        key = (snapshot_id, name)
+        shown = self._shown(snapshot_id, name)
+        if key in self._local_copies:
+            return ParquetWindow(self._local_copies[key], shown=shown)
+        source = self._join(snapshot_id, name)
+        local = self._protocol in ("file", "local")
+        target = source
+        if not local:
+            if self._copies is None:
+                self._copies = tempfile.TemporaryDirectory(prefix="diab-snapshot-")
+            target = os.path.join(self._copies.name, f"{snapshot_id}-{name}")
+        expected = metadata["files"].get(name, {}).get("sha256")
+        try:
+            matches = (
+                self._streamed_sha256(source, None if local else target) == expected
+            )
+        except FileNotFoundError:
+            self._raise_damaged(snapshot_id, name, missing=True)
+        if not matches:
+            if not local:
+                os.remove(target)
+            self._raise_damaged(snapshot_id, name, missing=False)
+        if not local:
+            self._local_copies[key] = target
+        return ParquetWindow(target, shown=shown)
+
+    def _streamed_sha256(self, source: str, copy_to: str | None) -> str:
+        """sha256 of the file ``source``, read in chunks (and written to ``copy_to``)."""
+        digest = hashlib.sha256()
+        with self._fs.open(source, "rb") as handle:
+            copy = open(copy_to, "wb") if copy_to else None
+            try:
+                while chunk := handle.read(HASH_CHUNK_BYTES):
+                    digest.update(chunk)
+                    if copy is not None:
+                        copy.write(chunk)
+            finally:
+                if copy is not None:
+                    copy.close()
+        return digest.hexdigest()
+
+    def _raise_damaged(self, snapshot_id: str, name: str, missing: bool) -> None:
+        problem = (
+            "is missing" if missing else "does not match its sha256 in metadata.json"
+        )
+        raise DatasetError(
+            f"{self._shown(snapshot_id, name)} {problem}: the snapshot was modified after it "
+            f"was saved. Load another one ({self._available()}) or run "
+            f"`kedro run --pipelines preprocessing`."
+        )
 
     def _available(self) -> str:
         ids = self.snapshot_ids()

@@ -15,8 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Replicates per block of the weight matrix (bounds memory to block x rows floats).
+#: Replicates per block of the weight matrix (bounds memory to block x rows floats)...
 BLOCK_REPLICATES = 64
+#: ...and rows x replicates per block at most: above 250,000 rows a block has fewer
+#: replicates (at 1.5M rows, 10), so one block's matrices stay ~130 MB each instead of
+#: growing with the window. Below 250,000 rows the blocks, and so the draws, are unchanged;
+#: above, each block is seeded as before by its first replicate, so the draws differ from
+#: those of 64-replicate blocks (the intervals are as valid, not the same numbers).
+BLOCK_WEIGHTS = 64 * 250_000
 #: The metrics with intervals, as in the window metrics of metadata.json.
 INTERVAL_METRICS = ("auc_roc", "pr_auc", "brier", "observed_minus_expected")
 
@@ -100,9 +106,15 @@ def weighted_metrics(
     }
 
 
+def block_replicates(rows: int) -> int:
+    """Replicates per block of the weight matrix for a window of ``rows`` rows."""
+    return max(1, min(BLOCK_REPLICATES, BLOCK_WEIGHTS // max(rows, 1)))
+
+
 def _blocks(patients, y, resampling: Resampling):
-    for start in range(0, resampling.replicates, BLOCK_REPLICATES):
-        size = min(BLOCK_REPLICATES, resampling.replicates - start)
+    step = block_replicates(len(y))
+    for start in range(0, resampling.replicates, step):
+        size = min(step, resampling.replicates - start)
         yield patient_weights(patients, y, size, resampling.seed + start)
 
 

@@ -60,12 +60,16 @@ class Contributions:
 
     def mean_absolute(self) -> pd.Series:
         """Mean |contribution| per feature, largest first: the global view of the model."""
-        series = pd.Series(
-            np.abs(self.values).mean(axis=0),
-            index=self.feature_names,
-            name=f"mean |contribution| ({self.unit})",
+        return ranked_mean_abs(
+            np.abs(self.values).mean(axis=0), self.feature_names, self.unit
         )
-        return series.sort_values(ascending=False, kind="stable")
+
+
+def ranked_mean_abs(means: np.ndarray, names: list[str], unit: str) -> pd.Series:
+    """Mean |contribution| per feature (``means``, e.g. summed over batches of a window
+    and divided by its rows), largest first."""
+    series = pd.Series(means, index=names, name=f"mean |contribution| ({unit})")
+    return series.sort_values(ascending=False, kind="stable")
 
 
 def contributions(model: BaseEstimator, X: pd.DataFrame) -> Contributions:

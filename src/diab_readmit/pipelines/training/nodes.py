@@ -28,6 +28,7 @@ from diab_readmit.contracts import (
     PreprocessedSnapshot,
     library_versions,
 )
+from diab_readmit.datasets.parquet_window import Window, column_values
 from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import TrainingConfig
 
@@ -40,7 +41,7 @@ from .estimators import (
     fit_final,
     parameter_prefix,
 )
-from .model_matrix import model_matrix
+from .model_matrix import model_inputs, model_matrix, window_risks
 from .search import SearchSettings, fit_search, make_search, search_rows
 from .trust_nodes import population
 
@@ -99,7 +100,7 @@ def tune_hyperparameters(
     started = time.perf_counter()
     features = _feature_columns(preprocessed_snapshot)
     train = preprocessed_snapshot.train
-    y = train[LABEL].to_numpy(dtype=np.int8)
+    y = column_values(train, LABEL).astype(np.int8)
     if len(np.unique(y)) < 2:
         raise SnapshotContractError(
             f"The train window of snapshot {preprocessed_snapshot.shown_id} has "
@@ -143,22 +144,18 @@ def tune_hyperparameters(
     # and the fitted model records the feature names.
     settings = training_config.calibration
     order = (
-        train["partition_date"].to_numpy()
+        column_values(train, "partition_date")
         if "partition_date" in train
         else np.arange(len(train))
     )
     fit_rows, calibration_rows = calibration_split(
         y, groups, order, settings, training_config.seed
     )
-    holdout = pd.DataFrame(
-        model_matrix(train, features, calibration_rows), columns=features, copy=False
-    )
+    holdout = model_inputs(train, features, calibration_rows)
     eval_set = (holdout, y[calibration_rows]) if len(calibration_rows) else None
     where = xgboost_fits.training_data(estimator, chosen, len(fit_rows))
     if where == "in_memory":
-        frame = pd.DataFrame(
-            model_matrix(train, features, fit_rows), columns=features, copy=False
-        )
+        frame = model_inputs(train, features, fit_rows)
         fitted = fit_final(
             estimator.name, chosen, frame, y[fit_rows], training_config.n_jobs, eval_set
         )
@@ -222,7 +219,7 @@ def tune_hyperparameters(
     }
 
 
-def _patient_groups(train: pd.DataFrame, snapshot_id: str) -> np.ndarray:
+def _patient_groups(train: Window, snapshot_id: str) -> np.ndarray:
     """patient_nbr of each train row: CV folds and the calibration holdout keep patients whole."""
     if "patient_nbr" not in train.columns:
         raise SnapshotContractError(
@@ -230,7 +227,7 @@ def _patient_groups(train: pd.DataFrame, snapshot_id: str) -> np.ndarray:
             f"cannot be grouped by patient. It was made by an older version of the project: "
             f"re-create it with `kedro run --pipelines preprocessing`."
         )
-    return train["patient_nbr"].to_numpy(dtype=np.int64)
+    return column_values(train, "patient_nbr").astype(np.int64)
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
@@ -246,7 +243,8 @@ def score_evaluation_windows(
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Predicted readmission probabilities of the TEST and the OOT window.
 
-    Returned separately so the threshold node can take the test scores alone.
+    Returned separately so the threshold node can take the test scores alone. A lazy
+    window is scored batch by batch (``model_matrix.window_risks``).
     """
     classifier, features = tuned_model["classifier"], tuned_model["feature_columns"]
     scored = []
@@ -259,10 +257,8 @@ def score_evaluation_windows(
             )
         scored.append(
             {
-                "y_true": rows[LABEL].to_numpy(dtype=np.int8),
-                "y_score": classifier.predict_proba(rows[features])[:, 1].astype(
-                    np.float64
-                ),
+                "y_true": column_values(rows, LABEL).astype(np.int8),
+                "y_score": window_risks(classifier, rows, features),
             }
         )
     return scored[0], scored[1]
@@ -455,7 +451,9 @@ def _observed_windows(
     observed = {}
     for window, rows in snapshot.windows().items():
         dates = pd.to_datetime(
-            rows.get("partition_date", pd.Series(dtype="datetime64[ns]"))
+            rows["partition_date"]
+            if "partition_date" in rows
+            else pd.Series(dtype="datetime64[ns]")
         )
         observed[window] = {
             "start_date": None if dates.empty else str(dates.min().date()),

@@ -30,8 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from diab_readmit.contracts import PreprocessedSnapshot
 from diab_readmit.datasets.gold_lookup import GoldRows
 from diab_readmit.datasets.model_registry import HELD, PROMOTED, REJECTED
+from diab_readmit.datasets.parquet_window import Window, column_values
 
 from . import evaluation
+from .model_matrix import window_risks
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +90,7 @@ def _floor_failures(test: dict[str, Any], floors: Floors) -> list[str]:
 
 def _champion_scores(
     champion: dict[str, Any],
-    test: pd.DataFrame,
+    test: Window,
     snapshot_id: str | None,
     features: list[str],
     gold_rows: GoldRows | None,
@@ -100,7 +102,7 @@ def _champion_scores(
         and metadata.get("feature_columns") == features
     ):
         classifier = model.named_steps["classifier"]
-        risks = classifier.predict_proba(test[features])[:, 1]
+        risks = window_risks(classifier, test, features)
         return np.arange(len(test)), risks, "the snapshot's scaled test rows"
     scaler = model.named_steps["preprocess"]
     needed = [str(c) for c in getattr(scaler, "feature_names_in_", [])]
@@ -115,17 +117,18 @@ def _champion_scores(
             f"{'...' if len(missing) > 5 else ''}",
         )
     dates = pd.to_datetime(test["partition_date"])
+    encounters = column_values(test, "encounter_id")
     rows = gold_rows.read(
         ["encounter_id", *[c for c in needed if c != "encounter_id"]],
         dates.min(),
         dates.max(),
     )
     rows = rows.drop_duplicates("encounter_id").set_index("encounter_id")
-    found = test["encounter_id"].isin(rows.index).to_numpy()
+    found = np.isin(encounters, rows.index.to_numpy())
     positions = np.flatnonzero(found)
     if not len(positions):
         return None, None, "none of the test encounters are in the gold feature store"
-    ordered = rows.loc[test["encounter_id"].to_numpy()[positions]].reset_index()
+    ordered = rows.loc[encounters[positions]].reset_index()
     risks = model.predict_proba(ordered[needed])[:, 1]
     return positions, risks, "the test encounters' gold rows, with its own scaler"
 

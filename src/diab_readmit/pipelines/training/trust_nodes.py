@@ -21,18 +21,23 @@ from diab_readmit.contracts import (
     WINDOWS,
     PreprocessedSnapshot,
 )
+from diab_readmit.datasets.parquet_window import (
+    Window,
+    column_values,
+    read_columns,
+    window_frames,
+)
 
 from .bootstrap import Resampling, metric_intervals
-from .explanations import contributions, gold_values, reasons_table
+from .explanations import contributions, gold_values, ranked_mean_abs, reasons_table
 from .group_performance import TrustSettings, performance_by_group
+
+#: Rows of a lazy window explained at a time: TreeSHAP's float64 contributions of 100,000
+#: rows x 183 inputs are ~150 MB, and the ordering of reasons as much again.
+EXPLAIN_BATCH_ROWS = 100_000
 
 #: Highest-risk test encounters whose reasons are kept in the metadata, as examples.
 EXAMPLES = 5
-
-
-def _window_values(snapshot: PreprocessedSnapshot, window: str, features: list[str]):
-    rows = snapshot.window(window)
-    return rows, gold_values(rows[features], snapshot.scaler)
 
 
 def predictions_fingerprint(predictions: pd.DataFrame) -> str:
@@ -72,31 +77,27 @@ def explain_evaluation_windows(
     for window, scores in zip(
         EVALUATION_WINDOWS, (test_scores, oot_scores), strict=True
     ):
-        rows, values = _window_values(preprocessed_snapshot, window, features)
-        explained = contributions(classifier, rows[features])
-        if window == "test":
-            global_view = explained.mean_absolute()
-        reasons = reasons_table(explained, values, trust.top_reasons)
+        rows = preprocessed_snapshot.window(window)
         identity = [
             c for c in ("encounter_id", "patient_nbr", "partition_date") if c in rows
         ]
-        frames.append(
-            pd.concat(
-                [
-                    rows[identity].reset_index(drop=True),
-                    pd.DataFrame(
-                        {
-                            "window": window,
-                            LABEL: scores["y_true"],
-                            "risk": scores["y_score"],
-                            "flagged": scores["y_score"] >= threshold,
-                        }
-                    ),
-                    reasons.reset_index(drop=True),
-                ],
-                axis=1,
+        absolute_sum, start = np.zeros(len(features)), 0
+        for batch in window_frames(rows, [*identity, *features], EXPLAIN_BATCH_ROWS):
+            explained = contributions(classifier, batch[features])
+            absolute_sum += np.abs(explained.values).sum(axis=0)
+            values = gold_values(batch[features], preprocessed_snapshot.scaler)
+            reasons = reasons_table(explained, values, trust.top_reasons)
+            stop = start + len(batch)
+            frames.append(
+                _predictions(
+                    batch[identity], window, scores, start, stop, threshold
+                ).join(reasons.reset_index(drop=True))
             )
-        )
+            start = stop
+        if window == "test":
+            global_view = ranked_mean_abs(
+                absolute_sum / max(start, 1), explained.feature_names, explained.unit
+            )
     predictions = pd.concat(frames, ignore_index=True)
     test_rows = predictions[predictions["window"] == "test"]
     examples = test_rows.nlargest(EXAMPLES, "risk")
@@ -131,6 +132,32 @@ def explain_evaluation_windows(
     }
 
 
+def _predictions(
+    identity: pd.DataFrame,
+    window: str,
+    scores: dict[str, np.ndarray],
+    start: int,
+    stop: int,
+    threshold: float,
+) -> pd.DataFrame:
+    """The identity columns of rows ``start:stop`` of a window with their label and risk."""
+    risk = scores["y_score"][start:stop]
+    return pd.concat(
+        [
+            identity.reset_index(drop=True),
+            pd.DataFrame(
+                {
+                    "window": window,
+                    LABEL: scores["y_true"][start:stop],
+                    "risk": risk,
+                    "flagged": risk >= threshold,
+                }
+            ),
+        ],
+        axis=1,
+    )
+
+
 def assess_trust(
     preprocessed_snapshot: PreprocessedSnapshot,
     test_scores: dict[str, np.ndarray],
@@ -151,7 +178,7 @@ def assess_trust(
     ):
         rows = preprocessed_snapshot.window(window)
         patients = (
-            rows["patient_nbr"].to_numpy()
+            column_values(rows, "patient_nbr")
             if "patient_nbr" in rows
             else np.arange(len(rows))
         )
@@ -159,7 +186,8 @@ def assess_trust(
             scores["y_true"], scores["y_score"], patients, resampling
         )
         values = gold_values(
-            rows[_group_columns(rows, trust)], preprocessed_snapshot.scaler
+            read_columns(rows, _group_columns(rows, trust)),
+            preprocessed_snapshot.scaler,
         )
         groups[window] = performance_by_group(
             scores["y_true"], scores["y_score"], values, threshold, trust
@@ -183,7 +211,7 @@ def assess_trust(
     }
 
 
-def _group_columns(rows: pd.DataFrame, trust: TrustSettings) -> list[str]:
+def _group_columns(rows: Window, trust: TrustSettings) -> list[str]:
     """The model inputs the groupings read: a named column or a one-hot family."""
     wanted = []
     for spec in trust.groups.values():
@@ -214,7 +242,7 @@ def population(snapshot: PreprocessedSnapshot) -> dict[str, Any]:
         rows = snapshot.window(window)
         present = [c for c in TERMINAL_DISCHARGES if c in rows]
         terminal[window] = (
-            float(rows[present].to_numpy().max(axis=1).mean())
+            float(read_columns(rows, present).to_numpy().max(axis=1).mean())
             if present and len(rows)
             else None
         )

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import xgboost
 
+from diab_readmit.datasets.parquet_window import ParquetWindow, Window
 from diab_readmit.engine import selected_engine
 from diab_readmit.errors import UserFixableError
 
@@ -95,6 +96,44 @@ def frame_batches(
     return batches
 
 
+def window_batches(
+    window: ParquetWindow,
+    features: list[str],
+    rows: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray | None,
+    batch_rows: int,
+) -> Batches:
+    """As ``frame_batches``, over a lazy window: one pass reads the file in order and
+    keeps ``rows`` (increasing positions), handed over in the same batches of
+    ``batch_rows`` fit rows as ``frame_batches`` makes, so both fit the same model."""
+
+    def batches() -> Iterator[Batch]:
+        pending: list[np.ndarray] = []
+        held, emitted = 0, 0
+        for start, matrix in window.iter_matrices(features, batch_rows):
+            low, high = np.searchsorted(rows, [start, start + len(matrix)])
+            if high > low:
+                pending.append(matrix[rows[low:high] - start])
+                held += high - low
+            del matrix
+            while held >= batch_rows or (held and high == len(rows)):
+                joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+                size = min(batch_rows, held)
+                stop = emitted + size
+                yield (
+                    np.ascontiguousarray(joined[:size]),
+                    y[emitted:stop],
+                    None if weight is None else weight[emitted:stop],
+                )
+                pending = [joined[size:]] if held > size else []
+                held, emitted = held - size, stop
+            if emitted == len(rows):
+                return
+
+    return batches
+
+
 class RowBatches(xgboost.DataIter):
     """An ``xgboost.DataIter`` over ``batches``: one batch in Python memory at a time.
 
@@ -135,14 +174,17 @@ def fit_past_memory(
     where: TrainingData,
     model: EarlyStoppingXGBClassifier,
     estimator: EstimatorSettings,
-    frame: pd.DataFrame,
+    frame: Window,
     features: list[str],
     fit_rows: np.ndarray,
     y_fit: np.ndarray,
     eval_set: tuple[pd.DataFrame, np.ndarray] | None,
     n_jobs: int,
 ) -> tuple[xgboost.XGBClassifier, dict[str, Any]]:
-    """Fit ``model``'s parameters on ``fit_rows`` of ``frame`` through ``where``.
+    """Fit ``model``'s parameters on ``fit_rows`` (increasing) of ``frame`` through ``where``.
+
+    ``frame`` is the train window in memory or lazy (``ParquetWindow``, read batch by
+    batch on every pass); both give XGBoost the same batches.
 
     ``n_jobs`` threads, as the in-memory refit (``fit_final``); on Dask each worker's own.
 
@@ -168,7 +210,8 @@ def fit_past_memory(
             )
     settings = estimator.external_memory or ExternalMemorySettings()
     batch_rows = settings.batch_rows
-    batches = frame_batches(frame, features, fit_rows, y_fit, weight, batch_rows)
+    batching = window_batches if isinstance(frame, ParquetWindow) else frame_batches
+    batches = batching(frame, features, fit_rows, y_fit, weight, batch_rows)
     if where == "external_memory":
         booster, details = train_external_memory(
             plain, batches, features, eval_set, settings.cache_dir
