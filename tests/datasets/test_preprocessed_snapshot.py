@@ -366,6 +366,45 @@ def test_remote_lazy_window_with_a_wrong_checksum_is_refused_and_not_kept():
     assert os.listdir(dataset._copies.name) == []
 
 
+def test_lazy_windows_on_s3_are_verified_copies_and_a_tampered_one_is_refused(
+    s3_endpoint,
+):
+    import s3fs
+
+    credentials = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": s3_endpoint},
+    }
+    bucket = f"lazy-{uuid.uuid4().hex[:8]}"
+    fs = s3fs.S3FileSystem(**credentials)
+    fs.mkdir(bucket)
+    path = f"s3://{bucket}/gold/preprocessed"
+    saved = _snapshot()
+    _lazy_dataset(path, credentials=credentials).save(saved)
+
+    dataset = _lazy_dataset(path, credentials=credentials)
+    loaded = dataset.load()
+    assert isinstance(loaded.train, ParquetWindow)
+    assert loaded.train.shown == (
+        f"{path}/{loaded.snapshot_id}/train_processed.parquet"
+    )
+    assert os.path.isfile(loaded.train._path)  # a local copy, not the S3 object
+    pd.testing.assert_frame_equal(loaded.train.to_pandas(), saved.train)
+    pd.testing.assert_frame_equal(loaded.test, saved.test)
+
+    key = f"{bucket}/gold/preprocessed/{loaded.snapshot_id}/train_processed.parquet"
+    content = fs.cat_file(key)
+    fs.pipe_file(key, content[:100] + bytes([content[100] ^ 1]) + content[101:])
+    fresh = _lazy_dataset(path, credentials=credentials)
+    with pytest.raises(
+        DatasetError,
+        match=rf"{loaded.snapshot_id}/train_processed.parquet does not match its sha256",
+    ):
+        fresh.load()
+    assert fresh._local_copies == {}
+
+
 def test_windows_are_saved_in_row_groups(tmp_path, monkeypatch):
     monkeypatch.setattr(preprocessed_snapshot, "ROW_GROUP_ROWS", 8)
     dataset = PreprocessedSnapshotDataset(path=str(tmp_path))
