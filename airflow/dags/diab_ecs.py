@@ -1,9 +1,9 @@
 """What the project's DAGs share: ECS tasks that run one Kedro pipeline each, Airflow Variables
 rendered when a task runs, and a Kedro session on the worker for the Python tasks.
 
-Not a DAG: ``diab_model_training`` and ``diab_batch_inference`` import it (Airflow puts the
-DAGs folder on ``sys.path``). Like them, it never imports Kedro or the project at parse
-time.
+Not a DAG: ``diab_model_training``, ``diab_batch_inference`` and ``diab_data_processing``
+import it (Airflow puts the DAGs folder on ``sys.path``). Like them, it never imports Kedro
+or the project at parse time.
 """
 
 from __future__ import annotations
@@ -56,6 +56,16 @@ BUCKETS = {
         "diab_model_registry_bucket", "diab-readmit-model-registry"
     ),
 }
+#: Where every ECS task of the project runs (the Kedro stages and the Dask cluster's tasks).
+NETWORK_CONFIGURATION = {
+    "awsvpcConfiguration": {
+        "subnets": id_list("diab_ecs_subnets"),
+        "securityGroups": id_list("diab_ecs_security_groups"),
+        "assignPublicIp": variable("diab_ecs_assign_public_ip", "DISABLED"),
+    }
+}
+ECS_CLUSTER = variable("diab_ecs_cluster", "diab-readmit-demo-cluster")
+LAUNCH_TYPE = variable("diab_ecs_launch_type", "FARGATE")
 #: ``op_kwargs`` of the Python tasks that open a Kedro session on the worker.
 PROJECT_SETTINGS = {
     "project_path": variable("diab_project_path", "/opt/airflow/repo"),
@@ -100,36 +110,34 @@ def ecs_task(
     *,
     task_definition: str,
     task_definition_variable: str,
+    environment: dict[str, str] | None = None,
 ) -> EcsRunTaskOperator:
     """An ECS task running ``kedro run --pipelines <pipeline> --env aws`` in the project image.
 
     ``task_definition`` is the family (deploy/ecs/<family>.json, logs in /ecs/<family>);
-    the Airflow Variable ``task_definition_variable`` may name another.
+    the Airflow Variable ``task_definition_variable`` may name another. ``environment`` is
+    added to the container's, after the bucket names (values may be templates, e.g. an
+    XCom of an earlier task).
     """
     return EcsRunTaskOperator(
         task_id=task_id,
         execution_timeout=timeout,
-        cluster=variable("diab_ecs_cluster", "diab-readmit-demo-cluster"),
+        cluster=ECS_CLUSTER,
         task_definition=variable(task_definition_variable, task_definition),
-        launch_type=variable("diab_ecs_launch_type", "FARGATE"),
+        launch_type=LAUNCH_TYPE,
         overrides={
             "containerOverrides": [
                 {
                     "name": CONTAINER_NAME,
                     "command": kedro_command(pipeline),
                     "environment": [
-                        {"name": k, "value": v} for k, v in BUCKETS.items()
+                        {"name": k, "value": v}
+                        for k, v in {**BUCKETS, **(environment or {})}.items()
                     ],
                 }
             ]
         },
-        network_configuration={
-            "awsvpcConfiguration": {
-                "subnets": id_list("diab_ecs_subnets"),
-                "securityGroups": id_list("diab_ecs_security_groups"),
-                "assignPublicIp": variable("diab_ecs_assign_public_ip", "DISABLED"),
-            }
-        },
+        network_configuration=NETWORK_CONFIGURATION,
         container_name=CONTAINER_NAME,
         awslogs_group=f"/ecs/{task_definition}",
         awslogs_region=variable("diab_aws_region", "ap-southeast-1"),

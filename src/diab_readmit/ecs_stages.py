@@ -1,15 +1,17 @@
 """The ECS stages, derived from ``algorithms.RECIPES``: one command per stage, one DAG task each.
 
-Two files are written from it, since neither reader may import the project:
+These files are written from it, since none of their readers may import the project:
 
 - ``deploy/ecs/stage_commands.json``: each stage's task definition family and the command
   after the image's ``kedro run`` entrypoint (docs/aws.md runs them with ``aws ecs run-task``);
 - ``airflow/dags/diab_model_training_stages.json``: the DAG's ECS tasks, their pipelines and
   timeouts (the DAG file is parsed every few seconds and never imports Kedro);
 - ``airflow/dags/diab_batch_inference_stages.json``: the same for the batch DAG (scoring,
-  then monitoring).
+  then monitoring);
+- ``airflow/dags/diab_data_processing_stages.json``: the same for the DAG that runs
+  ``data_processing`` on a Dask cluster of Fargate tasks (family ``DASK_TASK``).
 
-``python -m diab_readmit.ecs_stages`` (from the project root) rewrites both after an algorithm
+``python -m diab_readmit.ecs_stages`` (from the project root) rewrites them after an algorithm
 is added; ``--check`` only reports whether they are current (tests/aws checks it too).
 """
 
@@ -30,16 +32,22 @@ PIPELINE_TASK = "diab-readmit-demo-pipeline"
 TRAINING_TASK = "diab-readmit-demo-model-training"
 #: Scoring new extracts (their history is rebuilt from the raw file) and monitoring them.
 BATCH_TASK = "diab-readmit-demo-batch-inference"
+#: The Dask scheduler and workers of ``diab_data_processing``: the same image and task role,
+#: the ``dask`` CLI as entrypoint.
+DASK_TASK = "diab-readmit-demo-dask"
 PREPROCESSING_TIMEOUT_MINUTES = 30
 #: The batch DAG's stages, in run order: task id -> (pipeline, timeout in minutes).
 BATCH_STAGES = {
     "score_new_encounters": ("inference", 60),
     "monitor_scored_encounters": ("monitoring", 30),
 }
+#: ``diab_data_processing``'s one Kedro stage, the client of its Dask cluster.
+DATA_PROCESSING_STAGES = {"process_data_on_dask": ("data_processing", 120)}
 
 STAGE_COMMANDS = Path("deploy/ecs/stage_commands.json")
 DAG_STAGES = Path("airflow/dags/diab_model_training_stages.json")
 BATCH_DAG_STAGES = Path("airflow/dags/diab_batch_inference_stages.json")
+DATA_PROCESSING_DAG_STAGES = Path("airflow/dags/diab_data_processing_stages.json")
 
 
 def kedro_command(pipeline: str) -> list[str]:
@@ -81,12 +89,21 @@ def dag_stages() -> dict[str, dict[str, Any]]:
     }
 
 
-def batch_dag_stages() -> dict[str, dict[str, Any]]:
-    """The batch DAG's ECS tasks: task id -> the pipeline it runs and its timeout."""
+def _stage_entries(stages: dict[str, tuple[str, int]]) -> dict[str, dict[str, Any]]:
     return {
         task_id: {"pipeline": pipeline, "timeout_minutes": minutes}
-        for task_id, (pipeline, minutes) in BATCH_STAGES.items()
+        for task_id, (pipeline, minutes) in stages.items()
     }
+
+
+def batch_dag_stages() -> dict[str, dict[str, Any]]:
+    """The batch DAG's ECS tasks: task id -> the pipeline it runs and its timeout."""
+    return _stage_entries(BATCH_STAGES)
+
+
+def data_processing_dag_stages() -> dict[str, dict[str, Any]]:
+    """``diab_data_processing``'s ECS stage: task id -> the pipeline it runs and its timeout."""
+    return _stage_entries(DATA_PROCESSING_STAGES)
 
 
 def _one_line_each(entries: dict[str, Any], indent: str) -> str:
@@ -106,6 +123,9 @@ def generated() -> dict[Path, str]:
         ),
         DAG_STAGES: f"{{\n{_one_line_each(dag_stages(), '  ')}\n}}\n",
         BATCH_DAG_STAGES: f"{{\n{_one_line_each(batch_dag_stages(), '  ')}\n}}\n",
+        DATA_PROCESSING_DAG_STAGES: (
+            f"{{\n{_one_line_each(data_processing_dag_stages(), '  ')}\n}}\n"
+        ),
     }
 
 

@@ -5,8 +5,10 @@ by tests/airflow/test_diab_model_training.py. Not a test module itself.
         loads the folder with a real DagBag and prints the DAG's structure as JSON;
     python dag_runner.py run DAGS_FOLDER SCENARIOS_JSON [DAG_ID]
         for each scenario (a name and environment variables, e.g. AIRFLOW_VAR_* settings),
-        runs the whole DAG once with ``dag.test()`` and prints the task states as JSON, and
-        the runs of other DAGs it triggered.
+        runs the whole DAG once with ``dag.test()`` and prints the task states as JSON, the
+        XComs the tasks returned, and the runs of other DAGs it triggered. A scenario's
+        ``retry_delay_seconds`` replaces every task's retry delay for that run (a test of a
+        failing task must not wait minutes for its retry).
 
 DAG_ID defaults to ``diab_model_training``.
 
@@ -57,6 +59,9 @@ def describe(dags_folder: str, dag_id: str = DAG_ID) -> dict:
             "downstream": sorted(task.downstream_task_ids),
             "execution_timeout": _seconds(task.execution_timeout),
             "retries": task.retries,
+            "is_setup": task.is_setup,
+            "is_teardown": task.is_teardown,
+            "trigger_rule": getattr(task.trigger_rule, "value", task.trigger_rule),
         }
         if entry["type"] == "EcsRunTaskOperator":
             entry.update(
@@ -107,12 +112,22 @@ def run(dags_folder: str, scenarios: list[dict], dag_id: str = DAG_ID) -> dict:
     results = {}
     for scenario in scenarios:
         os.environ.update(scenario["environment"])
+        delays = {task.task_id: task.retry_delay for task in dag.tasks}
+        if "retry_delay_seconds" in scenario:
+            for task in dag.tasks:
+                task.retry_delay = timedelta(seconds=scenario["retry_delay_seconds"])
         print(f"=== SCENARIO {scenario['name']} ===", flush=True)
         run = dag.test(run_conf={"scenario": scenario["name"]})
         print(f"=== END {scenario['name']} ===", flush=True)
+        for task in dag.tasks:
+            task.retry_delay = delays[task.task_id]
+        instances = run.get_task_instances()
         results[scenario["name"]] = {
             "state": str(run.state),
-            "tasks": {ti.task_id: str(ti.state) for ti in run.get_task_instances()},
+            "run_id": run.run_id,
+            "tasks": {ti.task_id: str(ti.state) for ti in instances},
+            "tries": {ti.task_id: ti.try_number for ti in instances},
+            "xcom": {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in instances},
             "triggered": {other: _triggered(other) for other in others},
         }
         for name in scenario["environment"]:

@@ -61,9 +61,13 @@ def dag_structure(tmp_path_factory) -> dict:
     return structure
 
 
-def test_dagbag_loads_both_dags_without_import_errors(dag_structure):
+def test_dagbag_loads_every_dag_without_import_errors(dag_structure):
     assert dag_structure["import_errors"] == {}
-    assert dag_structure["dag_ids"] == [DAG_ID, "diab_model_training"]
+    assert dag_structure["dag_ids"] == [
+        DAG_ID,
+        "diab_data_processing",
+        "diab_model_training",
+    ]
     assert dag_structure["max_active_runs"] == 1
 
 

@@ -129,7 +129,11 @@ def dag_structure(tmp_path_factory) -> dict:
 
 def test_dagbag_loads_the_dag_without_import_errors(dag_structure):
     assert dag_structure["import_errors"] == {}
-    assert dag_structure["dag_ids"] == ["diab_batch_inference", "diab_model_training"]
+    assert dag_structure["dag_ids"] == [
+        "diab_batch_inference",
+        "diab_data_processing",
+        "diab_model_training",
+    ]
 
 
 def test_tasks_and_dependencies_are_the_seeds(dag_structure):

@@ -181,3 +181,18 @@ def test_every_copied_source_exists_and_is_in_the_build_context():
             assert sent_to_docker(source.rstrip("/")), (
                 f"COPY {source}: excluded by .dockerignore"
             )
+
+
+def test_the_image_has_the_dask_cli_the_dask_task_definition_runs():
+    """deploy/ecs/diab-readmit-demo-dask.json overrides the entrypoint with ``dask``: the
+    lock (all the image installs) must bring the ``dask`` script and distributed's
+    ``scheduler`` and ``worker`` commands, at the versions the Kedro client runs."""
+    from importlib.metadata import entry_points, version
+
+    lock = (PROJECT / "requirements.lock").read_text()
+    for package in ("dask", "distributed"):
+        assert f"\n{package}=={version(package)}\n" in lock, package
+    (script,) = entry_points(group="console_scripts", name="dask")
+    assert script.dist.name == "dask"
+    commands = {e.name: e.dist.name for e in entry_points(group="dask_cli")}
+    assert commands.get("scheduler") == commands.get("worker") == "distributed"

@@ -1,5 +1,6 @@
-"""deploy/ecs: the seed's two task definition families and the batch one, valid input for
-`aws ecs register-task-definition --cli-input-json`, and the per-stage command overrides."""
+"""deploy/ecs: the seed's two task definition families, the batch one and the Dask cluster's,
+valid input for `aws ecs register-task-definition --cli-input-json`, and the per-stage
+command overrides."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import string
 
 import botocore.session
+import dask.config
 import pytest
 from botocore.validate import ParamValidator
 
@@ -29,7 +31,16 @@ FAMILIES = {
     "diab-readmit-demo-model-training": ("2048", "4096"),
     # scoring rebuilds the new encounters' history from the raw file, as data_processing does
     "diab-readmit-demo-batch-inference": ("2048", "4096"),
+    # the Dask scheduler and workers of diab_data_processing, sized for a worker (the DAG
+    # runs the scheduler with a 1 vCPU / 4 GB task-level override)
+    "diab-readmit-demo-dask": ("2048", "8192"),
 }
+#: Container environment of each family: the Kedro stages get the bucket names; the Dask
+#: tasks get the setting the run's client sets too (pandas' string dtype, as on the pandas
+#: path) and no buckets (workers write where the client's datasets say).
+ENVIRONMENT = dict.fromkeys(
+    FAMILIES, {"DIAB_DATAMART_BUCKET", "DIAB_MODEL_REGISTRY_BUCKET"}
+) | {"diab-readmit-demo-dask": {"DASK_DATAFRAME__CONVERT_STRING"}}
 #: The batch stages: scoring new extracts, then monitoring them.
 BATCH_STAGES = ("inference", "monitoring")
 
@@ -70,8 +81,15 @@ def test_resources_logs_and_container_are_the_seeds(family):
     assert logs["logDriver"] == "awslogs"
     assert logs["options"]["awslogs-group"] == f"/ecs/{family}"
     environment = {e["name"] for e in container["environment"]}
-    assert environment == {"DIAB_DATAMART_BUCKET", "DIAB_MODEL_REGISTRY_BUCKET"}
+    assert environment == ENVIRONMENT[family]
     assert "taskRoleArn" in spec, "S3 access comes from the task role, never from keys"
+
+
+def test_every_family_runs_as_the_same_task_role_and_image():
+    """Dask workers write the gold stores' month files: the stage tasks' role and image."""
+    specs = [definition(family) for family in FAMILIES]
+    assert len({spec["taskRoleArn"] for spec in specs}) == 1
+    assert len({spec["containerDefinitions"][0]["image"] for spec in specs}) == 1
 
 
 def test_every_stage_runs_a_registered_pipeline_on_the_right_family():
@@ -109,3 +127,16 @@ def test_the_data_processing_family_runs_its_stage_by_default():
 def test_the_batch_family_runs_the_stage_its_override_names():
     (batch,) = definition("diab-readmit-demo-batch-inference")["containerDefinitions"]
     assert "command" not in batch, "each batch run names its stage in an override"
+
+
+def test_the_dask_family_runs_the_dask_cli_as_the_run_hook_configures_dask():
+    (container,) = definition("diab-readmit-demo-dask")["containerDefinitions"]
+    assert container["entryPoint"] == ["dask"]
+    assert "command" not in container, "the DAG says scheduler or worker in an override"
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    # engine.DaskClusterForRun sets dataframe.convert-string False in the client; Dask
+    # reads DASK_<SECTION>__<KEY> into the same setting on the scheduler and workers.
+    assert environment == {"DASK_DATAFRAME__CONVERT_STRING": "False"}
+    with dask.config.set(dask.config.collect_env(environment)):
+        assert dask.config.get("dataframe.convert-string") is False
+    assert {"containerPort": 8786, "protocol": "tcp"} in container["portMappings"]

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,8 +65,10 @@ def start_kedro(
     *args: str,
     datamart: str = DATAMART,
     registry: str = REGISTRY,
+    extra_environment: dict[str, str] | None = None,
 ) -> subprocess.Popen:
     environment = aws.environment()
+    environment.update(extra_environment or {})
     environment.update(
         KEDRO_DISABLE_TELEMETRY="true",
         NO_COLOR="1",
@@ -95,9 +98,10 @@ def finish(process: subprocess.Popen, timeout: float = 300) -> str:
 
 
 def run_on_s3(
-    project: ScratchProject, aws: LoopbackAWS, *args: str, **buckets: str
+    project: ScratchProject, aws: LoopbackAWS, *args: str, **buckets: Any
 ) -> str:
-    """``kedro run --env aws *args``; ``buckets``: ``datamart=``, ``registry=`` names."""
+    """``kedro run --env aws *args``; ``buckets``: ``datamart=``, ``registry=`` names (and
+    ``extra_environment=``, variables for the run)."""
     return finish(start_kedro(project, aws, *args, **buckets))
 
 
