@@ -14,7 +14,6 @@ import json
 import pytest
 
 from diab_readmit.datasets.gold_store import (
-    PartitionedParquetStore,
     gold_store_pair,
     start_new_run,
 )
@@ -54,14 +53,16 @@ def monitored_on_s3(tmp_path_factory):
         registry.save(world["bundle"]["registrable"])
         bundle = registry.load()
         month = world["drifted"]["gold"]
-        for name, frame in (
-            ("predictions", score(bundle, month)),
-            ("gold/scored_feature_store", month),
-        ):
-            start_new_run()
-            PartitionedParquetStore(path=f"s3://{DATAMART}/{name}", **options).save(
-                frame
-            )
+        # One commit id for both, as one inference run writes them (two separate saves
+        # would pair only when they happened to land in the same second).
+        predictions, scored_features = gold_store_pair(
+            f"s3://{DATAMART}/predictions",
+            f"s3://{DATAMART}/gold/scored_feature_store",
+            **options,
+        )
+        start_new_run()
+        predictions.save(score(bundle, month))
+        scored_features.save(month)
         output = run_on_s3(
             project,
             aws,
