@@ -31,7 +31,13 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.python import BranchPythonOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG
-from diab_ecs import PROJECT_SETTINGS, ecs_stages, ecs_task, in_kedro_session
+from diab_ecs import (
+    DEFAULT_ARGS,
+    PROJECT_SETTINGS,
+    ecs_stages,
+    ecs_task,
+    in_kedro_session,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +90,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
-    default_args={
-        "owner": "diab-readmit",
-        "retries": 1,
-        "retry_delay": timedelta(minutes=5),
-    },
+    default_args=DEFAULT_ARGS,
     tags=["diab_readmit", "inference", "monitoring", "ecs"],
     doc_md=__doc__,
 ) as dag:

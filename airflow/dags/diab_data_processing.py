@@ -61,6 +61,7 @@ from diab_dask_cluster import (
 )
 from diab_ecs import (
     CONTAINER_NAME,
+    DEFAULT_ARGS,
     ECS_CLUSTER,
     LAUNCH_TYPE,
     NETWORK_CONFIGURATION,
@@ -136,11 +137,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
-    default_args={
-        "owner": "diab-readmit",
-        "retries": 1,
-        "retry_delay": timedelta(minutes=5),
-    },
+    default_args=DEFAULT_ARGS,
     tags=["diab_readmit", "data_processing", "dask", "ecs"],
     doc_md=__doc__,
 ) as dag:

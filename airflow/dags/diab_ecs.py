@@ -56,6 +56,12 @@ BUCKETS = {
         "diab_model_registry_bucket", "diab-readmit-model-registry"
     ),
 }
+#: ``default_args`` of every DAG of the project: one retry, five minutes apart.
+DEFAULT_ARGS = {
+    "owner": "diab-readmit",
+    "retries": 1,
+    "retry_delay": timedelta(minutes=5),
+}
 #: Where every ECS task of the project runs (the Kedro stages and the Dask cluster's tasks).
 NETWORK_CONFIGURATION = {
     "awsvpcConfiguration": {

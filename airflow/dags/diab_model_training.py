@@ -57,7 +57,13 @@ from airflow.providers.standard.operators.python import (
     ShortCircuitOperator,
 )
 from airflow.sdk import DAG
-from diab_ecs import PROJECT_SETTINGS, ecs_stages, ecs_task, in_kedro_session
+from diab_ecs import (
+    DEFAULT_ARGS,
+    PROJECT_SETTINGS,
+    ecs_stages,
+    ecs_task,
+    in_kedro_session,
+)
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +181,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
-    default_args={
-        "owner": "diab-readmit",
-        "retries": 1,
-        "retry_delay": timedelta(minutes=5),
-    },
+    default_args=DEFAULT_ARGS,
     tags=["diab_readmit", "training", "ecs"],
     doc_md=__doc__,
 ) as dag:

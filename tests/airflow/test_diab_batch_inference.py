@@ -22,6 +22,7 @@ from tests.airflow.test_diab_model_training import (
     ECS_DIR,
     STAGES,
     airflow_environment,
+    describe_dag,
     register_task_definitions,
     run_in_airflow,
 )
@@ -51,14 +52,7 @@ STATUSES = {
 
 @pytest.fixture(scope="module")
 def dag_structure(tmp_path_factory) -> dict:
-    home = tmp_path_factory.mktemp("airflow-home")
-    structure, _ = run_in_airflow(
-        ["describe", str(DAGS_FOLDER), DAG_ID],
-        airflow_environment(home),
-        timeout=180,
-        log_file=home / "describe.log",
-    )
-    return structure
+    return describe_dag(tmp_path_factory, DAG_ID)
 
 
 def test_dagbag_loads_every_dag_without_import_errors(dag_structure):

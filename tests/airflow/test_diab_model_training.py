@@ -115,16 +115,22 @@ def run_in_airflow(
 # --- 1. structure ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def dag_structure(tmp_path_factory) -> dict:
+def describe_dag(tmp_path_factory, *dag_id: str) -> dict:
+    """What dag_runner's ``describe`` reports of the DAGs folder (and of ``dag_id``, by
+    default this module's DAG), in an Airflow home of its own."""
     home = tmp_path_factory.mktemp("airflow-home")
     structure, _ = run_in_airflow(
-        ["describe", str(DAGS_FOLDER)],
+        ["describe", str(DAGS_FOLDER), *dag_id],
         airflow_environment(home),
         timeout=180,
         log_file=home / "describe.log",
     )
     return structure
+
+
+@pytest.fixture(scope="module")
+def dag_structure(tmp_path_factory) -> dict:
+    return describe_dag(tmp_path_factory)
 
 
 def test_dagbag_loads_the_dag_without_import_errors(dag_structure):
