@@ -48,13 +48,16 @@ _OLD_LAYOUT = ("_commits", "_manifest.json")
 
 
 def storage_options(
-    path: str, credentials: dict[str, Any] | None = None
+    path: str,
+    credentials: dict[str, Any] | None = None,
+    fs_args: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """delta-rs ``storage_options`` for ``path``: none on local disk; on S3 the endpoint,
-    region and keys of the catalog's (s3fs-style) ``credentials`` or of the environment."""
+    region and keys of the catalog's s3fs-style ``credentials`` / ``fs_args``
+    (``key``, ``secret``, ``client_kwargs``) or else of the environment."""
     if get_protocol_and_path(path)[0] != "s3":
         return {}
-    credentials = credentials or {}
+    credentials = {**(fs_args or {}), **(credentials or {})}
     client = credentials.get("client_kwargs") or {}
     options = {
         "AWS_ACCESS_KEY_ID": credentials.get("key"),
@@ -99,12 +102,11 @@ def table_errors_named(path: str, action: str) -> Iterator[None]:
 
 
 def refuse_old_layout(path: str, credentials: dict[str, Any] | None) -> None:
-    """A store written before the stores became Delta tables cannot be read as one."""
+    """Where no Delta table is: a store written before the stores became Delta tables is
+    refused with what to do (rather than read as "never written")."""
     protocol, stripped = get_protocol_and_path(path)
     fs = fsspec.filesystem(protocol, **(credentials or {}))
     root = stripped.rstrip("/")
-    if fs.exists(f"{root}/_delta_log"):
-        return
     found = [name for name in _OLD_LAYOUT if fs.exists(f"{root}/{name}")]
     if found:
         raise DatasetError(

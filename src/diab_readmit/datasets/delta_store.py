@@ -23,6 +23,8 @@ import logging
 import os
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from copy import deepcopy
 from typing import Any
 
@@ -59,6 +61,20 @@ def table_identity(path: str) -> str:
     if protocol in ("file", "local"):
         return os.path.abspath(stripped)
     return f"{protocol}://{stripped.rstrip('/')}"
+
+
+def store_pair(
+    first_path: str, record_path: str, **options: Any
+) -> tuple[DeltaTableStore, DeltaTableStore]:
+    """Two stores committing together, as the catalog declares them: ``first_path``
+    commits first, ``record_path`` last, naming the first's version (``options``: key,
+    credentials, fs_args). Call ``table_pairs.start_new_run()`` before a pair of saves."""
+    return (
+        DeltaTableStore(path=first_path, commits_with=record_path, **options),
+        DeltaTableStore(
+            path=record_path, commits_with=first_path, records_pair=True, **options
+        ),
+    )
 
 
 class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
@@ -134,7 +150,7 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         self._load_args = deepcopy(load_args or {})
         self._credentials = deepcopy(credentials or {})
         self._fs_args = deepcopy(fs_args or {})
-        self._options = storage_options(self._path, self._credentials)
+        self._options = storage_options(self._path, self._credentials, self._fs_args)
         self._pinned_for_run = False
         self.metadata = metadata
 
@@ -171,8 +187,10 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         self._pinned_for_run = False
 
     def _table(self, version: int | None = None):
-        refuse_old_layout(self._path, self._credentials)
-        return open_table(self._path, self._options, version)
+        table = open_table(self._path, self._options, version)
+        if table is None:
+            refuse_old_layout(self._path, {**self._fs_args, **self._credentials})
+        return table
 
     def _latest_versions(self) -> dict[str, int | None]:
         """Of this store (and its partner): the newest version of the record store, and
@@ -218,14 +236,41 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
                 f"No data at {self._path}: the table has never been written. Run "
                 f"`kedro run --pipelines data_processing` first."
             )
-        with table_errors_named(self._path, "loading"):
-            table = self._table(version)
+        with self.reading(version) as table:
             columns = self._load_args.get("columns")
             frame = to_frame(
                 read_arrow(table, columns), self._partition_column, self._order_by
             )
             frame.attrs = commit_record(table, version).get("attrs", {})
         return frame
+
+    @contextmanager
+    def reading(self, version: int) -> Iterator[Any]:
+        """The table at ``version``; a data file that is damaged or gone is named."""
+        rebuild = (
+            "re-create the store with `kedro run --pipelines data_processing`"
+            if self._key is None
+            else "score again with `kedro run --pipelines inference --params "
+            "inference.rescore=true`"
+        )
+        with table_errors_named(self._path, "loading"):
+            try:
+                yield self._table(version)
+            except pa.ArrowInvalid as exc:
+                raise DatasetError(
+                    f"A data file of {self._path} (version {version}) is not a readable "
+                    f"parquet file: {str(exc).splitlines()[0]} It is corrupt or truncated; "
+                    f"{rebuild}."
+                ) from exc
+            except FileNotFoundError as exc:
+                if "bucket" in str(exc).lower():
+                    raise
+                raise DatasetError(
+                    f"A data file that version {version} of {self._path} names is missing "
+                    f"({str(exc).splitlines()[0]}): the table was changed outside its "
+                    f"transaction log (a file deleted by hand, or a vacuum with too short a "
+                    f"retention); {rebuild}."
+                ) from exc
 
     def _exists(self) -> bool:
         return self.version() is not None
@@ -350,6 +395,8 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         (the first save creates the table)."""
         for attempt in range(MERGE_ATTEMPTS):
             delta = self._table()
+            if delta is not None:
+                table = conformed(table, delta.schema().to_arrow())
             if delta is None:
                 try:
                     write_deltalake(
@@ -423,10 +470,29 @@ def to_arrow(
     keys = [partition_column, *[c for c in order_by if c in data.columns]]
     data = data.sort_values(keys, kind="stable")
     table = pa.Table.from_pandas(data, preserve_index=False)
+    for position, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):  # all missing: Delta has no null type
+            table = table.set_column(
+                position, field.name, table[field.name].cast(pa.string())
+            )
     position = table.schema.get_field_index(partition_column)
     return table.set_column(
         position, partition_column, pc.cast(table[partition_column], pa.date32())
     )
+
+
+def conformed(table: pa.Table, target: Any) -> pa.Table:
+    """``table`` with the types of the ``target`` schema where a column is in both (an
+    extract whose column is all missing, or whole numbers where the table has floats)."""
+    target = pa.schema(target)
+    for position, field in enumerate(table.schema):
+        index = target.get_field_index(field.name)
+        if index >= 0 and target.field(index).type != field.type:
+            wanted = target.field(index).type
+            table = table.set_column(
+                position, field.name, pc.cast(table[field.name], wanted)
+            )
+    return table
 
 
 def to_frame(

@@ -104,11 +104,10 @@ class GoldRows:
         filters = []
         if start is not None:
             first = pd.Timestamp(start).replace(day=1)
-            filters.append((month, ">=", f"{first:%Y-%m-%d}"))
+            filters.append((month, ">=", first.date()))
         if end is not None:
-            filters.append((month, "<=", f"{pd.Timestamp(end):%Y-%m-%d}"))
-        with table_errors_named(self._store._path, "loading"):
-            table = self._store._table(self._version)
+            filters.append((month, "<=", pd.Timestamp(end).date()))
+        with self._store.reading(self._version) as table:
             rows = table.to_pyarrow_table(columns=columns, filters=filters or None)
         return to_frame(rows, month, self._store._order_by)[columns]
 
@@ -156,8 +155,8 @@ class ScoredExtractsDataset(_ReadOnly):
         version = self.version()
         if version is None:
             return {}
-        with table_errors_named(self._path, "loading"):
-            rows = read_arrow(self._table(version), SCORED_BY).to_pandas()
+        with self.reading(version) as table:
+            rows = read_arrow(table, SCORED_BY).to_pandas()
         scored = {}
         for extract, group in rows.groupby("extract", sort=True):
             latest = group.sort_values("scored_at").iloc[-1]
