@@ -128,13 +128,23 @@ def open_table(
         return None
 
 
-def commit_record(table: DeltaTable, version: int) -> dict[str, Any]:
-    """The project's record (``COMMIT_KEY``) in the commit that made ``version``."""
-    newest = table.version()
-    for entry in table.history(limit=max(newest - version + 1, 1)):
-        if entry.get("version") == version:
-            text = entry.get(COMMIT_KEY)
-            return json.loads(text) if text else {}
+def commit_record(
+    path: str, credentials: dict[str, Any] | None, version: int
+) -> dict[str, Any]:
+    """The project's record (``COMMIT_KEY``) in the commit that made ``version``: read from
+    that commit's log file, one GET (``DeltaTable.history`` reads the log from the newest
+    version down, and holds the GIL while it does)."""
+    protocol, stripped = get_protocol_and_path(path)
+    fs = fsspec.filesystem(protocol, **(credentials or {}))
+    try:
+        content = fs.cat_file(f"{stripped.rstrip('/')}/_delta_log/{version:020d}.json")
+    except FileNotFoundError:
+        return {}
+    for line in content.decode().splitlines():
+        action = json.loads(line) if line.strip() else {}
+        text = action.get("commitInfo", {}).get(COMMIT_KEY)
+        if text:
+            return json.loads(text)
     return {}
 
 

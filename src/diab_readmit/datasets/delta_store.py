@@ -179,6 +179,11 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
             fs_args=self._fs_args,
         )
 
+    @property
+    def _fs_credentials(self) -> dict[str, Any]:
+        """fsspec arguments for the few files read beside delta-rs (commit records)."""
+        return {**self._fs_args, **self._credentials}
+
     def pin_for_run(self) -> None:
         """Every load of the run reads the versions its first load of the pair read."""
         self._pinned_for_run = True
@@ -189,7 +194,7 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
     def _table(self, version: int | None = None):
         table = open_table(self._path, self._options, version)
         if table is None:
-            refuse_old_layout(self._path, {**self._fs_args, **self._credentials})
+            refuse_old_layout(self._path, self._fs_credentials)
         return table
 
     def _latest_versions(self) -> dict[str, int | None]:
@@ -207,7 +212,8 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         if table is None:
             return {record._identity: None, other._identity: None}
         version = table.version()
-        named = commit_record(table, version).get("pair", {}).get("version")
+        record_entry = commit_record(record._path, record._fs_credentials, version)
+        named = record_entry.get("pair", {}).get("version")
         if named is None:  # a table not written by a pair save: the partner's newest
             partner_table = other._table()
             named = None if partner_table is None else partner_table.version()
@@ -241,7 +247,9 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
             frame = to_frame(
                 read_arrow(table, columns), self._partition_column, self._order_by
             )
-            frame.attrs = commit_record(table, version).get("attrs", {})
+            frame.attrs = commit_record(self._path, self._fs_credentials, version).get(
+                "attrs", {}
+            )
         return frame
 
     @contextmanager

@@ -54,7 +54,9 @@ class DeltaTableIndex(_ReadOnly):
         with table_errors_named(self._path, "reading the log of"):
             table = self._table(version)
             files = pa.table(table.get_add_actions(flatten=True)).to_pandas()
-            attrs = commit_record(table, version).get("attrs", {})
+            attrs = commit_record(self._path, self._fs_credentials, version).get(
+                "attrs", {}
+            )
         column = f"partition.{self._partition_column}"
         rows = files.groupby(column)["num_records"].sum() if len(files) else {}
         return {
