@@ -111,7 +111,8 @@ def refuse_old_layout(path: str, credentials: dict[str, Any] | None) -> None:
     if found:
         raise DatasetError(
             f"{path} is a store in the old layout ({', '.join(found)}; before Delta Lake): "
-            f"convert it in place with `python -m diab_readmit.storage_convert {path}`, or "
+            f"convert it in place with `python -m diab_readmit.storage_convert` (add "
+            f"`--env aws` on S3), or "
             f"move it away and rebuild it (`kedro run --pipelines data_processing` for the "
             f"gold stores, `kedro run --pipelines inference --params inference.rescore=true` "
             f"for the scored ones)."

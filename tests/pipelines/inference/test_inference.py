@@ -138,9 +138,7 @@ def test_reruns_never_duplicate_and_python_scores_as_the_pipeline(
     first.to_csv(extracts / "2009-01.csv", index=False)
 
     project.run("--pipelines", "inference")
-    store = DeltaTableStore(
-        path=str(project.data / "07_model_output" / "predictions")
-    )
+    store = DeltaTableStore(path=str(project.data / "07_model_output" / "predictions"))
     scored = store.load()
     assert len(scored) == scored["encounter_id"].nunique() > 250
     assert set(scored["risk_tier"]) <= {"low", "medium", "high"}
