@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -266,19 +267,26 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
                 yield self._table(version)
             except pa.ArrowInvalid as exc:
                 raise DatasetError(
-                    f"A data file of {self._path} (version {version}) is not a readable "
-                    f"parquet file: {str(exc).splitlines()[0]} It is corrupt or truncated; "
-                    f"{rebuild}."
+                    f"The data file {self._named_file(exc)} of version {version} is not a "
+                    f"readable parquet file: it is corrupt or truncated; {rebuild}."
                 ) from exc
             except FileNotFoundError as exc:
                 if "bucket" in str(exc).lower():
                     raise
                 raise DatasetError(
-                    f"A data file that version {version} of {self._path} names is missing "
-                    f"({str(exc).splitlines()[0]}): the table was changed outside its "
-                    f"transaction log (a file deleted by hand, or a vacuum with too short a "
-                    f"retention); {rebuild}."
+                    f"The data file {self._named_file(exc)} that version {version} names "
+                    f"is missing: the table was changed outside its transaction log (a "
+                    f"file deleted by hand, or a vacuum with too short a retention); "
+                    f"{rebuild}."
                 ) from exc
+
+    def _named_file(self, error: Exception) -> str:
+        """The data file a delta-rs / Arrow error is about, as the user wrote the path."""
+        found = re.search(
+            rf"{re.escape(self._partition_column)}=[^/'\s]+/[^'\s]+\.parquet",
+            str(error),
+        )
+        return f"{self._path}/{found[0]}" if found else f"of {self._path}"
 
     def _exists(self) -> bool:
         return self.version() is not None
