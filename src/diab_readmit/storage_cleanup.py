@@ -64,34 +64,51 @@ DELTA_TABLES = {
 }
 
 
+def vacuum_table(
+    store: Any,
+    keep_versions: set[int],
+    retention: timedelta,
+    dry_run: bool,
+    compact: bool = False,
+) -> list[str]:
+    """VACUUM one Delta store (``compact``: OPTIMIZE first), keeping ``keep_versions`` and
+    the newest version readable; one line per file deleted (or compaction done)."""
+    table = store._table()
+    if table is None:
+        return []
+    lines = []
+    if compact and not dry_run:
+        metrics = table.optimize.compact()
+        if metrics.get("numFilesRemoved"):
+            lines.append(
+                f"compacted {store.shown_path}: {metrics['numFilesRemoved']} files into "
+                f"{metrics['numFilesAdded']}"
+            )
+        table = store._table()
+    removed = table.vacuum(
+        retention_hours=int(retention.total_seconds() // 3600),
+        dry_run=dry_run,
+        enforce_retention_duration=False,
+        full=True,  # also files no version ever named: a write killed before its commit
+        keep_versions=sorted(keep_versions | {table.version()}),
+    )
+    verb = "would delete" if dry_run else "deleted"
+    return lines + [f"{verb} {store.shown_path}/{file}" for file in sorted(removed)]
+
+
 def vacuum_tables(catalog: Any, retention: timedelta, dry_run: bool) -> list[str]:
-    """VACUUM every Delta table of ``catalog``, keeping the versions snapshots name."""
+    """VACUUM every Delta table of ``catalog``, keeping the versions snapshots name (and
+    so every registered model's) and the ones the current pairs read."""
     named = catalog.get("preprocessed_snapshot").gold_versions_named()
     named = {table_identity(path): versions for path, versions in named.items()}
-    verb = "would delete" if dry_run else "deleted"
     lines = []
     for name, compact in DELTA_TABLES.items():
         store = catalog.get(name)
-        table = store._table()
-        if table is None:
-            continue
-        if compact and not dry_run:
-            metrics = table.optimize.compact()
-            if metrics.get("numFilesRemoved"):
-                lines.append(
-                    f"compacted {store.shown_path}: {metrics['numFilesRemoved']} files into "
-                    f"{metrics['numFilesAdded']}"
-                )
-            table = store._table()
-        keep = sorted(named.get(store._identity, set()) | {table.version()})
-        removed = table.vacuum(
-            retention_hours=max(int(retention.total_seconds() // 3600), 0),
-            dry_run=dry_run,
-            enforce_retention_duration=False,
-            full=True,
-            keep_versions=keep,
-        )
-        lines += [f"{verb} {store.shown_path}/{file}" for file in removed]
+        keep = named.get(store._identity, set())
+        current = store.version()  # the version the project reads (its pair's record)
+        if current is not None:
+            keep = keep | {current}
+        lines += vacuum_table(store, keep, retention, dry_run, compact)
     return lines
 
 
