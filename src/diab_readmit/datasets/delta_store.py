@@ -360,6 +360,7 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         properties = CommitProperties(
             custom_metadata={COMMIT_KEY: json.dumps(record, default=str)}
         )
+        started = time.perf_counter()
         with table_errors_named(self._path, "saving"):
             self._table()  # refuses a store of the old layout
             if is_dask_frame(data):
@@ -371,7 +372,7 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
                     )
 
                     version = commit_dask_frame(self, data, properties)
-                    self._log_commit("Saved", version)
+                    self._log_commit("Saved", version, started)
                     return version
             if self._key is not None and data.empty:
                 logger.info("Nothing new to save to %s: no commit", self._path)
@@ -381,16 +382,21 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
                 version = self._overwrite(table, properties)
             else:
                 version = self._merge(table, properties)
-        self._log_commit("Merged" if self._key else "Saved", version, table.num_rows)
+        self._log_commit(
+            "Merged" if self._key else "Saved", version, started, table.num_rows
+        )
         return version
 
-    def _log_commit(self, verb: str, version: int, rows: int | None = None) -> None:
+    def _log_commit(
+        self, verb: str, version: int, started: float, rows: int | None = None
+    ) -> None:
         logger.info(
-            "%s %s rows to %s (version %d)",
+            "%s %s rows to %s (version %d, %.2f s)",
             verb,
             "the" if rows is None else f"{rows:,}",
             self._path,
             version,
+            time.perf_counter() - started,
         )
 
     def _overwrite(self, table: pa.Table, properties: CommitProperties) -> int:
@@ -452,7 +458,7 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
                     .when_not_matched_insert_all()
                     .execute()
                 )
-                return self._table().version()
+                return delta.version()  # the table object moved to its own commit
             except CommitFailedError as exc:
                 if attempt == MERGE_ATTEMPTS - 1:
                     raise DatasetError(
