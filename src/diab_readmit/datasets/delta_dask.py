@@ -29,7 +29,7 @@ from deltalake.transaction import (
 from kedro.io.core import get_protocol_and_path
 
 from diab_readmit.datasets.delta_access import TABLE_CONFIGURATION
-from diab_readmit.datasets.delta_store import to_arrow
+from diab_readmit.datasets.delta_frames import to_arrow
 
 _WRITTEN = {
     "path": pd.Series(dtype=object),

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import re
 import time
 from collections.abc import Iterator
@@ -31,16 +30,12 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-from deltalake import write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import CommitProperties
 from kedro.io.core import AbstractDataset, DatasetError, get_protocol_and_path
 
 from diab_readmit.datasets import table_pairs
 from diab_readmit.datasets.delta_access import (
     COMMIT_KEY,
-    TABLE_CONFIGURATION,
     commit_record,
     open_table,
     read_arrow,
@@ -48,6 +43,8 @@ from diab_readmit.datasets.delta_access import (
     storage_options,
     table_errors_named,
 )
+from diab_readmit.datasets.delta_frames import to_arrow, to_frame
+from diab_readmit.datasets.delta_writes import merge_into_table, overwrite_table
 from diab_readmit.engine import is_dask_frame
 
 logger = logging.getLogger(__name__)
@@ -379,9 +376,17 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
                 return None
             table = to_arrow(data, self._partition_column, self._order_by)
             if self._key is None:
-                version = self._overwrite(table, properties)
+                version = overwrite_table(
+                    self._path, table, self._partition_column, self._options, properties
+                )
             else:
-                version = self._merge(table, properties)
+                version = merge_into_table(
+                    self._path,
+                    table,
+                    (self._partition_column, self._key),
+                    self._options,
+                    properties,
+                )
         self._log_commit(
             "Merged" if self._key else "Saved", version, started, table.num_rows
         )
@@ -399,144 +404,8 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
             time.perf_counter() - started,
         )
 
-    def _overwrite(self, table: pa.Table, properties: CommitProperties) -> int:
-        write_deltalake(
-            self._path,
-            table,
-            mode="overwrite",
-            partition_by=[self._partition_column],
-            schema_mode="overwrite",
-            configuration=TABLE_CONFIGURATION,
-            storage_options=self._options,
-            commit_properties=properties,
-        )
-        return self._table().version()
-
-    def _merge(self, table: pa.Table, properties: CommitProperties) -> int:
-        """MERGE ``table`` in by (partition, key), rewriting only the months it touches
-        (the first save creates the table)."""
-        for attempt in range(MERGE_ATTEMPTS):
-            delta = self._table()
-            if delta is not None:
-                table = conformed(table, delta.schema().to_arrow())
-            if delta is None:
-                try:
-                    write_deltalake(
-                        self._path,
-                        table,
-                        mode="error",
-                        partition_by=[self._partition_column],
-                        configuration=TABLE_CONFIGURATION,
-                        storage_options=self._options,
-                        commit_properties=properties,
-                    )
-                    return self._table().version()
-                except DeltaError as exc:
-                    if "already exists" not in str(exc):
-                        raise
-                    continue  # created meanwhile by a concurrent scorer: merge into it
-            months = sorted(
-                {str(d) for d in pc.unique(table[self._partition_column]).to_pylist()}
-            )
-            in_months = ", ".join(f"'{m}'" for m in months)
-            predicate = (
-                f"t.{self._key} = s.{self._key} AND "
-                f"t.{self._partition_column} = s.{self._partition_column} AND "
-                f"t.{self._partition_column} IN ({in_months})"
-            )
-            try:
-                (
-                    delta.merge(
-                        table,
-                        predicate=predicate,
-                        source_alias="s",
-                        target_alias="t",
-                        merge_schema=True,
-                        commit_properties=properties,
-                    )
-                    .when_matched_update_all()
-                    .when_not_matched_insert_all()
-                    .execute()
-                )
-                return delta.version()  # the table object moved to its own commit
-            except CommitFailedError as exc:
-                if attempt == MERGE_ATTEMPTS - 1:
-                    raise DatasetError(
-                        f"Could not merge into {self._path}: {MERGE_ATTEMPTS} attempts "
-                        f"conflicted with concurrent writers ({exc}). Run again."
-                    ) from exc
-                logger.info(
-                    "A concurrent writer committed to %s first: merging again",
-                    self._path,
-                )
-                time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
-        raise AssertionError("unreachable")  # pragma: no cover
-
 
 def _attrs(data: Any) -> dict[str, Any]:
     """Store-level metadata handed over in ``DataFrame.attrs`` (on a Dask frame: its meta's)."""
     attrs = data._meta.attrs if is_dask_frame(data) else data.attrs
     return json.loads(json.dumps(attrs, default=str))
-
-
-def to_arrow(
-    data: pd.DataFrame, partition_column: str, order_by: list[str]
-) -> pa.Table:
-    """``data`` as Arrow, rows in (partition, ``order_by``) order, the partition a ``date``."""
-    missing = data[partition_column].isna()
-    if missing.any():
-        raise DatasetError(
-            f"'{partition_column}' is missing for some rows "
-            f"(first at index {data.index[missing.to_numpy()][0]})."
-        )
-    keys = [partition_column, *[c for c in order_by if c in data.columns]]
-    data = data.sort_values(keys, kind="stable")
-    table = pa.Table.from_pandas(data, preserve_index=False)
-    for position, field in enumerate(table.schema):
-        if pa.types.is_null(field.type):  # all missing: Delta has no null type
-            table = table.set_column(
-                position, field.name, table[field.name].cast(pa.string())
-            )
-    position = table.schema.get_field_index(partition_column)
-    return table.set_column(
-        position, partition_column, pc.cast(table[partition_column], pa.date32())
-    )
-
-
-def conformed(table: pa.Table, target: Any) -> pa.Table:
-    """``table`` with the types of the ``target`` schema where a column is in both (an
-    extract whose column is all missing, or whole numbers where the table has floats)."""
-    target = pa.schema(target)
-    for position, field in enumerate(table.schema):
-        index = target.get_field_index(field.name)
-        if index >= 0 and target.field(index).type != field.type:
-            wanted = target.field(index).type
-            table = table.set_column(
-                position, field.name, pc.cast(table[field.name], wanted)
-            )
-    return table
-
-
-def to_frame(
-    table: pa.Table, partition_column: str, order_by: list[str]
-) -> pd.DataFrame:
-    """Rows as the project reads them: in (partition, ``order_by``) order, the partition
-    column as ``datetime64[ms]``."""
-    keys = [c for c in [partition_column, *order_by] if c in table.column_names]
-    if keys and table.num_rows:
-        order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])
-        if not pc.all(pc.equal(order, pa.array(range(table.num_rows)))).as_py():
-            table = table.take(order)
-    if partition_column in table.column_names:
-        position = table.schema.get_field_index(partition_column)
-        table = table.set_column(
-            position,
-            partition_column,
-            pc.cast(table[partition_column], pa.timestamp("ms")),
-        )
-    # One block per column, freeing Arrow buffers as they convert: at a million encounters
-    # this halves peak memory compared with a plain to_pandas().
-    frame = table.to_pandas(split_blocks=True, self_destruct=True)
-    del table
-    pa.default_memory_pool().release_unused()
-    return frame

@@ -23,7 +23,8 @@ from diab_readmit.datasets.delta_access import (
     read_arrow,
     table_errors_named,
 )
-from diab_readmit.datasets.delta_store import DeltaTableStore, to_frame
+from diab_readmit.datasets.delta_frames import to_frame
+from diab_readmit.datasets.delta_store import DeltaTableStore
 
 
 class _ReadOnly(DeltaTableStore):
