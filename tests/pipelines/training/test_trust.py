@@ -42,6 +42,7 @@ from diab_readmit.pipelines.training.bootstrap import (
     weighted_metrics,
 )
 from diab_readmit.pipelines.training.calibration import calibrate
+from diab_readmit.pipelines.training.decision_nodes import assess_decisions
 from diab_readmit.pipelines.training.explanations import (
     _phrases,
     contributions,
@@ -54,6 +55,7 @@ from diab_readmit.pipelines.training.group_performance import (
 )
 from diab_readmit.pipelines.training.trust_nodes import (
     assess_trust,
+    collect_evidence,
     explain_evaluation_windows,
 )
 from tests.pipelines.data_processing.conftest import make_raw
@@ -279,8 +281,11 @@ def test_the_model_card_says_what_metadata_json_says(snapshot, tmp_path):
         threshold,
         metrics,
         {},
-        explanations,
-        assessment,
+        collect_evidence(
+            explanations,
+            assessment,
+            assess_decisions(test_scores, oot_scores, threshold, FAST),
+        ),
         training_config,
         estimator,
         search,
