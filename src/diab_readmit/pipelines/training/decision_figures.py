@@ -11,11 +11,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from diab_readmit.number_format import format_ranges
+
 from .figures import WINDOW_STYLE
-
-
-def _ranges(ranges: list[list[float]]) -> str:
-    return ", ".join(f"{low:.0%}-{high:.0%}" for low, high in ranges) or "none"
 
 
 def decision_curves(assessment: dict[str, Any], title: str) -> Figure:
@@ -34,7 +32,7 @@ def decision_curves(assessment: dict[str, Any], title: str) -> Figure:
             curve["model"],
             color=style["color"],
             label=f"{style['label']}: model (beats both for t in "
-            f"{_ranges(curve['beats_defaults'])})",
+            f"{format_ranges(curve['beats_defaults'])})",
         )
         axis.plot(
             t,
