@@ -35,3 +35,9 @@ def format_ranges(ranges: Any) -> str:
         )
         or "none"
     )
+
+
+def format_percent(value: Any, digits: int = 1) -> str:
+    """A share as a percentage with ``digits`` decimals, or ``MISSING``."""
+    number = as_float(value)
+    return MISSING if math.isnan(number) else f"{100 * number:.{digits}f}%"
