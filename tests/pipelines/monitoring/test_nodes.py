@@ -51,6 +51,8 @@ def monitor(world, predictions, scored_features, labels=None, params=PARAMS):
         "performance": performance,
         "estimated": estimated,
         "html": html,
+        "model": model,
+        "reference": reference,
     }
 
 

@@ -34,22 +34,36 @@ class Resampling:
     replicates: int = 500
     seed: int = 42
     level: float = 0.95
+    #: Draw patients with and without a readmission separately (every replicate has both
+    #: outcomes, as ROC-AUC needs). That fixes the number of readmitted patients, so a
+    #: statistic of the readmission rate itself (observed / expected, net benefit) is
+    #: resampled without: ``stratified=False`` draws from all patients at once.
+    stratified: bool = True
 
 
 def patient_weights(
-    patients: np.ndarray, y: np.ndarray, replicates: int, seed: int
+    patients: np.ndarray,
+    y: np.ndarray,
+    replicates: int,
+    seed: int,
+    stratified: bool = True,
 ) -> np.ndarray:
     """(replicates x rows) weights: how often each row's patient is drawn per replicate.
 
     Patients with any readmission in the window and those without are drawn separately,
-    as many as there are of each.
+    as many as there are of each; with ``stratified=False`` all patients together.
     """
     codes, row_patient = np.unique(np.asarray(patients), return_inverse=True)
     positive_patient = np.zeros(len(codes), dtype=bool)
     np.logical_or.at(positive_patient, row_patient, np.asarray(y) == 1)
     rng = np.random.default_rng(seed)
     counts = np.zeros((replicates, len(codes)), dtype=np.float64)
-    for stratum in (positive_patient, ~positive_patient):
+    strata = (
+        (positive_patient, ~positive_patient)
+        if stratified
+        else (np.ones(len(codes), dtype=bool),)
+    )
+    for stratum in strata:
         members = np.flatnonzero(stratum)
         if not len(members):
             continue
@@ -120,7 +134,9 @@ def replicate_weights(patients, y, resampling: Resampling):
     step = block_replicates(len(y))
     for start in range(0, resampling.replicates, step):
         size = min(step, resampling.replicates - start)
-        yield patient_weights(patients, y, size, resampling.seed + start)
+        yield patient_weights(
+            patients, y, size, resampling.seed + start, resampling.stratified
+        )
 
 
 def percentile_interval(values: np.ndarray, level: float) -> list[float]:

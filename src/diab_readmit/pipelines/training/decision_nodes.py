@@ -36,9 +36,11 @@ def assess_decisions(
 
     Returns ``{"decision_curve": {window: decision_curve(...)}, "operating_points":
     {window: [rows]}, "smoothed_calibration": {window: {...}}, "decision_settings": {...}}``,
-    every interval from the patient-resampled bootstrap of ``trust.bootstrap``.
+    every interval from the patient-resampled bootstrap of ``trust.bootstrap``, drawn from
+    all patients at once (not by outcome): net benefit and calibration depend on the
+    readmission rate, which an outcome-stratified draw would hold fixed.
     """
-    resampling = Resampling(**trust.bootstrap.model_dump())
+    resampling = Resampling(**trust.bootstrap.model_dump(), stratified=False)
     thresholds = trust.decision_curve.thresholds()
     scores = dict(zip(EVALUATION_WINDOWS, (test_scores, oot_scores), strict=True))
     curves, calibration = {}, {}
@@ -56,6 +58,7 @@ def assess_decisions(
         "decision_settings": {
             "thresholds": trust.decision_curve.model_dump(),
             "capacities": list(trust.capacities),
+            "resampled": "patients (patient_nbr), all at once (not by outcome)",
             "threshold_window": decision_threshold["window"],
             "threshold_rule": decision_threshold["rule"],
         },
