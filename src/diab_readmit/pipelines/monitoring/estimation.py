@@ -27,6 +27,7 @@ from sklearn.metrics import roc_auc_score
 
 from diab_readmit.contracts import LABEL
 from diab_readmit.pipelines.training.bootstrap import (
+    block_replicates,
     percentile_interval,
     weighted_metrics,
 )
@@ -75,8 +76,10 @@ def estimate_month(
         return {"auc_roc": nothing, "rate": nothing, "sensitivity": None, "ppv": None}
     rng = np.random.default_rng(settings.seed)
     aucs, rates = [], []
-    for start in range(0, settings.replicates, settings.block):
-        size = min(settings.block, settings.replicates - start)
+    # Fewer draws at a time for a large month: each draw is two weights per encounter.
+    block = min(settings.block, block_replicates(2 * len(risk)))
+    for start in range(0, settings.replicates, block):
+        size = min(block, settings.replicates - start)
         drawn = (rng.random((size, len(risk))) < risk).astype(np.float64)
         aucs.append(_fractional_auc(risk, drawn))
         rates.append(drawn.mean(axis=1))
