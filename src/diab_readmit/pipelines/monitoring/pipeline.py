@@ -97,7 +97,6 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 draw_monitoring_charts,
-                estimate_performance,
                 inputs=[
                     "drift",
                     "current_encounters",
