@@ -290,6 +290,10 @@ def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
         assert (project.data / "08_reporting" / algorithm / "roc_curves.png").exists()
     report = (project.data / "08_reporting" / "model_comparison.md").read_text()
     assert all(algorithm in report for algorithm in ALGORITHMS)
+
+    def index_of(algorithm: str) -> dict:
+        return json.loads((registry / algorithm / "versions.json").read_text())
+
     # Issue 28: net benefit, operating points and smoothed calibration, in the HTML report,
     # every model card and the plots.
     html = (project.data / "08_reporting" / "model_comparison.html").read_text()
@@ -300,7 +304,8 @@ def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
     ):
         assert html.count(section) == len(ALGORITHMS), section
     for algorithm in ALGORITHMS:
-        card = (registry / algorithm / "latest" / "model_card.md").read_text()
+        version = index_of(algorithm)["versions"][0]["id"]
+        card = (registry / algorithm / version / "model_card.md").read_text()
         assert "## Clinical utility: net benefit" in card
         assert "## Operating points by capacity" in card
         assert "scaled Brier" in card
