@@ -21,7 +21,10 @@ from diab_readmit.pipelines.training.decision_curves import (
     decision_curve,
     net_benefit,
 )
-from diab_readmit.pipelines.training.operating_points import capacity_table
+from diab_readmit.pipelines.training.operating_points import (
+    CapacityError,
+    capacity_table,
+)
 from diab_readmit.pipelines.training.promotion import PromotionParams, gate_challenger
 
 from .conftest import make_snapshot
@@ -114,7 +117,7 @@ def test_the_capacity_rule_flags_its_share_of_the_test_window():
     )
     per_month = np.sum(test["y_score"] >= monthly["threshold"]) / 12
     assert per_month == pytest.approx(100, abs=1)
-    with pytest.raises(nodes.SnapshotContractError, match="capacity.per_month=500"):
+    with pytest.raises(CapacityError, match="capacity.per_month=500"):
         nodes.choose_decision_threshold(
             test,
             TrainingConfig(threshold_rule="capacity", capacity={"per_month": 500}),

@@ -40,7 +40,6 @@ from . import (
     xgboost_fits,
 )
 from .calibration import calibrate, calibration_split
-from .decision_curves import net_benefit
 from .estimators import (
     EstimatorSettings,
     build_estimator,
@@ -303,14 +302,12 @@ def choose_decision_threshold(
     if rule == "fixed":
         threshold, value = training_config.fixed_threshold, None
     elif rule == "capacity":
-        threshold, value = _capacity_threshold(test_scores, training_config)
+        threshold, value = operating_points.capacity_rule(
+            test_scores, training_config.capacity
+        )
     elif rule == "net_benefit":
         threshold = training_config.net_benefit_threshold
-        value = float(
-            net_benefit(y_true, y_score, np.ones((1, len(y_true))), np.r_[threshold])[
-                "model"
-            ][0, 0]
-        )
+        value = operating_points.net_benefit_at(y_true, y_score, threshold)
     elif len(np.unique(y_true)) < 2:
         raise SnapshotContractError(
             f"The test window has only one class, so threshold_rule {rule!r} cannot choose a "
@@ -327,25 +324,6 @@ def choose_decision_threshold(
         "window": "test",
         "criterion_value": value,
     }
-
-
-def _capacity_threshold(
-    test_scores: dict[str, np.ndarray], training_config: TrainingConfig
-) -> tuple[float, float]:
-    """The capacity rule's threshold on the test window, and the share it flags there."""
-    capacity, rows = training_config.capacity, len(test_scores["y_score"])
-    share = capacity.share
-    if capacity.per_month is not None:
-        months = operating_points.months_in(test_scores.get("month"), rows)
-        share = operating_points.monthly_share(capacity.per_month, rows, months)
-        if share >= 1:
-            raise SnapshotContractError(
-                f"training_config.capacity.per_month={capacity.per_month} is at least the "
-                f"test window's {rows / months:.0f} encounters a month, so the capacity rule "
-                f"would flag everyone. Lower it, or use capacity.share."
-            )
-    threshold = operating_points.capacity_threshold(test_scores["y_score"], share)
-    return threshold, float(np.mean(test_scores["y_score"] >= threshold))
 
 
 def evaluate_windows(

@@ -13,6 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from diab_readmit.errors import UserFixableError
+from diab_readmit.parameter_models import CapacitySettings
+
+from .decision_curves import net_benefit
+
 #: Capacities of the operating-point table: shares of a window's encounters.
 CAPACITIES = (0.05, 0.10, 0.20, 0.30)
 
@@ -34,6 +39,36 @@ def months_in(month: np.ndarray | None, rows: int) -> int:
     if month is None or not rows:
         return 1
     return max(1, len(np.unique(month)))
+
+
+class CapacityError(UserFixableError, ValueError):
+    """A capacity that would flag every encounter of the test window."""
+
+
+def capacity_rule(
+    test_scores: dict[str, np.ndarray], capacity: CapacitySettings
+) -> tuple[float, float]:
+    """The ``capacity`` threshold rule on the test window: (threshold, share it flags)."""
+    rows = len(test_scores["y_score"])
+    share = capacity.share
+    if capacity.per_month is not None:
+        months = months_in(test_scores.get("month"), rows)
+        share = monthly_share(capacity.per_month, rows, months)
+        if share >= 1:
+            raise CapacityError(
+                f"training_config.capacity.per_month={capacity.per_month} is at least the "
+                f"test window's {rows / months:.0f} encounters a month, so the capacity rule "
+                f"would flag everyone. Lower it, or use capacity.share."
+            )
+    threshold = capacity_threshold(test_scores["y_score"], share)
+    return threshold, float(np.mean(test_scores["y_score"] >= threshold))
+
+
+def net_benefit_at(y_true: np.ndarray, y_score: np.ndarray, threshold: float) -> float:
+    """The net benefit of flagging ``y_score >= threshold`` (the ``net_benefit`` rule's
+    criterion)."""
+    ones = np.ones((1, len(y_true)))
+    return float(net_benefit(y_true, y_score, ones, np.r_[threshold])["model"][0, 0])
 
 
 def operating_point(
