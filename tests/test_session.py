@@ -298,9 +298,9 @@ def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
     # every model card and the plots.
     html = (project.data / "08_reporting" / "model_comparison.html").read_text()
     for section in (
-        "Clinical utility: net benefit (decision curve)",
-        "Operating points by capacity",
-        "Calibration (smoothed)",
+        "<h3>Clinical utility: net benefit (decision curve)</h3>",
+        "<h3>Operating points by capacity</h3>",
+        "<h3>Calibration (smoothed)</h3>",
     ):
         assert html.count(section) == len(ALGORITHMS), section
     for algorithm in ALGORITHMS:
