@@ -290,6 +290,9 @@ def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
         assert (project.data / "08_reporting" / algorithm / "roc_curves.png").exists()
     report = (project.data / "08_reporting" / "model_comparison.md").read_text()
     assert all(algorithm in report for algorithm in ALGORITHMS)
+    utility = report.split("## Clinical utility and operating points")[1]
+    for algorithm in ALGORITHMS:
+        assert f"| {algorithm} v" in utility.split("## Version history")[0]
 
     def index_of(algorithm: str) -> dict:
         return json.loads((registry / algorithm / "versions.json").read_text())
