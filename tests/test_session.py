@@ -290,6 +290,31 @@ def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
         assert (project.data / "08_reporting" / algorithm / "roc_curves.png").exists()
     report = (project.data / "08_reporting" / "model_comparison.md").read_text()
     assert all(algorithm in report for algorithm in ALGORITHMS)
+    utility = report.split("## Clinical utility and operating points")[1]
+    for algorithm in ALGORITHMS:
+        assert f"| {algorithm} v" in utility.split("## Version history")[0]
+
+    def index_of(algorithm: str) -> dict:
+        return json.loads((registry / algorithm / "versions.json").read_text())
+
+    # Issue 28: net benefit, operating points and smoothed calibration, in the HTML report,
+    # every model card and the plots.
+    html = (project.data / "08_reporting" / "model_comparison.html").read_text()
+    for section in (
+        "<h3>Clinical utility: net benefit (decision curve)</h3>",
+        "<h3>Operating points by capacity</h3>",
+        "<h3>Calibration (smoothed)</h3>",
+    ):
+        assert html.count(section) == len(ALGORITHMS), section
+    for algorithm in ALGORITHMS:
+        version = index_of(algorithm)["versions"][0]["id"]
+        card = (registry / algorithm / version / "model_card.md").read_text()
+        assert "## Clinical utility: net benefit" in card
+        assert "## Operating points by capacity" in card
+        assert "scaled Brier" in card
+        assert (
+            project.data / "08_reporting" / algorithm / "decision_curve.png"
+        ).exists()
 
     # Issue 17: a log to read top to bottom. Plain lines, not rich's 80-column wrapping (each
     # record starts with its timestamp, or is the indented continuation of a summary), no

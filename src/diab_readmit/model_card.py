@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, Undefined
 
 from diab_readmit import feature_dictionary
+from diab_readmit.number_format import format_ranges
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: The headline metrics of the card's performance table, in order.
@@ -72,7 +73,16 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         autoescape=False,  # Markdown, not HTML; the report escapes it when it embeds it
     )
-    environment.filters.update(number=number, percent=percent, interval=interval)
+    environment.filters.update(
+        number=number,
+        percent=percent,
+        interval=interval,
+        percent_interval=percent_interval,
+        ranges=ranges,
+    )
+    environment.globals.update(
+        net_benefit_rows=net_benefit_rows, curve_points=curve_points
+    )
     return environment
 
 
@@ -110,6 +120,80 @@ def _threshold_trade(metadata: dict[str, Any]) -> dict[str, Any]:
         recall * rate / precision if precision and recall is not None and rate else None
     )
     return {"precision": precision, "recall": recall, "flag_rate": flag_rate}
+
+
+#: Threshold probabilities of the card's net-benefit table (the figure has every one).
+NET_BENEFIT_SHOWN = (0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.40)
+#: Points of the smoothed calibration curve the card lists.
+CURVE_POINTS_SHOWN = 6
+
+
+def ranges(value: Any) -> str:
+    """``[[0.02, 0.31]]`` as ``2%-31%`` (``number_format.format_ranges``); '-' when absent."""
+    if isinstance(value, Undefined) or value is None:
+        return "-"
+    return format_ranges(value)
+
+
+def percent_interval(estimate: dict[str, Any] | None, digits: int = 1) -> str:
+    """``12.1% (9.8% to 14.0%)`` from ``{"estimate", "interval"}`` of shares."""
+    if isinstance(estimate, Undefined) or not estimate:
+        return "-"
+    low, high = estimate.get("interval") or (None, None)
+    return (
+        f"{percent(estimate.get('estimate'), digits)} "
+        f"({percent(low, digits)} to {percent(high, digits)})"
+    )
+
+
+def net_benefit_rows(curve: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The rows of one window's decision curve at ``NET_BENEFIT_SHOWN``."""
+    if isinstance(curve, Undefined) or not curve:
+        return []
+    rows = []
+    for position, t in enumerate(curve["thresholds"]):
+        if any(math.isclose(t, shown) for shown in NET_BENEFIT_SHOWN):
+            low, high = curve["model_interval"][position]
+            rows.append(
+                {
+                    "t": t,
+                    "model": {
+                        "estimate": curve["model"][position],
+                        "interval": [low, high],
+                    },
+                    "treat_all": curve["treat_all"][position],
+                    "advantage": curve["advantage_interval"][position],
+                }
+            )
+    return rows
+
+
+def curve_points(calibration: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """``CURVE_POINTS_SHOWN`` evenly spaced points of a smoothed calibration curve."""
+    curve = (
+        None
+        if isinstance(calibration, Undefined) or not calibration
+        else calibration.get("curve")
+    )
+    if not curve:
+        return []
+    count = len(curve["risk"])
+    picked = sorted(
+        {
+            round(i * (count - 1) / (CURVE_POINTS_SHOWN - 1))
+            for i in range(CURVE_POINTS_SHOWN)
+        }
+    )
+    return [
+        {
+            "risk": curve["risk"][i],
+            "observed": {
+                "estimate": curve["observed"][i],
+                "interval": [curve["low"][i], curve["high"][i]],
+            },
+        }
+        for i in picked
+    ]
 
 
 def render_model_card(metadata: dict[str, Any]) -> str:

@@ -67,8 +67,29 @@ class TemporalSplits(_Strict):
 
 #: Rules for the decision threshold, chosen on the TEST window (never OOT):
 #: ``max_f1`` maximises F1, ``max_youden`` maximises sensitivity + specificity - 1,
-#: ``fixed`` uses ``fixed_threshold``.
-THRESHOLD_RULES: tuple[str, ...] = ("max_f1", "max_youden", "fixed")
+#: ``fixed`` uses ``fixed_threshold``, ``capacity`` flags the top ``capacity.share`` of the
+#: test window (or ``capacity.per_month`` encounters a month at its volume),
+#: ``net_benefit`` flags from the threshold probability a team states,
+#: ``net_benefit_threshold`` (the t of the decision curve).
+THRESHOLD_RULES: tuple[str, ...] = (
+    "max_f1",
+    "max_youden",
+    "fixed",
+    "capacity",
+    "net_benefit",
+)
+
+
+class CapacitySettings(_Strict):
+    """``training_config.capacity``: how many encounters a team can reach.
+
+    Either ``share`` (of a window's encounters) or ``per_month`` (encounters a month; the
+    share is then per_month / the test window's encounters a month). Setting ``per_month``
+    takes precedence over ``share``.
+    """
+
+    share: float = Field(default=0.2, gt=0.0, lt=1.0)
+    per_month: int | None = Field(default=None, ge=1)
 
 
 class CalibrationSettings(_Strict):
@@ -106,6 +127,8 @@ class TrainingConfig(_Strict):
     scoring: str = "roc_auc"
     threshold_rule: str = "max_f1"
     fixed_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    capacity: CapacitySettings = Field(default_factory=CapacitySettings)
+    net_benefit_threshold: float = Field(default=0.15, gt=0.0, lt=1.0)
     #: Processes for the cross-validation fits, and threads for the final refit; -1 = all cores.
     n_jobs: int = Field(default=-1, ge=-1)
     calibration: CalibrationSettings = Field(default_factory=CalibrationSettings)

@@ -37,12 +37,23 @@ def monitor(world, predictions, scored_features, labels=None, params=PARAMS):
     )
     drift = nodes.measure_drift(reference, reference_risk, current, params)
     performance = nodes.measure_performance(current, params)
-    status = nodes.decide_status(drift, performance, model, reference, params)
+    estimated = nodes.estimate_performance(current, model, params)
+    status = nodes.decide_status(
+        drift, performance, estimated, model, reference, params
+    )
     _, images = nodes.draw_monitoring_charts(
         drift, current, reference_risk, performance, params
     )
-    html = nodes.render_monitoring_report(status, drift, performance, images)
-    return {"status": status, "drift": drift, "performance": performance, "html": html}
+    html = nodes.render_monitoring_report(status, drift, performance, estimated, images)
+    return {
+        "status": status,
+        "drift": drift,
+        "performance": performance,
+        "estimated": estimated,
+        "html": html,
+        "model": model,
+        "reference": reference,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +198,7 @@ def test_the_report_escapes_what_it_shows(world, drifted):
     assert "<li>2009-01: " in html and "age_midpoint" in html
     status = dict(drifted["status"], reasons=["<script>alert(1)</script>"])
     escaped = nodes.render_monitoring_report(
-        status, drifted["drift"], drifted["performance"], {}
+        status, drifted["drift"], drifted["performance"], drifted["estimated"], {}
     )
     assert "<script>alert(1)</script>" not in escaped
     assert "&lt;script&gt;" in escaped

@@ -50,6 +50,7 @@ from diab_readmit.pipelines.synthetic.parameter_models import (
     NextMonthDrift,
     SyntheticParams,
 )
+from diab_readmit.pipelines.training.decision_nodes import assess_decisions
 from diab_readmit.pipelines.training.estimators import EstimatorSettings
 from diab_readmit.pipelines.training.group_performance import TrustSettings
 from diab_readmit.pipelines.training.nodes import (
@@ -62,6 +63,7 @@ from diab_readmit.pipelines.training.nodes import (
 from diab_readmit.pipelines.training.search import SearchSettings
 from diab_readmit.pipelines.training.trust_nodes import (
     assess_trust,
+    collect_evidence,
     explain_evaluation_windows,
 )
 
@@ -163,8 +165,11 @@ def train_and_register(
         threshold,
         metrics,
         {},
-        explanations,
-        assessment,
+        collect_evidence(
+            explanations,
+            assessment,
+            assess_decisions(test_scores, oot_scores, threshold, trust),
+        ),
         config,
         estimator,
         search,

@@ -56,6 +56,8 @@ TEMPLATE_NODES = {
     "evaluate_windows",
     "explain_evaluation_windows",
     "assess_trust",
+    "assess_decisions",
+    "collect_evidence",
     "draw_evaluation_plots",
     "package_model",
     "gate_challenger",

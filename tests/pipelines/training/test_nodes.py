@@ -18,6 +18,7 @@ from sklearn.metrics import f1_score
 
 from diab_readmit.parameter_models import CalibrationSettings, TrainingConfig
 from diab_readmit.pipelines.training import calibration, evaluation, nodes
+from diab_readmit.pipelines.training.decision_nodes import assess_decisions
 from diab_readmit.pipelines.training.estimators import (
     EstimatorSettings,
     build_estimator,
@@ -32,6 +33,7 @@ from diab_readmit.pipelines.training.search import (
 )
 from diab_readmit.pipelines.training.trust_nodes import (
     assess_trust,
+    collect_evidence,
     explain_evaluation_windows,
 )
 
@@ -55,6 +57,12 @@ def _explained(snapshot, tuned, test_scores, oot_scores, threshold):
     )
     assessment = assess_trust(snapshot, test_scores, oot_scores, threshold, trust)
     return explanations, assessment
+
+
+def _decisions(test_scores, oot_scores, threshold):
+    """What assess_decisions hands to the plots and the registry bundle."""
+    trust = TrustSettings(bootstrap={"replicates": 50})
+    return assess_decisions(test_scores, oot_scores, threshold, trust)
 
 
 @pytest.mark.parametrize("algorithm", list(SMALL_ALGORITHMS))
@@ -106,8 +114,9 @@ def test_registered_pipeline_scores_gold_rows_like_the_classifier(snapshot):
     explanations, assessment = _explained(
         snapshot, tuned, test_scores, oot_scores, threshold
     )
+    decisions = _decisions(test_scores, oot_scores, threshold)
     plots = nodes.draw_evaluation_plots(
-        test_scores, oot_scores, threshold, explanations, estimator
+        test_scores, oot_scores, threshold, explanations, decisions, estimator
     )
     bundle = nodes.package_model(
         tuned,
@@ -115,8 +124,9 @@ def test_registered_pipeline_scores_gold_rows_like_the_classifier(snapshot):
         threshold,
         metrics,
         plots,
-        explanations,
-        assessment,
+        collect_evidence(
+            explanations, assessment, _decisions(test_scores, oot_scores, threshold)
+        ),
         training_config,
         estimator,
         search,
@@ -358,13 +368,16 @@ def test_plots_are_written_as_readable_png(snapshot, tmp_path):
         snapshot, "random_forest"
     )
     explanations, _ = _explained(snapshot, tuned, test_scores, oot_scores, threshold)
+    decisions = _decisions(test_scores, oot_scores, threshold)
     plots = nodes.draw_evaluation_plots(
-        test_scores, oot_scores, threshold, explanations, estimator
+        test_scores, oot_scores, threshold, explanations, decisions, estimator
     )
     assert set(plots) == {
         "roc_curves.png",
         "precision_recall_curves.png",
         "calibration.png",
+        "calibration_smoothed.png",
+        "decision_curve.png",
         "confusion_matrices.png",
         "importances.png",
     }
@@ -465,8 +478,9 @@ def test_snapshot_without_temporal_splits_reports_the_observed_windows(snapshot)
         threshold,
         metrics,
         {},
-        explanations,
-        assessment,
+        collect_evidence(
+            explanations, assessment, _decisions(test_scores, oot_scores, threshold)
+        ),
         training_config,
         estimator,
         search,

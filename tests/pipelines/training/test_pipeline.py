@@ -25,6 +25,8 @@ PLOTS = {
     "roc_curves.png",
     "precision_recall_curves.png",
     "calibration.png",
+    "calibration_smoothed.png",
+    "decision_curve.png",
     "confusion_matrices.png",
     "importances.png",
 }

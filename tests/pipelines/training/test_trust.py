@@ -21,6 +21,7 @@ from diab_readmit import feature_dictionary
 from diab_readmit.contracts import CALENDAR_HISTORY_FEATURES
 from diab_readmit.datasets.model_registry import ModelRegistryDataset
 from diab_readmit.model_card import interval
+from diab_readmit.number_format import format_ranges
 from diab_readmit.parameter_models import CalibrationSettings
 from diab_readmit.pipelines.data_processing.nodes import (
     assign_encounter_dates,
@@ -42,6 +43,7 @@ from diab_readmit.pipelines.training.bootstrap import (
     weighted_metrics,
 )
 from diab_readmit.pipelines.training.calibration import calibrate
+from diab_readmit.pipelines.training.decision_nodes import assess_decisions
 from diab_readmit.pipelines.training.explanations import (
     _phrases,
     contributions,
@@ -54,6 +56,7 @@ from diab_readmit.pipelines.training.group_performance import (
 )
 from diab_readmit.pipelines.training.trust_nodes import (
     assess_trust,
+    collect_evidence,
     explain_evaluation_windows,
 )
 from tests.pipelines.data_processing.conftest import make_raw
@@ -279,8 +282,11 @@ def test_the_model_card_says_what_metadata_json_says(snapshot, tmp_path):
         threshold,
         metrics,
         {},
-        explanations,
-        assessment,
+        collect_evidence(
+            explanations,
+            assessment,
+            assess_decisions(test_scores, oot_scores, threshold, FAST),
+        ),
         training_config,
         estimator,
         search,
@@ -323,6 +329,24 @@ def test_the_model_card_says_what_metadata_json_says(snapshot, tmp_path):
     }
     assert numbers and numbers <= known
     assert "TRIPOD+AI" in card and "Known limitations" in card
+    # Net benefit, operating points and the smoothed calibration, from the metadata.
+    utility = card.split("## Clinical utility: net benefit")[1].split("## Known")[0]
+    for window, name in (("test", "test"), ("oot", "OOT")):
+        curve = metadata["decision_curve"][window]
+        assert f"{format_ranges(curve['beats_defaults'])} on {name}" in utility
+        position = curve["thresholds"].index(0.2)
+        shown = {
+            "estimate": curve["model"][position],
+            "interval": curve["model_interval"][position],
+        }
+        assert f"| 20% | {interval(shown)} |" in utility
+        for row in metadata["operating_points"][window]:
+            assert f"| {row['threshold']:.4f} | {row['flagged']:,} (" in utility
+        calibrated = metadata["smoothed_calibration"][window]
+        for key in ("observed_to_expected", "calibration_slope", "scaled_brier"):
+            assert interval(calibrated[key], 3) in card
+    chosen = metadata["operating_points"]["test"][0]
+    assert chosen["point"] == "chosen" and chosen["threshold"] == metadata["threshold"]
 
 
 def test_evaluation_predictions_keep_their_fingerprint_through_parquet(

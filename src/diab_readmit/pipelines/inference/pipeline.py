@@ -8,6 +8,7 @@ from diab_readmit.engine import selected_engine
 
 from .features import build_scoring_features, type_new_extracts
 from .nodes import choose_champion, score_new_encounters
+from .summary import summarise_scoring
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -41,6 +42,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["predictions", "scored_features"],
                 name="score_new_encounters",
+            ),
+            Node(
+                summarise_scoring,
+                inputs=["predictions", "champion"],
+                outputs="scoring_summary",
+                name="summarise_scoring",
             ),
         ],
         namespace="inference",

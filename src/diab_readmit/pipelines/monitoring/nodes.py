@@ -14,6 +14,7 @@ from diab_readmit.contracts import LABEL
 from diab_readmit.errors import UserFixableError
 
 from .drift import drift_table
+from .estimation import estimated_performance
 from .figures import draw_charts
 from .parameter_models import MonitoringParams
 from .performance import monthly_performance
@@ -176,6 +177,19 @@ def measure_performance(
     return monthly_performance(current, monitoring.performance)
 
 
+def estimate_performance(
+    current: pd.DataFrame,
+    monitored_model: dict[str, Any],
+    monitoring: MonitoringParams,
+) -> pd.DataFrame:
+    """Each month's ROC-AUC, rate, sensitivity and PPV as its calibrated risks expect them,
+    before its outcomes arrive, and the realised values beside them once they have."""
+    if monitored_model["model"] is None:
+        return estimated_performance(current, 0.5, monitoring.estimation)
+    threshold = float(monitored_model["metadata"]["threshold"])
+    return estimated_performance(current, threshold, monitoring.estimation)
+
+
 def _model_summary(
     monitored_model: dict[str, Any], monitoring: MonitoringParams
 ) -> dict[str, Any]:
@@ -188,6 +202,10 @@ def _model_summary(
         "train_window": (metadata.get("temporal_splits") or {}).get("train"),
         "risk_reference_window": monitoring.risk_reference_window,
         "test_auc_roc": test.get("auc_roc"),
+        "auc_floor": monitoring.estimation.auc_floor
+        if monitoring.estimation.auc_floor is not None
+        else ((metadata.get("gate") or {}).get("floors") or {}).get("min_auc_roc"),
+        "threshold": metadata.get("threshold"),
         "training_samples": metadata.get("training_samples"),
     }
 
@@ -195,6 +213,7 @@ def _model_summary(
 def decide_status(
     drift: pd.DataFrame,
     performance: pd.DataFrame,
+    estimated: pd.DataFrame,
     monitored_model: dict[str, Any],
     reference_features: pd.DataFrame,
     monitoring: MonitoringParams,
@@ -202,8 +221,10 @@ def decide_status(
     """``monitoring_status.json``: ``ok`` / ``warn`` / ``alert``, the reasons, the months.
 
     The status is the worst level found: a model input or the risk drifting beyond the PSI
-    thresholds, or (once outcomes are in) ROC-AUC below the model's test ROC-AUC or risks
-    miscalibrated beyond the thresholds of ``monitoring``.
+    thresholds, a month's ROC-AUC estimated from its risks below the model's floor (before
+    outcomes), or (once outcomes are in) ROC-AUC below the model's test ROC-AUC or risks
+    miscalibrated beyond the thresholds of ``monitoring``. Each month carries its estimate
+    (``estimated``), so a scheduler can act on it.
     """
     model = _model_summary(monitored_model, monitoring)
     notes = []
@@ -228,7 +249,7 @@ def decide_status(
                 f"reference is not exactly the model's",
             )
         )
-    verdict = assess(drift, performance, model, notes, monitoring)
+    verdict = assess(drift, performance, estimated, model, notes, monitoring)
     return {
         **verdict,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -258,7 +279,8 @@ def render_monitoring_report(
     status: dict[str, Any],
     drift: pd.DataFrame,
     performance: pd.DataFrame,
+    estimated: pd.DataFrame,
     chart_images: dict[str, bytes],
 ) -> str:
     """``monitoring_report.html``: one self-contained page (charts embedded as PNG)."""
-    return render_report(status, drift, performance, chart_images)
+    return render_report(status, drift, performance, estimated, chart_images)

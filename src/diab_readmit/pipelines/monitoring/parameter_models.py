@@ -59,6 +59,26 @@ class PerformanceThresholds(BaseModel):
     calibration_slope_range: tuple[float, float] = (0.7, 1.3)
 
 
+class EstimationSettings(BaseModel):
+    """``monitoring.estimation``: performance estimated from the calibrated risks alone.
+
+    Each month's expected ROC-AUC and rate come with the interval of ``replicates``
+    outcome draws from its risks (``level``, seeded). A month whose estimated ROC-AUC is
+    below ``auc_floor`` (null: the model's own gate floor, ``promotion.floors.min_auc_roc``
+    as recorded in its metadata) is an alert before any outcome arrives. Realised values
+    are shown once ``min_labelled_share`` of a month's encounters have outcomes.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    replicates: int = Field(default=500, ge=50, le=10000)
+    seed: int = 42
+    level: float = Field(default=0.95, gt=0.5, lt=1.0)
+    #: Replicates drawn at a time (bounds memory to block x 2 x the month's rows).
+    block: int = Field(default=64, ge=1, le=1000)
+    auc_floor: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_labelled_share: float = Field(default=0.9, gt=0.0, le=1.0)
+
+
 class MonitoringParams(BaseModel):
     """``monitoring``: what the pipeline compares the scored months with, and when it warns.
 
@@ -72,4 +92,5 @@ class MonitoringParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     drift: DriftThresholds = DriftThresholds()
     performance: PerformanceThresholds = PerformanceThresholds()
+    estimation: EstimationSettings = EstimationSettings()
     risk_reference_window: Literal["train", "test"] = "test"

@@ -14,6 +14,7 @@ from .nodes import (
     choose_monitored_model,
     decide_status,
     draw_monitoring_charts,
+    estimate_performance,
     measure_drift,
     measure_performance,
     render_monitoring_report,
@@ -76,10 +77,17 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="measure_performance",
             ),
             Node(
+                estimate_performance,
+                inputs=["current_encounters", "monitored_model", "params:monitoring"],
+                outputs="estimated_performance",
+                name="estimate_performance",
+            ),
+            Node(
                 decide_status,
                 inputs=[
                     "drift",
                     "performance",
+                    "estimated_performance",
                     "monitored_model",
                     "reference_features",
                     "params:monitoring",
@@ -101,7 +109,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 render_monitoring_report,
-                inputs=["status", "drift", "performance", "chart_images"],
+                inputs=[
+                    "status",
+                    "drift",
+                    "performance",
+                    "estimated_performance",
+                    "chart_images",
+                ],
                 outputs="report_html",
                 name="render_monitoring_report",
             ),

@@ -51,6 +51,7 @@ def render_report(
     status: dict[str, Any],
     drift: pd.DataFrame,
     performance: pd.DataFrame,
+    estimated: pd.DataFrame,
     chart_images: dict[str, bytes],
 ) -> str:
     """The HTML page: status and reasons, the monitored model, charts, and the tables.
@@ -59,6 +60,7 @@ def render_report(
         status: what ``monitoring_status.json`` holds.
         drift: the drift table (every month, every input, and ``risk``).
         performance: the monthly performance table.
+        estimated: the monthly estimated-performance table (before outcomes).
         chart_images: PNG bytes by file name, embedded as data URIs (one file to mail).
     """
     ordered = drift.sort_values(["month", "psi"], ascending=[True, False])
@@ -82,5 +84,8 @@ def render_report(
         status=status,
         drift_months=months,
         performance=performance.to_dict("records"),
+        estimated=estimated.astype(object)
+        .where(estimated.notna(), None)
+        .to_dict("records"),
         charts=charts,
     )

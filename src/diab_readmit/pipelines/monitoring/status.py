@@ -124,9 +124,58 @@ def _performance_findings(
     return findings
 
 
+def _plain(value: Any) -> Any:
+    """A table cell as JSON: None for a missing value, Python numbers and booleans."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def month_estimate(row: Any, floor: float | None) -> dict[str, Any]:
+    """A month's row of ``estimated_performance`` as the status JSON carries it."""
+    return {
+        "auc_roc": _plain(row.estimated_auc_roc),
+        "auc_roc_interval": [
+            _plain(row.estimated_auc_roc_low),
+            _plain(row.estimated_auc_roc_high),
+        ],
+        "rate": _plain(row.estimated_rate),
+        "rate_interval": [
+            _plain(row.estimated_rate_low),
+            _plain(row.estimated_rate_high),
+        ],
+        "sensitivity": _plain(row.estimated_sensitivity),
+        "ppv": _plain(row.estimated_ppv),
+        "auc_floor": floor,
+        "below_floor": bool(
+            floor is not None
+            and _plain(row.estimated_auc_roc) is not None
+            and row.estimated_auc_roc < floor
+        ),
+        "realised_auc_roc": _plain(row.realised_auc_roc),
+        "realised_rate": _plain(row.realised_rate),
+        "realised_within_interval": _plain(row.realised_within_interval),
+    }
+
+
+def _estimate_findings(month: str, estimate: dict[str, Any]) -> list[tuple[str, str]]:
+    if not estimate["below_floor"]:
+        return []
+    low, high = estimate["auc_roc_interval"]
+    return [
+        (
+            "alert",
+            f"{month}: ROC-AUC estimated from the month's risks before its outcomes, "
+            f"{estimate['auc_roc']:.3f} ({low:.3f} to {high:.3f}), is below the model's "
+            f"floor {estimate['auc_floor']:.3f} (alert)",
+        )
+    ]
+
+
 def assess(
     drift: pd.DataFrame,
     performance: pd.DataFrame,
+    estimated: pd.DataFrame,
     model: dict[str, Any],
     notes: list[tuple[str, str]],
     params: MonitoringParams,
@@ -136,7 +185,9 @@ def assess(
     Args:
         drift: ``drift_table`` of the inputs and of ``risk``, every month.
         performance: ``monthly_performance``.
-        model: the monitored model's summary (``test_auc_roc`` among its keys).
+        estimated: ``estimation.estimated_performance``.
+        model: the monitored model's summary (``test_auc_roc`` and ``auc_floor`` among its
+            keys).
         notes: (level, reason) pairs that concern the whole run, e.g. nothing scored.
         params: the thresholds.
 
@@ -146,6 +197,10 @@ def assess(
     findings = list(notes)
     months, alert_features, warn_features = [], [], []
     by_month = performance.set_index("month")
+    estimates = {
+        row.month: month_estimate(row, model.get("auc_floor"))
+        for row in estimated.itertuples()
+    }
     for month, month_drift in drift.groupby("month", sort=True):
         drift_findings, features = _drift_findings(month, month_drift, params)
         performance_findings = (
@@ -157,7 +212,12 @@ def assess(
             if month in by_month.index
             else []
         )
-        month_findings = drift_findings + performance_findings
+        estimate = estimates.get(month)
+        month_findings = (
+            drift_findings
+            + performance_findings
+            + (_estimate_findings(month, estimate) if estimate else [])
+        )
         findings += month_findings
         risk = month_drift[month_drift["feature"] == RISK]
         months.append(
@@ -171,6 +231,7 @@ def assess(
                 "outcomes_judged": bool(by_month.loc[month, "judged"])
                 if month in by_month.index
                 else False,
+                "estimated": estimate,
             }
         )
         alert_features += [f for f in features["alert"] if f not in alert_features]

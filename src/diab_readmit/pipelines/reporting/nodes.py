@@ -112,11 +112,16 @@ def render_markdown_report(
     version_history: pd.DataFrame,
     settings: ReportSettings,
     algorithm_differences: list[dict[str, Any]],
+    *histories: dict[str, Any],
 ) -> str:
     """The comparison as Markdown tables: best model, metrics side by side, whether the
-    best wins beyond the noise (``compare_algorithms``), version history."""
+    best wins beyond the noise (``compare_algorithms``), where each latest version adds
+    net benefit and what its capacities catch (from ``histories``), version history."""
     context = report_context(comparison, version_history, settings)
     context["differences"] = algorithm_differences
+    context["decisions"] = [
+        section for section in trust_sections(histories) if section["decision_curve"]
+    ]
     return render("report.md.j2", context)
 
 

@@ -60,6 +60,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "version_history",
                     "params:report",
                     "algorithm_differences",
+                    *histories,
                 ],
                 outputs="comparison_report_md",
                 name="render_markdown_report",

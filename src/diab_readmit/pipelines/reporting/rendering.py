@@ -14,7 +14,12 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from diab_readmit.number_format import MISSING, format_number
+from diab_readmit.number_format import (
+    MISSING,
+    format_number,
+    format_percent,
+    format_ranges,
+)
 
 from .formatting import (
     best_model_sentence,
@@ -29,7 +34,14 @@ from .parameter_models import METRIC_LABELS, ReportSettings
 from .tables import algorithm_of
 
 #: The order the training template's evaluation plots read best in; others follow by name.
-PLOT_ORDER = ("roc", "precision_recall", "calibration", "confusion", "importance")
+PLOT_ORDER = (
+    "roc",
+    "precision_recall",
+    "calibration",
+    "decision",
+    "confusion",
+    "importance",
+)
 
 _TEMPLATES = Environment(
     loader=PackageLoader(__package__, "templates"),
@@ -41,6 +53,8 @@ _TEMPLATES = Environment(
 )
 _TEMPLATES.filters.update(
     number=format_number,
+    ranges=format_ranges,
+    percent=format_percent,
     text=text,
     timestamp=timestamp,
     image_label=image_label,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from diab_readmit.model_card import net_benefit_rows
 from diab_readmit.pipelines.training.bootstrap import Resampling, paired_auc_difference
 from diab_readmit.pipelines.training.group_performance import TrustSettings
 from diab_readmit.pipelines.training.trust_nodes import predictions_fingerprint
@@ -107,6 +108,22 @@ def trust_sections(histories: tuple[dict[str, Any], ...]) -> list[dict[str, Any]
                 "unit": explanations.get("unit"),
                 "examples": explanations.get("examples") or [],
                 "model_card": history.get("model_card"),
+                **decision_section(latest),
             }
         )
     return sections
+
+
+def decision_section(latest: dict[str, Any]) -> dict[str, Any]:
+    """A version's decision curve (with the rows the tables show), operating points and
+    smoothed calibration, None where its metadata predates them."""
+    curves = latest.get("decision_curve")
+    return {
+        "decision_curve": curves,
+        "net_benefit_rows": {
+            window: net_benefit_rows(curve) for window, curve in (curves or {}).items()
+        },
+        "operating_points": latest.get("operating_points"),
+        "smoothed_calibration": latest.get("smoothed_calibration"),
+        "threshold_rule": latest.get("threshold_rule"),
+    }

@@ -34,22 +34,36 @@ class Resampling:
     replicates: int = 500
     seed: int = 42
     level: float = 0.95
+    #: Draw patients with and without a readmission separately (every replicate has both
+    #: outcomes, as ROC-AUC needs). That fixes the number of readmitted patients, so a
+    #: statistic of the readmission rate itself (observed / expected, net benefit) is
+    #: resampled without: ``stratified=False`` draws from all patients at once.
+    stratified: bool = True
 
 
 def patient_weights(
-    patients: np.ndarray, y: np.ndarray, replicates: int, seed: int
+    patients: np.ndarray,
+    y: np.ndarray,
+    replicates: int,
+    seed: int,
+    stratified: bool = True,
 ) -> np.ndarray:
     """(replicates x rows) weights: how often each row's patient is drawn per replicate.
 
     Patients with any readmission in the window and those without are drawn separately,
-    as many as there are of each.
+    as many as there are of each; with ``stratified=False`` all patients together.
     """
     codes, row_patient = np.unique(np.asarray(patients), return_inverse=True)
     positive_patient = np.zeros(len(codes), dtype=bool)
     np.logical_or.at(positive_patient, row_patient, np.asarray(y) == 1)
     rng = np.random.default_rng(seed)
     counts = np.zeros((replicates, len(codes)), dtype=np.float64)
-    for stratum in (positive_patient, ~positive_patient):
+    strata = (
+        (positive_patient, ~positive_patient)
+        if stratified
+        else (np.ones(len(codes), dtype=bool),)
+    )
+    for stratum in strata:
         members = np.flatnonzero(stratum)
         if not len(members):
             continue
@@ -111,14 +125,22 @@ def block_replicates(rows: int) -> int:
     return max(1, min(BLOCK_REPLICATES, BLOCK_WEIGHTS // max(rows, 1)))
 
 
-def _blocks(patients, y, resampling: Resampling):
+def replicate_weights(patients, y, resampling: Resampling):
+    """The (replicates x rows) patient weights of ``resampling``, a block at a time.
+
+    Every statistic with an interval draws its replicates from here, so all of a window's
+    intervals come from the same patient draws.
+    """
     step = block_replicates(len(y))
     for start in range(0, resampling.replicates, step):
         size = min(step, resampling.replicates - start)
-        yield patient_weights(patients, y, size, resampling.seed + start)
+        yield patient_weights(
+            patients, y, size, resampling.seed + start, resampling.stratified
+        )
 
 
-def _interval(values: np.ndarray, level: float) -> list[float]:
+def percentile_interval(values: np.ndarray, level: float) -> list[float]:
+    """The ``level`` percentile interval of the finite ``values``."""
     values = values[np.isfinite(values)]
     if not len(values):
         return [float("nan"), float("nan")]
@@ -136,13 +158,15 @@ def metric_intervals(
     """
     point = weighted_metrics(y, score, np.ones((1, len(y))))
     replicated: dict[str, list[np.ndarray]] = {m: [] for m in INTERVAL_METRICS}
-    for weights in _blocks(patients, y, resampling):
+    for weights in replicate_weights(patients, y, resampling):
         for metric, values in weighted_metrics(y, score, weights).items():
             replicated[metric].append(values)
     return {
         metric: {
             "estimate": float(point[metric][0]),
-            "interval": _interval(np.concatenate(replicated[metric]), resampling.level),
+            "interval": percentile_interval(
+                np.concatenate(replicated[metric]), resampling.level
+            ),
         }
         for metric in INTERVAL_METRICS
     }
@@ -168,9 +192,9 @@ def paired_auc_difference(
     estimate = float(auc(score_a, ones)[0] - auc(score_b, ones)[0])
     differences = [
         auc(score_a, weights) - auc(score_b, weights)
-        for weights in _blocks(patients, y, resampling)
+        for weights in replicate_weights(patients, y, resampling)
     ]
-    low, high = _interval(np.concatenate(differences), resampling.level)
+    low, high = percentile_interval(np.concatenate(differences), resampling.level)
     return {
         "estimate": estimate,
         "interval": [low, high],

@@ -11,7 +11,7 @@ their n and marked ``small``, never dropped.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,10 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from .operating_points import CAPACITIES
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,29 @@ class BootstrapSettings(BaseModel):
     level: float = Field(0.95, gt=0.5, lt=1.0)
 
 
+class DecisionCurveSettings(BaseModel):
+    """``trust.decision_curve``: the threshold probabilities t of the decision curve."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: float = Field(0.02, gt=0.0, lt=1.0)
+    stop: float = Field(0.40, gt=0.0, lt=1.0)
+    step: float = Field(0.01, gt=0.0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DecisionCurveSettings:
+        if self.start >= self.stop:
+            raise ValueError(
+                f"trust.decision_curve.start {self.start} must be below stop {self.stop}"
+            )
+        return self
+
+    def thresholds(self) -> np.ndarray:
+        """The grid, both ends included, rounded to the step's decimals."""
+        count = int(round((self.stop - self.start) / self.step)) + 1
+        return np.round(np.linspace(self.start, self.stop, count), 6)
+
+
 class TrustSettings(BaseModel):
     """``trust`` in parameters_training.yml: reasons, groups and intervals."""
 
@@ -64,6 +89,11 @@ class TrustSettings(BaseModel):
     min_group_rows: int = Field(100, ge=1)
     min_group_positives: int = Field(10, ge=0)
     bootstrap: BootstrapSettings = Field(default_factory=BootstrapSettings)
+    decision_curve: DecisionCurveSettings = Field(default_factory=DecisionCurveSettings)
+    #: Capacities of the operating-point table, as shares of a window's encounters.
+    capacities: list[Annotated[float, Field(gt=0.0, lt=1.0)]] = Field(
+        default_factory=lambda: list(CAPACITIES), min_length=1
+    )
 
 
 def group_labels(values: pd.DataFrame, spec: GroupColumn) -> pd.Series | None:

@@ -32,7 +32,13 @@ from diab_readmit.datasets.parquet_window import Window, column_values
 from diab_readmit.errors import UserFixableError
 from diab_readmit.parameter_models import TrainingConfig
 
-from . import evaluation, figures, xgboost_fits
+from . import (
+    decision_figures,
+    evaluation,
+    figures,
+    operating_points,
+    xgboost_fits,
+)
 from .calibration import calibrate, calibration_split
 from .estimators import (
     EstimatorSettings,
@@ -244,7 +250,9 @@ def score_evaluation_windows(
     """Predicted readmission probabilities of the TEST and the OOT window.
 
     Returned separately so the threshold node can take the test scores alone. A lazy
-    window is scored batch by batch (``model_matrix.window_risks``).
+    window is scored batch by batch (``model_matrix.window_risks``). ``month`` (the
+    encounters' partition month) and ``patient_nbr`` come along when the window has them:
+    capacities per month and patient-resampled intervals need them.
     """
     classifier, features = tuned_model["classifier"], tuned_model["feature_columns"]
     scored = []
@@ -259,9 +267,24 @@ def score_evaluation_windows(
             {
                 "y_true": column_values(rows, LABEL).astype(np.int8),
                 "y_score": window_risks(classifier, rows, features),
+                **_window_identity(rows),
             }
         )
     return scored[0], scored[1]
+
+
+def _window_identity(rows: Window) -> dict[str, np.ndarray]:
+    """The month and patient of each row, when the window has them."""
+    identity = {}
+    if "partition_date" in rows.columns:
+        identity["month"] = (
+            pd.to_datetime(column_values(rows, "partition_date"))
+            .to_numpy()
+            .astype("datetime64[M]")
+        )
+    if "patient_nbr" in rows.columns:
+        identity["patient_nbr"] = column_values(rows, "patient_nbr").astype(np.int64)
+    return identity
 
 
 def choose_decision_threshold(
@@ -270,12 +293,21 @@ def choose_decision_threshold(
     """The decision threshold, chosen on the TEST window by ``training_config.threshold_rule``.
 
     ``max_f1`` (default) maximises F1; ``max_youden`` maximises sensitivity + specificity - 1;
-    ``fixed`` takes ``training_config.fixed_threshold``.
+    ``fixed`` takes ``training_config.fixed_threshold``; ``capacity`` the risk of the last
+    encounter within ``training_config.capacity`` (criterion: the share flagged);
+    ``net_benefit`` the stated ``net_benefit_threshold`` (criterion: its net benefit).
     """
     rule = training_config.threshold_rule
     y_true, y_score = test_scores["y_true"], test_scores["y_score"]
     if rule == "fixed":
         threshold, value = training_config.fixed_threshold, None
+    elif rule == "capacity":
+        threshold, value = operating_points.capacity_rule(
+            test_scores, training_config.capacity
+        )
+    elif rule == "net_benefit":
+        threshold = training_config.net_benefit_threshold
+        value = operating_points.net_benefit_at(y_true, y_score, threshold)
     elif len(np.unique(y_true)) < 2:
         raise SnapshotContractError(
             f"The test window has only one class, so threshold_rule {rule!r} cannot choose a "
@@ -326,11 +358,12 @@ def draw_evaluation_plots(
     oot_scores: dict[str, np.ndarray],
     decision_threshold: dict[str, Any],
     explanations: dict[str, Any],
+    decision_assessment: dict[str, Any],
     estimator: EstimatorSettings,
 ) -> dict[str, Figure]:
-    """ROC and precision-recall curves, calibration, confusion matrices, and mean
-    |contribution| per feature on the test window (``importances.png``; impurity
-    importances favour high-cardinality features).
+    """ROC and precision-recall curves, calibration (deciles and smoothed), confusion
+    matrices, the decision curve, and mean |contribution| per feature on the test window
+    (``importances.png``; impurity importances favour high-cardinality features).
 
     Keys are file names, as the plots are saved under ``<paths.reporting>/<algorithm>/`` and in
     the registered version's ``plots/`` folder.
@@ -342,6 +375,12 @@ def draw_evaluation_plots(
         "roc_curves.png": figures.roc_curves(scores, title),
         "precision_recall_curves.png": figures.precision_recall_curves(scores, title),
         "calibration.png": figures.calibration(scores, title),
+        "calibration_smoothed.png": decision_figures.smoothed_calibration(
+            decision_assessment, title
+        ),
+        "decision_curve.png": decision_figures.decision_curves(
+            decision_assessment, title
+        ),
         "confusion_matrices.png": figures.confusion_matrices(
             scores, decision_threshold["threshold"], title
         ),
@@ -365,16 +404,16 @@ def package_model(
     decision_threshold: dict[str, Any],
     evaluation_metrics: dict[str, dict[str, float]],
     evaluation_plots: dict[str, Figure],
-    explanations: dict[str, Any],
-    trust_assessment: dict[str, Any],
+    model_evidence: dict[str, Any],
     training_config: TrainingConfig,
     estimator: EstimatorSettings,
     search: SearchSettings,
 ) -> dict[str, Any]:
     """The registry bundle: the model that scores gold rows, its metadata, its plots.
 
-    ``explanations`` and ``trust_assessment`` (trust_nodes) go into the metadata as they
-    are, with what the snapshot says about the population; the registry writes the model
+    ``model_evidence`` (``trust_nodes.collect_evidence``: explanations, intervals, groups,
+    decision curves, operating points, smoothed calibration) goes into the metadata as it
+    is, with what the snapshot says about the population; the registry writes the model
     card from that metadata.
 
     The model is ``Pipeline([("preprocess", snapshot scaler), ("classifier", classifier)])``,
@@ -388,6 +427,7 @@ def package_model(
         [("preprocess", scaler), ("classifier", tuned_model["classifier"])]
     )
     snapshot_metadata = preprocessed_snapshot.metadata
+    explanations = model_evidence["explanations"]
     importances = _mean_abs_contribution(explanations).set_axis(
         list(explanations["mean_abs_contribution"]["values"])
     )
@@ -425,8 +465,7 @@ def package_model(
         "training_data": tuned_model.get("training_data", {"kind": "in_memory"}),
         "library_versions": library_versions(),
         "training_seconds": tuned_model["training_seconds"],
-        "explanations": explanations,
-        **trust_assessment,
+        **model_evidence,
         "population": population(preprocessed_snapshot),
     }
     return {"model": model, "metadata": metadata, "plots": evaluation_plots}

@@ -12,6 +12,7 @@ from kedro.pipeline import Node, Pipeline
 
 from diab_readmit.algorithms import ALGORITHMS
 
+from .decision_nodes import assess_decisions
 from .nodes import (
     choose_decision_threshold,
     draw_evaluation_plots,
@@ -21,7 +22,11 @@ from .nodes import (
     tune_hyperparameters,
 )
 from .promotion import attach_gate_decision, gate_challenger
-from .trust_nodes import assess_trust, explain_evaluation_windows
+from .trust_nodes import (
+    assess_trust,
+    collect_evidence,
+    explain_evaluation_windows,
+)
 
 
 def create_pipeline(algorithm: str) -> Pipeline:
@@ -87,12 +92,30 @@ def create_pipeline(algorithm: str) -> Pipeline:
                 name="assess_trust",
             ),
             Node(
+                assess_decisions,
+                inputs=[
+                    "test_scores",
+                    "oot_scores",
+                    "decision_threshold",
+                    "params:trust",
+                ],
+                outputs="decision_assessment",
+                name="assess_decisions",
+            ),
+            Node(
+                collect_evidence,
+                inputs=["explanations", "trust_assessment", "decision_assessment"],
+                outputs="model_evidence",
+                name="collect_evidence",
+            ),
+            Node(
                 draw_evaluation_plots,
                 inputs=[
                     "test_scores",
                     "oot_scores",
                     "decision_threshold",
                     "explanations",
+                    "decision_assessment",
                     "params:estimator",
                 ],
                 outputs="evaluation_plots",
@@ -106,8 +129,7 @@ def create_pipeline(algorithm: str) -> Pipeline:
                     "decision_threshold",
                     "evaluation_metrics",
                     "evaluation_plots",
-                    "explanations",
-                    "trust_assessment",
+                    "model_evidence",
                     "params:training_config",
                     "params:estimator",
                     "params:search",

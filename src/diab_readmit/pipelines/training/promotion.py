@@ -3,7 +3,9 @@
 Two tests, both on the TEST window only (OOT is never used to decide anything):
 
 1. **Floors** (``promotion.floors``): the challenger's own test ROC-AUC, Brier score and
-   expected calibration error must clear absolute limits.
+   expected calibration error must clear absolute limits; optionally also sensitivity and
+   PPV at an operating point (``floors.operating_point``: the top ``capacity`` of the test
+   window flagged).
 2. **Non-inferiority** against the current champion, **paired**: the champion is rescored on
    the challenger's test encounters, and on those same rows the challenger's metric
    (``promotion.non_inferiority.metric``, default ROC-AUC) may be at most ``tolerance``
@@ -32,7 +34,7 @@ from diab_readmit.datasets.delta_views import GoldRows
 from diab_readmit.datasets.model_registry import HELD, PROMOTED, REJECTED
 from diab_readmit.datasets.parquet_window import Window, column_values
 
-from . import evaluation
+from . import evaluation, operating_points
 from .model_matrix import window_risks
 
 logger = logging.getLogger(__name__)
@@ -45,12 +47,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class OperatingPointFloor(_Strict):
+    """``promotion.floors.operating_point``: limits at a capacity, e.g. "at 20% of
+    encounters flagged the model must find at least 35% of the readmissions"."""
+
+    capacity: float = Field(gt=0.0, lt=1.0)
+    min_sensitivity: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_ppv: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
 class Floors(_Strict):
     """``promotion.floors``: limits on the challenger's own TEST metrics."""
 
     min_auc_roc: float = Field(default=0.60, ge=0.0, le=1.0)
     max_brier: float = Field(default=0.20, ge=0.0, le=1.0)
     max_ece: float = Field(default=0.10, ge=0.0, le=1.0)
+    operating_point: OperatingPointFloor | None = None
 
 
 class NonInferiority(_Strict):
@@ -86,6 +98,30 @@ def _floor_failures(test: dict[str, Any], floors: Floors) -> list[str]:
             bound = "above the ceiling" if upper else "below the floor"
             failures.append(f"test {label} {value:.4f} is {bound} {limit:.4f}")
     return failures
+
+
+def _operating_point_failures(
+    test_scores: dict[str, np.ndarray], floor: OperatingPointFloor | None
+) -> tuple[list[str], dict[str, Any] | None]:
+    """Failures of the floors stated at a capacity of the test window, and what was measured."""
+    if floor is None:
+        return [], None
+    y_true, y_score = test_scores["y_true"], test_scores["y_score"]
+    threshold = operating_points.capacity_threshold(y_score, floor.capacity)
+    measured = operating_points.operating_point(y_true, y_score, threshold, months=1)
+    failures = []
+    for key, label, limit in (
+        ("sensitivity", "sensitivity", floor.min_sensitivity),
+        ("ppv", "PPV", floor.min_ppv),
+    ):
+        value = measured[key]
+        if limit is not None and (value is None or value < limit):
+            shown = "undefined" if value is None else f"{value:.4f}"
+            failures.append(
+                f"test {label} at {floor.capacity:.0%} capacity {shown} is below the "
+                f"floor {limit:.4f}"
+            )
+    return failures, {"capacity": floor.capacity, **measured}
 
 
 def _champion_scores(
@@ -156,7 +192,10 @@ def gate_challenger(
         "paired", "paired_rows", "challenger", "champion", "floors", "non_inferiority"}``.
     """
     test_metrics = model_package["metadata"]["performance"]["test"]
-    reasons = _floor_failures(test_metrics, promotion.floors)
+    at_capacity, operating_point = _operating_point_failures(
+        test_scores, promotion.floors.operating_point
+    )
+    reasons = _floor_failures(test_metrics, promotion.floors) + at_capacity
     rule = promotion.non_inferiority
     record: dict[str, Any] = {
         "compared_with": None,
@@ -165,6 +204,7 @@ def gate_challenger(
         "challenger": {k: test_metrics.get(k) for k in ("auc_roc", "brier", "ece")},
         "champion": None,
         "floors": promotion.floors.model_dump(),
+        "operating_point": operating_point,
         "non_inferiority": rule.model_dump(),
         "window": "test",
     }

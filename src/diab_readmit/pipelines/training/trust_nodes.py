@@ -211,6 +211,16 @@ def assess_trust(
     }
 
 
+def collect_evidence(
+    explanations: dict[str, Any],
+    trust_assessment: dict[str, Any],
+    decision_assessment: dict[str, Any],
+) -> dict[str, Any]:
+    """What the version's metadata says about its behaviour, in one dict: ``explanations``,
+    then the keys of ``assess_trust`` and of ``decision_nodes.assess_decisions``."""
+    return {"explanations": explanations, **trust_assessment, **decision_assessment}
+
+
 def _group_columns(rows: Window, trust: TrustSettings) -> list[str]:
     """The model inputs the groupings read: a named column or a one-hot family."""
     wanted = []
