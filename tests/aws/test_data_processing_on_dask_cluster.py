@@ -213,7 +213,7 @@ def test_the_run_uses_the_named_cluster_and_leaves_it_running(runs):
     # patient shuffle, the features per patient partition, and the month files written
     # to S3 by the workers (with the S3 access the task role gives them on Fargate)
     assert runs["after"]["workers"] == WORKER_PROCESSES
-    expected = {"p2pshuffle", "features_of_patients", "write_months"}
+    expected = {"p2pshuffle", "features_of_patients", "write_month_files"}
     assert expected <= set(runs["after"]["prefixes"]), runs["after"]
 
 

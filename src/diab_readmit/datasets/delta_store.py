@@ -43,8 +43,9 @@ from diab_readmit.datasets.delta_access import (
     storage_options,
     table_errors_named,
 )
+from diab_readmit.datasets.delta_files import save_as_new_version
 from diab_readmit.datasets.delta_frames import to_arrow, to_frame
-from diab_readmit.datasets.delta_writes import merge_into_table, overwrite_table
+from diab_readmit.datasets.delta_writes import merge_into_table
 from diab_readmit.engine import is_dask_frame
 
 logger = logging.getLogger(__name__)
@@ -360,36 +361,23 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         started = time.perf_counter()
         with table_errors_named(self._path, "saving"):
             self._table()  # refuses a store of the old layout
-            if is_dask_frame(data):
-                if self._key is not None:
-                    data = data.compute()
-                else:
-                    from diab_readmit.datasets.delta_dask import (  # noqa: PLC0415
-                        commit_dask_frame,
-                    )
-
-                    version = commit_dask_frame(self, data, properties)
-                    self._log_commit("Saved", version, started)
-                    return version
-            if self._key is not None and data.empty:
-                logger.info("Nothing new to save to %s: no commit", self._path)
-                return None
-            table = to_arrow(data, self._partition_column, self._order_by)
             if self._key is None:
-                version = overwrite_table(
-                    self._path, table, self._partition_column, self._options, properties
-                )
+                version = save_as_new_version(self, data, properties)
             else:
+                if is_dask_frame(data):
+                    data = data.compute()
+                if data.empty:
+                    logger.info("Nothing new to save to %s: no commit", self._path)
+                    return None
                 version = merge_into_table(
                     self._path,
-                    table,
+                    to_arrow(data, self._partition_column, self._order_by),
                     (self._partition_column, self._key),
                     self._options,
                     properties,
                 )
-        self._log_commit(
-            "Merged" if self._key else "Saved", version, started, table.num_rows
-        )
+        rows = None if is_dask_frame(data) else len(data)
+        self._log_commit("Merged" if self._key else "Saved", version, started, rows)
         return version
 
     def _log_commit(

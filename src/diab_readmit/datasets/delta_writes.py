@@ -1,5 +1,4 @@
-"""Delta commits of Arrow tables: a whole new version, or a MERGE by key that concurrent
-writers retry."""
+"""A MERGE of an Arrow table into a Delta table by key, which concurrent writers retry."""
 
 from __future__ import annotations
 
@@ -21,27 +20,6 @@ logger = logging.getLogger(__name__)
 
 #: Concurrent MERGEs into the same partitions conflict; the loser merges again.
 MERGE_ATTEMPTS = 8
-
-
-def overwrite_table(
-    path: str,
-    table: pa.Table,
-    partition_column: str,
-    options: dict[str, str],
-    properties: CommitProperties,
-) -> int:
-    """Commit ``table`` as the new version of the table at ``path`` (created if needed)."""
-    write_deltalake(
-        path,
-        table,
-        mode="overwrite",
-        partition_by=[partition_column],
-        schema_mode="overwrite",
-        configuration=TABLE_CONFIGURATION,
-        storage_options=options,
-        commit_properties=properties,
-    )
-    return DeltaTable(path, storage_options=options).version()
 
 
 def merge_into_table(
