@@ -22,9 +22,12 @@ from sklearn.linear_model import LogisticRegression
 
 from diab_readmit.datasets import model_registry
 from diab_readmit.datasets.model_registry import (
+    REGISTRATION_MARKS,
     ModelRegistryDataset,
     ModelRegistryHistoryDataset,
 )
+from diab_readmit.figures_io import png_bytes
+from diab_readmit.model_card import render_model_card
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -45,11 +48,18 @@ def _bundle(test_auc: float = 0.7, with_plots: bool = True) -> dict:
         "threshold": 0.4,
     }
     plots = (
-        {"roc_curves.png": figure, "importances.png": b"\x89PNG\r\n\x1a\nnot-really"}
+        {
+            "roc_curves.png": png_bytes(figure),
+            "importances.png": b"\x89PNG\r\n\x1a\nnot-really",
+        }
         if with_plots
         else {}
     )
-    return {"model": model, "metadata": metadata, "plots": plots}
+    # As the training pipeline hands them over: PNG files and a card rendered beforehand.
+    card = render_model_card(
+        {**json.loads(json.dumps(metadata, default=float)), **REGISTRATION_MARKS}
+    )
+    return {"model": model, "metadata": metadata, "plots": plots, "model_card": card}
 
 
 class _FrozenClock(datetime):

@@ -20,7 +20,8 @@ from .nodes import (
     score_evaluation_windows,
     tune_hyperparameters,
 )
-from .promotion import attach_gate_decision, gate_challenger
+from .promotion import gate_challenger
+from .registration import registration_bundle
 from .trust_nodes import assess_trust, explain_evaluation_windows
 
 
@@ -129,7 +130,7 @@ def create_pipeline(algorithm: str) -> Pipeline:
                 name="gate_challenger",
             ),
             Node(
-                attach_gate_decision,
+                registration_bundle,
                 inputs=["model_package", "gate_decision"],
                 outputs="model_registry@bundle",
                 name="register_model",
