@@ -169,6 +169,12 @@ class ModelRegistryDataset(
                 return self._load_verified(self._pinned_version, retries=0)
             return self._load_latest()
 
+    def load_version(self, version_id: str) -> dict[str, Any]:
+        """``{"model", "metadata", "version_id"}`` of a committed version, model.pkl
+        unpickled only after its sha256 matched (what a pinned load returns)."""
+        with storage_errors_named(self._path, "loading a model from"):
+            return self._load_verified(version_id, retries=0)
+
     # ---------------------------------------------------------------- save
     def save(self, data: dict[str, Any]) -> None:
         with storage_errors_named(self._path, "registering a model in"):

@@ -241,6 +241,8 @@ def _store_summary(index: dict[str, Any]) -> dict[str, Any]:
     partitions = _filled_partitions(index)
     summary = {
         "path": str(index["path"]),
+        # The store's version the snapshot was made from (tracked with every training run).
+        "commit_id": index.get("commit_id"),
         "rows": int(index["rows"]),
         "partition_count": len(partitions),
         "partitions": partitions,
