@@ -259,7 +259,9 @@ class ModelRegistryDataset(
                 f"'<name>.png' file names."
             )
         not_png = [
-            n for n, png in plots.items() if not bytes(png).startswith(PNG_MAGIC)
+            name
+            for name, png in plots.items()
+            if not (isinstance(png, bytes | bytearray) and png.startswith(PNG_MAGIC))
         ]
         if not_png:
             raise DatasetError(
