@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from diab_readmit.pipelines.training.search import SearchSettings
 from diab_readmit.tracking import records
 from diab_readmit.tracking.model_mirror import mirror_plan, model_name
 from diab_readmit.tracking.settings import (
@@ -36,6 +37,14 @@ def test_params_are_flattened_and_only_the_shaping_ones_kept():
         "search.method": "random",
     }
     assert records.algorithm_params(parameters, "random_forest") == {}
+    validated = {
+        "lr": {
+            "search": SearchSettings(
+                method="random", space={"C": {"loguniform": [0.01, 1.0]}}
+            )
+        }
+    }
+    assert records.algorithm_params(validated, "lr")["search.method"] == "random"
     long = records.flat_params({"x": "y" * 10_000})
     assert len(long["x"]) == records.MAX_PARAM_LENGTH
 

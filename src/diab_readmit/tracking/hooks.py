@@ -24,6 +24,7 @@ from kedro.framework.hooks import hook_impl
 
 from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.datasets.model_registry import stamp_model_card
+from diab_readmit.parameter_models import TrainingConfig
 from diab_readmit.tracking import records
 from diab_readmit.tracking.model_mirror import mirror_registry, model_signature
 from diab_readmit.tracking.settings import SWITCH, TrackingSettings, tracking_settings
@@ -190,7 +191,10 @@ class TrackRunsInMlflow:
             experiment.experiment_id
             if experiment is not None
             else client.create_experiment(
-                settings.experiment, artifact_location=settings.artifact_location
+                settings.experiment,
+                artifact_location=settings.artifact_location,
+                # Model training, not GenAI: the UI opens the experiment on its runs.
+                tags={"mlflow.experimentKind": "custom_model_development"},
             )
         )
         pipelines = run_params.get("pipeline_names") or ["__default__"]
@@ -206,7 +210,9 @@ class TrackRunsInMlflow:
         )
         self._client, self._experiment_id = client, experiment_id
         self._parent = run.info.run_id
-        _log_params(client, self._parent, records.run_params(self._context.params))
+        _log_params(
+            client, self._parent, records.run_params(_with_defaults(self._context))
+        )
 
     def _child(self, algorithm: str) -> None:
         if algorithm in self._children:
@@ -217,7 +223,7 @@ class TrackRunsInMlflow:
             tags={"mlflow.parentRunId": self._parent, "algorithm": algorithm},
         )
         self._children[algorithm] = run.info.run_id
-        parameters = self._context.params
+        parameters = _with_defaults(self._context)
         _log_params(
             self._client,
             run.info.run_id,
@@ -332,6 +338,16 @@ _OUTPUT_OF = {
 def _algorithm_of(node: Any) -> str | None:
     namespace = (node.namespace or "").split(".")[0]
     return namespace if namespace in ALGORITHMS else None
+
+
+def _with_defaults(context: Any) -> dict[str, Any]:
+    """The run's parameters, ``training_config`` with the defaults it ran with (calibration,
+    threshold rule, ...) filled in, as the nodes see it."""
+    parameters = dict(context.params)
+    parameters["training_config"] = TrainingConfig.model_validate(
+        parameters.get("training_config") or {}
+    ).model_dump(mode="json")
+    return parameters
 
 
 def _tracking_config(context: Any) -> dict[str, Any]:

@@ -30,10 +30,13 @@ MAX_PARAM_LENGTH = 6000
 
 
 def flat_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested parameters as ``{"a.b.c": "value"}``, each value cut to MLflow's limit."""
+    """Nested parameters (dicts or pydantic models) as ``{"a.b.c": "value"}``, each value
+    cut to MLflow's limit."""
     flat: dict[str, str] = {}
-    for key, value in values.items():
+    for key, given in values.items():
         name = f"{prefix}{key}"
+        # Kedro hands validated parameters over as pydantic models.
+        value = given.model_dump(mode="json") if hasattr(given, "model_dump") else given
         if isinstance(value, Mapping) and value:
             flat.update(flat_params(value, f"{name}."))
         else:
