@@ -28,6 +28,8 @@ def _versions(project, algorithm: str) -> dict:
 
 
 def _client(project) -> MlflowClient:
+    # models:/ URIs resolve through the process-wide tracking URI.
+    mlflow.set_tracking_uri(tracking_uri(project))
     return MlflowClient(tracking_uri=tracking_uri(project))
 
 
