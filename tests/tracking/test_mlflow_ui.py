@@ -94,7 +94,9 @@ def mlflow_server(tracked_project, tmp_path) -> Iterator[str]:
 def _rendered_text(chromium: str, profile: Path, url: str) -> str:
     """The page's text once its scripts ran (--dump-dom), tags and scripts removed."""
     dom = headless(chromium, profile, "--dump-dom", url)
-    assert dom.returncode == 0, f"chromium --dump-dom {url} failed:\n{dom.stderr[-3000:]}"
+    assert dom.returncode == 0, (
+        f"chromium --dump-dom {url} failed:\n{dom.stderr[-3000:]}"
+    )
     text = re.sub(r"<script.*?</script>|<style.*?</style>", " ", dom.stdout, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
 
@@ -113,7 +115,9 @@ def test_mlflow_ui_shows_the_run_its_metrics_and_the_champion_alias(
     assert f"{len(runs)} matching runs" in listing, listing[:3000]
 
     xgboost = next(r for r in runs if r.data.tags.get("algorithm") == "xgboost")
-    page = _rendered_text(chromium, tmp_path / "p2", f"{base}/runs/{xgboost.info.run_id}")
+    page = _rendered_text(
+        chromium, tmp_path / "p2", f"{base}/runs/{xgboost.info.run_id}"
+    )
     for metric in ("test_auc_roc", "oot_auc_roc", "test_auc_roc_ci_low", "cv_score"):
         shown = re.search(rf"\b{metric} (-?[0-9.]+)", page)
         assert shown, f"{metric} not on the run page:\n{page[:3000]}"
@@ -134,4 +138,6 @@ def test_mlflow_ui_shows_the_run_its_metrics_and_the_champion_alias(
         row = re.search(
             rf"registry_version_id : {champion} .*?@(?:&nbsp;|\s)?champion", model
         )
-        assert row, f"{algorithm}: champion {champion} without its alias:\n{model[:3000]}"
+        assert row, (
+            f"{algorithm}: champion {champion} without its alias:\n{model[:3000]}"
+        )
