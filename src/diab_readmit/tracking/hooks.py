@@ -203,7 +203,7 @@ class TrackRunsInMlflow:
             run_name=f"kedro run {','.join(pipelines)}",
             tags={
                 "kedro.pipeline": ",".join(pipelines),
-                "kedro.env": str(self._context.env),
+                "kedro.env": _env_name(self._context),
                 "kedro.session_id": str(run_params.get("run_id")),
                 "kedro.runtime_params": str(run_params.get("runtime_params") or {}),
             },
@@ -348,6 +348,12 @@ def _with_defaults(context: Any) -> dict[str, Any]:
         parameters.get("training_config") or {}
     ).model_dump(mode="json")
     return parameters
+
+
+def _env_name(context: Any) -> str:
+    """``--env``, or the configuration loader's default run env (``local``)."""
+    loader = context.config_loader
+    return str(context.env or getattr(loader, "default_run_env", None) or "local")
 
 
 def _tracking_config(context: Any) -> dict[str, Any]:

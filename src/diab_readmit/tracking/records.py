@@ -121,7 +121,8 @@ def gold_versions(snapshot_metadata: Mapping[str, Any]) -> dict[str, str]:
     """The gold tables a snapshot was made from, as tags.
 
     ``gold_tables`` (``{table: {"path", "version", ...}}``) when the snapshot's metadata has
-    it; otherwise the commit id of each store in its ``source``; whatever those hold, as
+    it; otherwise the commit id (or table version) of each store in its ``source``;
+    whatever those hold, as
     strings, so that neither shape is assumed beyond being a mapping.
     """
     tables = snapshot_metadata.get("gold_tables")
@@ -129,7 +130,9 @@ def gold_versions(snapshot_metadata: Mapping[str, Any]) -> dict[str, str]:
         return flat_params(tables, "gold_tables.")
     source = snapshot_metadata.get("source") or {}
     return {
-        f"gold.{store}.commit_id": str(summary.get("commit_id"))
+        f"gold.{store}.{key}": str(summary[key])
         for store, summary in source.items()
-        if isinstance(summary, Mapping) and summary.get("commit_id")
+        if isinstance(summary, Mapping)
+        for key in ("commit_id", "version")
+        if summary.get(key) is not None
     }
