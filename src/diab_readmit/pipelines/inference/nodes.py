@@ -201,15 +201,15 @@ def score_new_encounters(
     Args:
         scoring_features: gold feature rows of every new encounter, with ``extract``.
         champion: the verified champion bundle.
-        scored_extracts: the predictions store's index; ``attrs["scored_extracts"]`` says
-            which extract was scored by which model version.
+        scored_extracts: per extract already in the predictions store, the model version
+            that scored it (``ScoredExtractsDataset``).
         inference: ``rescore`` and the risk tiers.
 
     Returns:
         The predictions and the scored gold feature rows (the feature store's columns), to
         be merged into their stores by encounter_id; empty when nothing is new.
     """
-    done = (scored_extracts.get("attrs") or {}).get("scored_extracts") or {}
+    done = scored_extracts
     version = champion["version_id"]
     names = list(dict.fromkeys(scoring_features[EXTRACT]))
     skipped = [
