@@ -1,9 +1,10 @@
 """The model card of a registered version, written from that version's metadata alone.
 
-The registry renders it while it registers the version, from the metadata exactly as it is
-committed to ``metadata.json`` (after a JSON round trip), so the card cannot say anything
-the metadata does not: every number in it is a metadata value, formatted. The template,
-``templates/model_card.md.j2``, holds the words; this module only formats.
+The training pipeline renders it (``training/registration.py``) from the metadata exactly as
+it will be committed to ``metadata.json`` (after a JSON round trip), so the card cannot say
+anything the metadata does not: every number in it is a metadata value, formatted. The
+registry stores the file, stamping in the version id, time and sha256 only it knows. The
+template, ``templates/model_card.md.j2``, holds the words; this module only formats.
 """
 
 from __future__ import annotations

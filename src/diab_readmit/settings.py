@@ -27,6 +27,8 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # conf/<env>/tracking.yml: where MLflow records runs (diab_readmit.tracking).
+    "config_patterns": {"tracking": ["tracking*", "tracking*/**"]},
 }
 
 # The project's hooks and session are imported only now, after the known third-party
@@ -37,6 +39,7 @@ from diab_readmit.interruption import StopCleanlyOnSignal  # noqa: E402
 from diab_readmit.kedro_viz_run_status import KEDRO_VIZ_DISTRIBUTION, run_status_hooks  # noqa: E402
 from diab_readmit.run_hooks import CheckOutputsWritable, PinInputsPerRun  # noqa: E402
 from diab_readmit.run_summary import RunSummary  # noqa: E402
+from diab_readmit.tracking.hooks import TrackRunsInMlflow  # noqa: E402
 
 HOOKS = (
     ConciseUserErrors(),
@@ -45,6 +48,7 @@ HOOKS = (
     StopCleanlyOnSignal(),
     DaskClusterForRun(),
     RunSummary(),
+    TrackRunsInMlflow(),
     *run_status_hooks(),
 )
 # kedro-viz's own run-status hook refuses FailureIsolatingRunner; run_status_hooks()

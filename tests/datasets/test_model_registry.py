@@ -22,9 +22,12 @@ from sklearn.linear_model import LogisticRegression
 
 from diab_readmit.datasets import model_registry
 from diab_readmit.datasets.model_registry import (
+    REGISTRATION_MARKS,
     ModelRegistryDataset,
     ModelRegistryHistoryDataset,
 )
+from diab_readmit.figures_io import png_bytes
+from diab_readmit.model_card import render_model_card
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -45,11 +48,18 @@ def _bundle(test_auc: float = 0.7, with_plots: bool = True) -> dict:
         "threshold": 0.4,
     }
     plots = (
-        {"roc_curves.png": figure, "importances.png": b"\x89PNG\r\n\x1a\nnot-really"}
+        {
+            "roc_curves.png": png_bytes(figure),
+            "importances.png": b"\x89PNG\r\n\x1a\nnot-really",
+        }
         if with_plots
         else {}
     )
-    return {"model": model, "metadata": metadata, "plots": plots}
+    # As the training pipeline hands them over: PNG files and a card rendered beforehand.
+    card = render_model_card(
+        {**json.loads(json.dumps(metadata, default=float)), **REGISTRATION_MARKS}
+    )
+    return {"model": model, "metadata": metadata, "plots": plots, "model_card": card}
 
 
 class _FrozenClock(datetime):
@@ -359,3 +369,35 @@ def test_saved_plots_are_readable_images(tmp_path):
         )
     )
     assert image.ndim == 3 and image.shape[0] > 50
+
+
+def test_the_card_handed_over_is_stamped_and_figures_must_be_png_files(tmp_path):
+    registry = ModelRegistryDataset(path=str(tmp_path / "logistic_regression"))
+    registry.save(_bundle())
+    version = registry.committed_versions()[0]
+    folder = tmp_path / "logistic_regression" / version
+    metadata = json.loads((folder / "metadata.json").read_text())
+    card = (folder / "model_card.md").read_text()
+    assert f"# Model card: logistic_regression {version}" in card
+    assert metadata["sha256"] in card and metadata["created_at"] in card
+    assert not any(mark in card for mark in REGISTRATION_MARKS.values())
+    assert registry.load_version(version)["metadata"] == metadata
+
+    figure = Figure(figsize=(2, 2))
+    with pytest.raises(DatasetError, match="not PNG bytes; a node renders figures"):
+        registry.save({**_bundle(), "plots": {"roc_curves.png": figure}})
+    with pytest.raises(DatasetError, match="'model_card' must be the card's Markdown"):
+        registry.save({**_bundle(), "model_card": {"not": "markdown"}})
+    assert registry.committed_versions() == [version]
+
+
+def test_a_bundle_without_card_registers_without_one(tmp_path):
+    root = tmp_path / "xgboost"
+    registry = ModelRegistryDataset(path=str(root))
+    registry.save({**_bundle(), "model_card": None})
+    version = registry.committed_versions()[0]
+    assert not (root / version / "model_card.md").exists()
+    assert (
+        json.loads((root / version / "metadata.json").read_text())["model_card"] is None
+    )
+    assert ModelRegistryHistoryDataset(path=str(root)).load()["model_card"] is None

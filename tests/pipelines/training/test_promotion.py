@@ -25,7 +25,12 @@ from diab_readmit.datasets.model_registry import (
     ModelRegistryHistoryDataset,
     champion_and_statuses,
 )
-from diab_readmit.datasets.registry_promotion import RegistryPromotionDataset
+from diab_readmit.datasets.registry_promotion import (
+    RegistryPromotionDataset,
+    promote,
+    promote_version,
+)
+from diab_readmit.datasets.registry_root import RegistryLocation
 from diab_readmit.pipelines.training import evaluation
 from diab_readmit.pipelines.training.promotion import (
     PromotionParams,
@@ -220,14 +225,14 @@ def test_promote_and_roll_back_round_trip_records_who_when_why(tmp_path):
     _register(registry, snapshot, "good")
     first, second = registry.committed_versions()
     promotions = RegistryPromotionDataset(path=str(tmp_path / "registry"))
+    location = RegistryLocation(str(tmp_path / "registry"))
 
-    promotions.save(
-        {
-            "algorithm": "logistic_regression",
-            "version": first,
-            "reason": "rollback: drift alert",
-            "user": "ana",
-        }
+    promote(
+        location,
+        algorithm="logistic_regression",
+        version=first,
+        reason="rollback: drift alert",
+        user="ana",
     )
     index = _index(root)
     assert index["champion"] == first and registry.load()["version_id"] == first
@@ -242,9 +247,7 @@ def test_promote_and_roll_back_round_trip_records_who_when_why(tmp_path):
     assert datetime.fromisoformat(record["promoted_at"]).tzinfo is not None
     assert index["promotions"][0]["previous_champion"] == second
 
-    promotions.save(
-        {"algorithm": "logistic_regression", "version": second, "reason": "fixed"}
-    )
+    promote(location, "logistic_regression", second, reason="fixed")
     index = _index(root)
     assert index["champion"] == second and registry.load()["version_id"] == second
     assert index["promotions"][-1]["promoted_by"].count("@") == 1  # user@host
@@ -254,12 +257,10 @@ def test_promote_and_roll_back_round_trip_records_who_when_why(tmp_path):
     (root / first / "model.pkl").write_bytes(b"tampered")
     before = (root / "versions.json").read_bytes()
     with pytest.raises(DatasetError, match="Refusing to promote.*modified or damaged"):
-        promotions.save(
-            {"algorithm": "logistic_regression", "version": first, "reason": "x"}
-        )
+        promote(location, "logistic_regression", first, reason="x")
     assert (root / "versions.json").read_bytes() == before
     with pytest.raises(DatasetError, match="does not exist or its registration"):
-        registry.promote("v20200101_000000", reason="x", user="ana")
+        promote_version(registry, "v20200101_000000", reason="x", user="ana")
 
 
 class _FrozenClock(datetime):
@@ -283,7 +284,9 @@ def _register_or_promote(path: str, task: tuple[str, Any], barrier) -> None:
     if kind == "register":
         ModelRegistryDataset(path=path).save(_bundle(value))
     else:
-        ModelRegistryDataset(path=path).promote(value, reason="concurrent", user="test")
+        promote_version(
+            ModelRegistryDataset(path=path), value, reason="concurrent", user="test"
+        )
 
 
 def test_concurrent_registrations_and_promotions_lose_nothing(tmp_path, monkeypatch):

@@ -54,6 +54,7 @@ from diab_readmit.pipelines.training.group_performance import (
     TrustSettings,
     performance_by_group,
 )
+from diab_readmit.pipelines.training.registration import registration_bundle
 from diab_readmit.pipelines.training.trust_nodes import (
     assess_trust,
     collect_evidence,
@@ -292,7 +293,8 @@ def test_the_model_card_says_what_metadata_json_says(snapshot, tmp_path):
         search,
     )
     registry = ModelRegistryDataset(path=str(tmp_path / "logistic_regression"))
-    registry.save(bundle)
+    gate = {"decision": "promoted", "passed": True, "reasons": ["no champion yet"]}
+    registry.save(registration_bundle(bundle, gate))
     version = registry.load()["version_id"]
     folder = tmp_path / "logistic_regression" / version
     metadata = json.loads((folder / "metadata.json").read_text())

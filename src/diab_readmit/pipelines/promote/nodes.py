@@ -1,4 +1,4 @@
-"""The ``promote`` pipeline's node: check the request; the registry dataset does the rest."""
+"""The ``promote`` pipeline's node: check the request, then call the registry's promotion."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.datasets.model_registry import VERSION_ID
+from diab_readmit.datasets.registry_promotion import promote
+from diab_readmit.datasets.registry_root import RegistryLocation
 from diab_readmit.errors import UserFixableError
 
 EXAMPLE = (
@@ -70,3 +72,29 @@ def request_promotion(promote: PromoteParams) -> dict[str, str | None]:
             f"data/06_models/model_registry/<algorithm>/versions.json."
         )
     return promote.model_dump()
+
+
+def promote_requested_version(
+    promote_params: PromoteParams, registry: RegistryLocation
+) -> dict[str, str | None]:
+    """Make the requested version the champion of its algorithm (or roll back to it).
+
+    Args:
+        promote_params: ``params:promote`` (algorithm, version, reason, user).
+        registry: the registry root (``model_registry_location``).
+
+    Returns:
+        The committed promotion record (algorithm, version_id, sha256, promoted_at,
+        promoted_by, reason, previous_champion).
+
+    Raises:
+        PromotionRequestError: when the algorithm, the version or the reason is missing.
+    """
+    request = request_promotion(promote_params)
+    return promote(
+        registry,
+        request["algorithm"],
+        request["version"],
+        reason=request["reason"],
+        user=request["user"],
+    )

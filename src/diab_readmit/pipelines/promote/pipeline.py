@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import request_promotion
+from .nodes import promote_requested_version
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                request_promotion,
-                inputs="params:promote",
-                outputs="model_registry_promotion",
+                promote_requested_version,
+                inputs=["params:promote", "model_registry_location"],
+                outputs="promotion_record",
                 name="promote_version",
             )
         ]

@@ -48,7 +48,13 @@ from .estimators import (
     parameter_prefix,
 )
 from .model_matrix import model_inputs, model_matrix, window_risks
-from .search import SearchSettings, fit_search, make_search, search_rows
+from .search import (
+    SearchSettings,
+    fit_search,
+    make_search,
+    search_candidates,
+    search_rows,
+)
 from .trust_nodes import population
 
 logger = logging.getLogger(__name__)
@@ -100,7 +106,8 @@ def tune_hyperparameters(
         ``best_params``, ``cv_score``, ``training_data`` (where the final fit read its
         rows: ``in_memory``, ``external_memory`` or ``dask``, see xgboost_fits), the search
         description (``search``: method, candidates, folds, stages with their best scores
-        and seconds), ``feature_columns``,
+        and seconds), every scored candidate (``candidates``, for experiment tracking),
+        ``feature_columns``,
         ``train_positive_rate`` and ``training_seconds`` (search + refit).
     """
     started = time.perf_counter()
@@ -208,6 +215,7 @@ def tune_hyperparameters(
             "stages": searcher.stages_,
             "seconds": round(search_seconds, 2),
         },
+        "candidates": search_candidates(searcher),
         "feature_columns": features,
         "train_positive_rate": float(np.mean(y)),
         "calibration": {

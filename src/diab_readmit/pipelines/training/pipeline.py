@@ -21,7 +21,8 @@ from .nodes import (
     score_evaluation_windows,
     tune_hyperparameters,
 )
-from .promotion import attach_gate_decision, gate_challenger
+from .promotion import gate_challenger
+from .registration import registration_bundle
 from .trust_nodes import (
     assess_trust,
     collect_evidence,
@@ -151,7 +152,7 @@ def create_pipeline(algorithm: str) -> Pipeline:
                 name="gate_challenger",
             ),
             Node(
-                attach_gate_decision,
+                registration_bundle,
                 inputs=["model_package", "gate_decision"],
                 outputs="model_registry@bundle",
                 name="register_model",

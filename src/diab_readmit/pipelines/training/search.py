@@ -260,6 +260,28 @@ def search_rows(y: np.ndarray, settings: SearchSettings, seed: int) -> np.ndarra
     return np.sort(rows)
 
 
+def search_candidates(searcher: BaseEstimator) -> list[dict[str, Any]]:
+    """Every candidate the fitted search scored, one record each (a halving search lists a
+    candidate once per stage it reached): its parameters, mean and standard deviation of
+    the cross-validated score, rank, and for halving the stage and its rows."""
+    results = searcher.cv_results_
+    stage_columns = [c for c in ("iter", "n_resources") if c in results]
+    return [
+        {
+            "params": {k: _plain_value(v) for k, v in params.items()},
+            "mean_test_score": float(results["mean_test_score"][i]),
+            "std_test_score": float(results["std_test_score"][i]),
+            "rank_test_score": int(results["rank_test_score"][i]),
+            **{c: int(results[c][i]) for c in stage_columns},
+        }
+        for i, params in enumerate(results["params"])
+    ]
+
+
+def _plain_value(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
 #: Seconds an idle worker process lives. Stages of one search follow each other within
 #: milliseconds; the refit's large allocations come seconds after the search ends, by which
 #: time the workers (and the data they map) are gone. joblib's default keeps them
