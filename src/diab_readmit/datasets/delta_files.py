@@ -12,6 +12,8 @@ never open the table: only this process uses delta-rs, whose runtime must not be
 from __future__ import annotations
 
 import json
+import logging
+import random
 import time
 import uuid
 from pathlib import PurePosixPath
@@ -22,15 +24,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable, Schema
+from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import (
     AddAction,
     CommitProperties,
     create_table_with_add_actions,
 )
-from kedro.io.core import get_protocol_and_path
+from kedro.io.core import DatasetError, get_protocol_and_path
 
-from diab_readmit.datasets.delta_access import TABLE_CONFIGURATION
+from diab_readmit.datasets.delta_access import (
+    COMMIT_KEY,
+    TABLE_CONFIGURATION,
+    commit_record,
+)
 from diab_readmit.datasets.delta_frames import month_tables, stored_schema
+
+logger = logging.getLogger(__name__)
+
+#: A commit that loses to a concurrent run's is made again on the new version.
+COMMIT_ATTEMPTS = 8
 
 _WRITTEN = {
     "path": pd.Series(dtype=object),
@@ -123,24 +135,57 @@ def _commit_files(
         )
         for row in written.sort_values("path").itertuples()
     ]
-    table = store._table()
-    if table is None:
-        create_table_with_add_actions(
-            store._path,
-            Schema.from_arrow(schema),
-            actions,
-            mode="error",
-            partition_by=[column],
-            configuration=TABLE_CONFIGURATION,
-            storage_options=store._options,
-            commit_properties=properties,
-        )
-    else:
-        table.create_write_transaction(
-            actions,
-            mode="overwrite",
-            schema=Schema.from_arrow(schema),
-            partition_by=[column],
-            commit_properties=properties,
-        )
-    return DeltaTable(store._path, storage_options=store._options).version()
+    for attempt in range(COMMIT_ATTEMPTS):
+        table = store._table()
+        try:
+            if table is None:
+                create_table_with_add_actions(
+                    store._path,
+                    Schema.from_arrow(schema),
+                    actions,
+                    mode="error",
+                    partition_by=[column],
+                    configuration=TABLE_CONFIGURATION,
+                    storage_options=store._options,
+                    commit_properties=properties,
+                )
+                return _own_version(store, properties)
+            table.create_write_transaction(
+                actions,
+                mode="overwrite",
+                schema=Schema.from_arrow(schema),
+                partition_by=[column],
+                commit_properties=properties,
+            )
+            return _own_version(store, properties)
+        except (CommitFailedError, DeltaError) as exc:
+            # Another run committed (or created the table) first: this run's version
+            # replaces that one, on the table as it now is (the last writer wins, whole).
+            if attempt == COMMIT_ATTEMPTS - 1 or not _lost_a_race(exc):
+                raise
+            logger.info(
+                "%s: another run committed first; committing again", store._path
+            )
+            time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _own_version(store, properties: CommitProperties) -> int:
+    """The version this commit made: the newest whose record carries its token (a
+    concurrent run may have committed after it already)."""
+    token = json.loads(properties.custom_metadata[COMMIT_KEY])["token"]
+    newest = DeltaTable(store._path, storage_options=store._options).version()
+    for version in range(newest, -1, -1):
+        if (
+            commit_record(store._path, store._fs_credentials, version).get("token")
+            == token
+        ):
+            return version
+    raise DatasetError(f"The commit just made to {store._path} is not in its log.")
+
+
+def _lost_a_race(error: Exception) -> bool:
+    text = str(error).lower()
+    return isinstance(error, CommitFailedError) or any(
+        words in text for words in ("already exists", "conflict", "concurrent")
+    )

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from copy import deepcopy
@@ -352,7 +353,7 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
 
     def _commit(self, data: Any, pair_version: int | None = None) -> int | None:
         """Commit ``data`` as one version of this table; returns it (None: nothing to do)."""
-        record: dict[str, Any] = {"attrs": _attrs(data)}
+        record: dict[str, Any] = {"attrs": _attrs(data), "token": uuid.uuid4().hex}
         if pair_version is not None:
             record["pair"] = {"path": self._partner, "version": pair_version}
         properties = CommitProperties(
