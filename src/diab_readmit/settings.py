@@ -5,10 +5,15 @@ import os
 from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
 
-from diab_readmit.console_output import rich_on_terminal, silence_known_warnings
+from diab_readmit.console_output import (
+    rich_on_terminal,
+    say_each_error_once,
+    silence_known_warnings,
+)
 
 rich_on_terminal()
 silence_known_warnings()
+say_each_error_once()
 
 
 def _env(name: str, default: str | None = None) -> str | None:

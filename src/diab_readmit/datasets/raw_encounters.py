@@ -61,16 +61,22 @@ class RawEncountersCSVDataset(CSVDataset):
         return frame
 
     def _check_readable(self, path: str) -> None:
+        # The same class reads the raw file and each new extract, so the messages name
+        # the file, not the setting that led to it.
         expected = (
-            "paths.raw_encounters (conf/<env>/globals.yml) must name the UCI "
-            "'Diabetes 130-US hospitals' CSV file, with its header line"
+            "a raw extract must be a UCI 'Diabetes 130-US hospitals' CSV file, with its "
+            "header line"
         )
         if self._fs.isdir(path):
             raise DatasetError(
                 f"{path} is a folder, not a file: {expected}, e.g. {path}/diabetic_data.csv."
             )
         if not self._fs.exists(path):
-            return  # Kedro's own message: the file does not exist
+            raise DatasetError(
+                f"No raw file at {path}. Put the UCI diabetic_data.csv there (or set "
+                f"paths.raw_encounters in conf/base/globals.yml), or run `make run` to "
+                f"generate demo data first."
+            )
         if self._fs.size(path) == 0:
             raise DatasetError(
                 f"{path} is empty (0 bytes): {expected}. Copy the extract there again."

@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 import pandas as pd
+from kedro.io.core import DatasetError
 
 from diab_readmit.datasets.gold_store import PartitionedParquetStore
 from diab_readmit.datasets.storage_errors import storage_errors_named
@@ -44,6 +45,15 @@ class ScoredEncountersStore(PartitionedParquetStore):
     def __init__(self, *, key: str = "encounter_id", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._key = key
+
+    def load(self) -> pd.DataFrame:
+        if self.read_manifest() is None:  # the gold stores' advice would be wrong here
+            raise DatasetError(
+                f"Nothing scored yet: no data at {self._path}. Run `kedro run --pipelines "
+                f"inference` first: it scores the extracts in the new encounters folder "
+                f"(paths.new_encounters)."
+            )
+        return super().load()
 
     def save(self, data: pd.DataFrame) -> None:
         if data.empty:
