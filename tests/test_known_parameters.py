@@ -9,6 +9,7 @@ from kedro.framework.project import pipelines
 from diab_readmit.known_parameters import (
     IneffectiveParameterError,
     UnknownParameterError,
+    catalog_runtime_parameters,
     check_locations,
     check_parameter_keys,
     parameter_files,
@@ -104,4 +105,14 @@ def test_a_location_parameter_that_cannot_move_the_file_is_refused():
     assert str(raised.value).startswith(
         "raw_encounters_location=elsewhere.csv cannot take effect: the catalog dataset "
         "raw_encounters reads data/01_raw/diabetic_data.csv"
+    )
+
+
+def test_keys_the_catalog_reads_from_params_are_known(known):
+    from_catalog = catalog_runtime_parameters(str(PROJECT / "conf"), ["base", "local"])
+    assert {"snapshot_id", "snapshot_lazy_min_rows"} <= set(from_catalog)
+    check_parameter_keys(
+        {"snapshot_id": "train_data_20250101_120000", "snapshot_lazy_min_rows": 10},
+        {**known, **from_catalog},
+        "--params",
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 import types
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -207,6 +208,20 @@ def check_locations(
             f"and {name} only names it in messages. Put the file at {read}, or set "
             f"{setting} in conf/base/globals.yml (it moves both)."
         )
+
+
+#: ``${runtime_params:key, default}`` in a catalog file: a ``--params`` key the catalog reads.
+_RUNTIME_PARAMETER = re.compile(r"\$\{runtime_params:\s*([^,}\s]+)")
+
+
+def catalog_runtime_parameters(conf_source: str, envs: Iterable[str]) -> dict[str, Any]:
+    """The ``--params`` keys the catalog files of ``envs`` read (``snapshot_id``, …)."""
+    found: dict[str, Any] = {}
+    for env in envs:
+        for path in sorted((Path(conf_source) / env).glob("**/catalog*.y*ml")):
+            for key in _RUNTIME_PARAMETER.findall(path.read_text(encoding="utf-8")):
+                found[key] = Any
+    return found
 
 
 def parameter_files(conf_source: str, envs: Iterable[str]) -> dict[str, str]:

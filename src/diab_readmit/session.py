@@ -41,6 +41,7 @@ from pydantic import ValidationError
 from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.errors import UserFixableError
 from diab_readmit.known_parameters import (
+    catalog_runtime_parameters,
     check_locations,
     check_parameter_keys,
     parameter_files,
@@ -190,13 +191,14 @@ class DiabReadmitSession(KedroSession):
     def _check_parameters(self, parameters: dict[str, Any]) -> None:
         """Stop the run on a parameter key no node reads, or a location that cannot move
         the file read (see ``known_parameters``)."""
+        loader = self._run_context.config_loader
+        envs = [e for e in (loader.base_env, loader.env or loader.default_run_env) if e]
         pipelines.set_requested(None)
         known = parameter_types(n for p in pipelines.values() for n in p.nodes)
         pipelines.set_requested(self._requested)
+        known |= catalog_runtime_parameters(loader.conf_source, envs)
         check_parameter_keys(self.store.get("runtime_params") or {}, known, "--params")
-        loader = self._run_context.config_loader
-        envs = [loader.base_env, loader.env or loader.default_run_env]
-        files = parameter_files(loader.conf_source, [e for e in envs if e])
+        files = parameter_files(loader.conf_source, envs)
         check_parameter_keys(parameters, known, files)
         check_locations(parameters, loader["catalog"])
 
