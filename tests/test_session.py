@@ -313,9 +313,15 @@ def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
     result = project.run(env={"COLUMNS": "80"})
     log = result.stdout + result.stderr
     registry = project.data / "06_models" / "model_registry"
+    # Issue 25 item 3: demo data is recognisable, and every version says what it saw.
+    raw = project.data / "01_raw"
+    assert (raw / "diabetic_data.csv.provenance.json").exists()
+    assert (raw / "new_encounters" / "2009-01.csv.provenance.json").exists()
     for algorithm in ALGORITHMS:
         index = json.loads((registry / algorithm / "versions.json").read_text())
         assert len(index["versions"]) == 1
+        source = index["versions"][0]["raw_source"]
+        assert source["demo"] is True and source["world"]["n_encounters"] == 4000
         assert (project.data / "08_reporting" / algorithm / "roc_curves.png").exists()
     report = (project.data / "08_reporting" / "model_comparison.md").read_text()
     assert all(algorithm in report for algorithm in ALGORITHMS)

@@ -4,10 +4,13 @@ when it is not a comma-separated UTF-8 text file."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 from kedro.io.core import DatasetError, get_filepath_str
 from kedro_datasets.pandas import CSVDataset
+
+from diab_readmit.datasets.raw_provenance import write_sidecar
 
 #: Leading bytes of compressed files someone may have named ``.csv``.
 _COMPRESSED = {
@@ -44,6 +47,13 @@ class RawEncountersCSVDataset(CSVDataset):
                 filepath="data/01_raw/diabetic_data.csv", load_args={"dtype": str}
             ).load()
     """
+
+    def __init__(self, *, provenance_sidecar: bool = False, **kwargs: Any) -> None:
+        """Takes ``pandas.CSVDataset``'s arguments, and ``provenance_sidecar``: when true,
+        each save also writes ``<file>.provenance.json`` (``raw_provenance.write_sidecar``)
+        from the saved data's ``attrs["provenance"]`` (the demo's ``synthetic`` files)."""
+        super().__init__(**kwargs)
+        self._provenance_sidecar = provenance_sidecar
 
     def load(self) -> pd.DataFrame:
         path = get_filepath_str(self._get_load_path(), self._protocol)
@@ -137,7 +147,13 @@ class RawEncountersCSVDataset(CSVDataset):
             )
         if isinstance(data, pd.DataFrame):
             super().save(data)
-            return
+        else:
+            self._save_blocks(path, data)
+        provenance = getattr(data, "attrs", {}).get("provenance")
+        if self._provenance_sidecar and provenance:
+            write_sidecar(self._fs, path, provenance)
+
+    def _save_blocks(self, path: str, data: Iterable[pd.DataFrame]) -> None:
         try:
             with self._fs.open(path, **self._fs_open_args_save) as handle:
                 for number, frame in enumerate(data):

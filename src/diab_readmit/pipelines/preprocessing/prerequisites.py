@@ -245,6 +245,11 @@ def _store_summary(index: dict[str, Any]) -> dict[str, Any]:
         "partition_count": len(partitions),
         "partitions": partitions,
     }
+    raw_source = (index.get("attrs") or {}).get("raw_source")
+    if (
+        raw_source
+    ):  # the raw file the store was built from: path, sha256, demo data or not
+        summary["raw_source"] = raw_source
     audit = (index.get("attrs") or {}).get("order_audit")
     if (
         audit

@@ -58,16 +58,22 @@ def draw_test_vs_oot(comparison: pd.DataFrame, settings: ReportSettings) -> Figu
 
 
 def draw_auc_over_versions(version_history: pd.DataFrame) -> Figure:
-    """Test and OOT ROC-AUC of every registered version, against registration time."""
+    """Test and OOT ROC-AUC of every registered version, against registration time.
+
+    One series per algorithm *and raw file* (``trained_on``): versions trained on the demo
+    data and on a hospital's file are different models of different data, never one line.
+    """
     figure = Figure(figsize=(8, 3.8), layout="constrained")
     axis = figure.subplots()
     if version_history.empty:
         _say_nothing_registered(axis)
         return figure
-    for index, (algorithm, versions) in enumerate(
-        version_history.groupby("algorithm", sort=False)
+    sources = list(dict.fromkeys(version_history["trained_on"]))
+    for index, ((name, source), versions) in enumerate(
+        version_history.groupby(["algorithm", "trained_on"], sort=False, dropna=False)
     ):
         colour = _COLOURS[index % len(_COLOURS)]
+        algorithm = f"{name}, {source}" if len(sources) > 1 else name
         # Registration time, not version number, on x: algorithms are retrained on their own
         # schedules, and a shared time axis shows which models saw which snapshot.
         when = pd.to_datetime(

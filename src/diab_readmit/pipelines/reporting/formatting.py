@@ -67,15 +67,19 @@ def comparability_note(comparison: pd.DataFrame) -> str | None:
         return None
     reference = registered[registered["comparable"].astype(bool)].iloc[0]
 
+    other_data = set(others.get("trained_on", [])) != {reference.get("trained_on")}
+
     def windows(row: Any) -> str:
-        return f"test {text(row['test_window'])}, OOT {text(row['oot_window'])}"
+        data = f", trained on {row.get('trained_on')}" if other_data else ""
+        return f"test {text(row['test_window'])}, OOT {text(row['oot_window'])}{data}"
 
     listed = "; ".join(
         f"{row['algorithm']} ({windows(row)})" for _, row in others.iterrows()
     )
     verb, pronoun = ("was", "it is") if len(others) == 1 else ("were", "they are")
     return (
-        f"Not comparable: {listed} {verb} tested on other windows than "
+        f"Not comparable: {listed} {verb} "
+        f"{'tested or trained on other data' if other_data else 'tested on other windows'} than "
         f"{', '.join(registered[registered['comparable'].astype(bool)]['algorithm'])} "
         f"({windows(reference)}), so {pronoun} left out of the choice of the best model. Retrain "
         f"every algorithm on one snapshot to compare them all: `kedro run --pipelines training`."
