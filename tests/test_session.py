@@ -368,3 +368,25 @@ def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
         and events[-1]["event"] == "after_pipeline_run"
     )
     assert {f"{algorithm}.register_model" for algorithm in ALGORITHMS} <= completed
+
+    # Issue 25 item 6: `make run` ends with `--pipelines batch`, and that with one short
+    # summary: the champion, what was scored and flagged, the monitoring status with its
+    # reasons, the pages to open (at 4,000 encounters the month is too small to judge).
+    batch = project.run("--pipelines", "batch")
+    tail = (batch.stdout + batch.stderr).strip().splitlines()
+    start = next(
+        i for i, line in enumerate(tail) if "Scoring with the champion" in line
+    )
+    closing = tail[start:]
+    assert len(closing) <= 10, "\n".join(tail[-30:])
+    assert re.search(
+        r"Scoring with the champion \w+ v\d{8}_\d{6} \(test ROC-AUC 0\.\d{4}\)$",
+        closing[0],
+    )
+    assert re.fullmatch(
+        r"Scored 2009-01\.csv: \d+ encounters, \d+ flagged \(\d+%\)", closing[1]
+    ), closing
+    assert re.fullmatch(r"Monitoring: (OK|WARN|ALERT)", closing[2]), closing
+    assert closing[3].startswith("  2009-01: "), closing
+    assert closing[-2].endswith("/08_reporting/monitoring/monitoring_report.html")
+    assert closing[-1].endswith("/08_reporting/model_comparison.html"), closing
