@@ -19,6 +19,25 @@ def text(value: Any) -> str:
     return str(value)
 
 
+def present(value: Any) -> bool:
+    """Whether ``value`` says something: not None, NaN (a CSV's empty cell) or blank."""
+    return text(value) != MISSING and str(value).strip() != ""
+
+
+def hyperparameters(value: Any) -> str:
+    """Best hyperparameters as ``name=value`` pairs, numbers to 4 significant digits
+    (a search's draws are floats like 0.0012345678901234567)."""
+    if not isinstance(value, dict):
+        return text(value)
+    return ", ".join(f"{name}={_significant(v)}" for name, v in value.items())
+
+
+def _significant(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4g}"
+    return text(value)
+
+
 def timestamp(value: Any) -> str:
     """ISO timestamps as ``2026-01-03 12:00 UTC``; anything unparseable as it is."""
     shown = text(value)

@@ -19,7 +19,9 @@ from diab_readmit.number_format import MISSING, format_number
 from .formatting import (
     best_model_sentence,
     comparability_note,
+    hyperparameters,
     image_label,
+    present,
     samples,
     selection_rule,
     text,
@@ -42,6 +44,8 @@ _TEMPLATES = Environment(
 _TEMPLATES.filters.update(
     number=format_number,
     text=text,
+    present=present,
+    hyperparameters=hyperparameters,
     timestamp=timestamp,
     image_label=image_label,
     base64=lambda png: base64.b64encode(png).decode("ascii"),
