@@ -10,7 +10,7 @@ NEW_ENCOUNTERS := data/01_raw/new_encounters
 export KEDRO_DISABLE_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install install-dev lock viz clean-data
+.PHONY: run test install install-dev lock viz notebook docs browser
 
 ## run: install what is missing, make demo data if there is no raw file, run the whole job,
 ##      then score and monitor the new extracts (the demo makes one, January 2009)
@@ -49,3 +49,8 @@ lock:
 
 viz: $(VENV)/.installed
 	$(BIN)/kedro viz run
+
+## notebook: install what is missing (incl. JupyterLab), open notebooks/explore_registry.ipynb
+##      in JupyterLab with the project's kernel (`%load_ext kedro.ipython` is its first cell)
+notebook: $(VENV)/.installed-dev
+	$(BIN)/kedro jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS) notebooks/explore_registry.ipynb
