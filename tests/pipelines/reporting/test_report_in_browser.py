@@ -1,6 +1,6 @@
 """The HTML report as Chromium draws it: readable at 1280 px, and printed on A4 landscape.
 
-Needs Debian's ``chromium`` (``bash tools/ensure_chromium.sh``, run by ``make test``);
+Needs Debian's ``chromium`` (``make browser`` installs it once);
 without it the tests skip and say why.
 """
 
