@@ -379,3 +379,14 @@ def test_kedro_runs_reject_keep_latest_exit_0_and_promote_by_hand(training_proje
     assert (root / "latest" / "model.pkl").read_bytes() == (
         root / rejected / "model.pkl"
     ).read_bytes()
+
+
+def test_the_gate_logs_each_reason_once(tmp_path, caplog):
+    """Issue 25 item 8: "floors met; no champion yet: floors only; no champion yet: floors only"."""
+    caplog.set_level("INFO")
+    registry = ModelRegistryDataset(path=str(tmp_path / "logistic_regression"))
+    _register(registry, make_snapshot(), "good")
+    (line,) = [
+        r.getMessage() for r in caplog.records if "Champion gate:" in r.getMessage()
+    ]
+    assert line == "Champion gate: promoted (floors met; no champion yet: floors only)"

@@ -99,10 +99,11 @@ def flag_cohort(dated: pd.DataFrame, cohort: CohortParams) -> pd.DataFrame:
         dated.loc[excluded, "discharge_disposition_id"].value_counts().sort_index()
     )
     logger.info(
-        "Cohort: excluding %d of %d encounters by discharge disposition %s",
+        "Cohort: excluding %d of %d encounters by discharge disposition (%s)",
         int(excluded.sum()),
         len(dated),
-        by_code.to_dict(),
+        ", ".join(f"{int(code)}: {int(count):,}" for code, count in by_code.items())
+        or "none",
     )
     return dated.assign(in_cohort=~excluded.to_numpy())
 

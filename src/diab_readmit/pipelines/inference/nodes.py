@@ -17,6 +17,7 @@ import pandas as pd
 from diab_readmit.datasets.champions import Champion
 from diab_readmit.datasets.raw_provenance import describe, same_data
 from diab_readmit.errors import UserFixableError
+from diab_readmit.number_format import format_number
 from diab_readmit.pipelines.training.explanations import top_reasons
 
 from .features import EXTRACT
@@ -85,7 +86,9 @@ def choose_champion(
         "Scoring with %s %s (champion; test ROC-AUC %s; sha256 %s verified)",
         bundle["algorithm"],
         bundle["version_id"],
-        (bundle["metadata"].get("performance") or {}).get("test", {}).get("auc_roc"),
+        format_number(
+            (bundle["metadata"].get("performance") or {}).get("test", {}).get("auc_roc")
+        ),
         str(bundle["metadata"].get("sha256"))[:12],
     )
     return bundle

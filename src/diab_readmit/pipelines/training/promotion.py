@@ -223,12 +223,10 @@ def gate_challenger(
         if decision == HELD:
             reasons.append("auto_promote is off: promote it by hand")
     record.update(decision=decision, passed=passed, reasons=reasons)
-    logger.info(
-        "Champion gate: %s (%s; %s)",
-        decision,
-        "; ".join(record["reasons"]),
-        record["comparison"],
-    )
+    shown = list(record["reasons"])
+    if record["comparison"] not in shown:  # a passing version's reasons already say it
+        shown.append(record["comparison"])
+    logger.info("Champion gate: %s (%s)", decision, "; ".join(shown))
     return record
 
 
