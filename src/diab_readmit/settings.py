@@ -37,6 +37,7 @@ CONFIG_LOADER_ARGS = {
 # The project's hooks and session are imported only now, after the known third-party
 # warnings are silenced (above): importing them loads kedro-viz and scikit-learn.
 from diab_readmit.engine import DaskClusterForRun  # noqa: E402
+from diab_readmit.heartbeat import NodeHeartbeat  # noqa: E402
 from diab_readmit.hooks import ConciseUserErrors  # noqa: E402
 from diab_readmit.interruption import StopCleanlyOnSignal  # noqa: E402
 from diab_readmit.kedro_viz_run_status import KEDRO_VIZ_DISTRIBUTION, run_status_hooks  # noqa: E402
@@ -50,6 +51,7 @@ HOOKS = (
     StopCleanlyOnSignal(),
     DaskClusterForRun(),
     RunSummary(),
+    NodeHeartbeat(),
     *run_status_hooks(),
 )
 # kedro-viz's own run-status hook refuses FailureIsolatingRunner; run_status_hooks()
