@@ -377,6 +377,11 @@ def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
     start = next(
         i for i, line in enumerate(tail) if "Scoring with the champion" in line
     )
+    assert re.search(
+        r"Champions: logistic_regression v\d{8}_\d{6} \(test ROC-AUC 0\.\d{4}\), "
+        r"random_forest v\d{8}_\d{6} .*, xgboost v",
+        tail[start - 1],
+    ), tail[start - 1]
     closing = tail[start:]
     assert len(closing) <= 10, "\n".join(tail[-30:])
     assert re.search(

@@ -12,6 +12,7 @@ is over (also after a failure, when other algorithms still registered), logs::
 
 and a run of ``batch`` (``inference`` and ``monitoring``, the end of ``make run``)::
 
+    Champions: logistic_regression v20261201_120301 (test ROC-AUC 0.6723), …
     Scoring with the champion xgboost v20261201_120410 (test ROC-AUC 0.6784)
     Scored 2009-01.csv: 832 encounters, 96 flagged (12%)
     Monitoring: ALERT
@@ -43,6 +44,7 @@ COMPARISON_TABLE = "reporting.model_comparison"
 HTML_REPORT = "reporting.comparison_report_html"
 MARKDOWN_REPORT = "reporting.comparison_report_md"
 CHAMPION = "inference.champion"
+CHAMPIONS = "inference.champions"
 PREDICTIONS = "inference.predictions"
 MONITORING_STATUS = "monitoring.status"
 MONITORING_REPORT = "monitoring.report_html"
@@ -80,6 +82,7 @@ class RunSummary:
     reports: list[str] = field(default_factory=list)
     comparison: pd.DataFrame | None = None
     #: Batch scoring and monitoring: what scored, what was scored, how monitoring ended.
+    champions: list[str] = field(default_factory=list)
     scoring: list[str] = field(default_factory=list)
     monitoring: list[str] = field(default_factory=list)
     _catalog: Any = None
@@ -88,7 +91,7 @@ class RunSummary:
     @hook_impl
     def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
         self.registered, self.reports, self.comparison = [], [], None
-        self.scoring, self.monitoring = [], []
+        self.champions, self.scoring, self.monitoring = [], [], []
         self._catalog = catalog
         self._known_versions = {}
         for name in pipeline.all_outputs():
@@ -112,11 +115,16 @@ class RunSummary:
         elif dataset_name in (HTML_REPORT, MARKDOWN_REPORT, MONITORING_REPORT):
             self.reports.append(self._location(dataset_name))
         elif dataset_name == CHAMPION and isinstance(data, dict):
-            self.scoring.insert(0, champion_line(data))
+            self.champions.append(champion_line(data))
         elif dataset_name == PREDICTIONS and isinstance(data, pd.DataFrame):
             self.scoring += scored_lines(data)
         elif dataset_name == MONITORING_STATUS and isinstance(data, dict):
             self.monitoring = status_lines(data)
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        if dataset_name == CHAMPIONS and isinstance(data, dict) and data:
+            self.champions = [champions_line(data)]
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -180,7 +188,7 @@ class RunSummary:
         best = self._best()
         if best:
             lines.append(best)
-        lines += self.scoring + self.monitoring
+        lines += self.champions + self.scoring + self.monitoring
         reports = list(self.reports)
         if (self.scoring or self.monitoring) and self._comparison_report_exists():
             reports.append(
@@ -207,6 +215,20 @@ class RunSummary:
             f"Best of this run on test ROC-AUC: {top.algorithm} {top.version_id}, "
             f"test ROC-AUC {format_number(top.test_auc)}, OOT ROC-AUC {format_number(top.oot_auc)}"
         )
+
+
+def champions_line(champions: dict[str, Any]) -> str:
+    """``Champions: logistic_regression v… (test ROC-AUC 0.7345), …``: every algorithm's
+    ``latest/``, what the registry holds after the runs before this one."""
+    parts = []
+    for algorithm, champion in champions.items():
+        metadata = getattr(champion, "metadata", None) or {}
+        test = (metadata.get("performance") or {}).get("test") or {}
+        parts.append(
+            f"{algorithm} {metadata.get('version_id', '?')} "
+            f"(test ROC-AUC {format_number(test.get('auc_roc'))})"
+        )
+    return f"Champions: {', '.join(parts)}"
 
 
 def champion_line(champion: dict[str, Any]) -> str:
