@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 from pandas.testing import assert_frame_equal
 
-from diab_readmit.datasets.gold_store import PartitionedParquetStore
+from diab_readmit.datasets.delta_store import DeltaTableStore
 from diab_readmit.datasets.raw_encounters import RawEncountersCSVDataset
 from diab_readmit.pipelines.synthetic.nodes import EncounterBlocks
 from diab_readmit.pipelines.synthetic.parameter_models import SyntheticParams
@@ -106,7 +106,7 @@ def _run(
 def _gold(project: Path):
     root = project / "data" / "04_feature"
     return [
-        PartitionedParquetStore(path=str(root / name)).load()
+        DeltaTableStore(path=str(root / name)).load()
         for name in ("feature_store", "label_store")
     ]
 

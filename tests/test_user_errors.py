@@ -52,7 +52,7 @@ MISTAKES = {
     "nothing scored to monitor": (
         ["--pipelines", "monitoring"],
         {},
-        "Nothing scored yet",
+        "Run `kedro run --pipelines inference` first",
     ),
     "promote a version that is not registered": (
         ["--pipelines", "promote", "--params",

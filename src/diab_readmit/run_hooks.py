@@ -12,11 +12,8 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
 from kedro.io.core import DatasetError, get_protocol_and_path
 
-from diab_readmit.datasets import gold_store
-from diab_readmit.datasets.gold_store import (
-    PartitionedParquetIndex,
-    PartitionedParquetStore,
-)
+from diab_readmit.datasets import table_pairs
+from diab_readmit.datasets.delta_store import DeltaTableStore
 from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
 
 logger = logging.getLogger(__name__)
@@ -34,26 +31,24 @@ def _datasets(pipeline, catalog) -> dict[str, Any]:
     return found
 
 
-_PINNED_TYPES = (
-    PreprocessedSnapshotDataset,
-    PartitionedParquetStore,
-    PartitionedParquetIndex,
-)
+_PINNED_TYPES = (PreprocessedSnapshotDataset, DeltaTableStore)
 
 
 class PinInputsPerRun:
     """Every node of a run reads the same preprocessed snapshot (the first load's, or the one
-    the run saved) and the same commit of the gold stores, so a model is refitted, evaluated
-    and registered on one snapshot even when another run moves latest.txt meanwhile (the
-    registered metadata names it: ``snapshot_id``). Also starts a fresh shared commit id for
-    the two gold stores' saves of the run."""
+    the run saved) and the same versions of the Delta tables (time travel), so a model is
+    refitted, evaluated and registered on one snapshot even when another run moves
+    latest.txt or commits to the gold stores meanwhile (the registered metadata names them:
+    ``snapshot_id``, and the gold versions in the snapshot's ``sources``). Also forgets the
+    previous run's staged pair saves (``table_pairs``), and fails a run that saved one store
+    of a pair without the other: nothing of such a save was committed."""
 
     def __init__(self) -> None:
         self._pinned: list[Any] = []
 
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        gold_store.start_new_run()
+        table_pairs.start_new_run()
         self._pinned = [
             d
             for d in _datasets(pipeline, catalog).values()
@@ -64,7 +59,14 @@ class PinInputsPerRun:
 
     @hook_impl
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        unpaired = table_pairs.unpaired_saves()
         self._unpin()
+        if unpaired:
+            raise DatasetError(
+                f"This run saved {', '.join(unpaired)} but not the store it commits with, so "
+                f"nothing of that save was committed. Run the whole pipeline that writes "
+                f"both (e.g. `kedro run --pipelines data_processing`)."
+            )
 
     @hook_impl
     def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
@@ -74,7 +76,7 @@ class PinInputsPerRun:
         for dataset in self._pinned:
             dataset.unpin()
         self._pinned = []
-        gold_store.start_new_run()
+        table_pairs.start_new_run()
 
 
 def _output_location(dataset: Any) -> str | None:

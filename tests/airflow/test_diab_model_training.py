@@ -23,7 +23,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from diab_readmit.datasets.gold_store import gold_store_pair, start_new_run
+from diab_readmit.datasets.delta_store import store_pair
+from diab_readmit.datasets.table_pairs import start_new_run
 from diab_readmit.pipeline_registry import register_pipelines
 from tests.aws.loopback_aws import REGION, LoopbackAWS, loopback_aws
 from tests.conftest import PROJECT, make_scratch_project
@@ -231,12 +232,12 @@ def write_gold(aws: LoopbackAWS, bucket: str, months: int) -> None:
             "client_kwargs": {"endpoint_url": aws.endpoint, "region_name": REGION}
         },
     }
-    feature_store, label_store = gold_store_pair(
+    feature_store, label_store = store_pair(
         f"s3://{bucket}/gold/feature_store",
         f"s3://{bucket}/gold/label_store",
         **options,
     )
-    start_new_run()  # one commit of both stores, as one data_processing run makes
+    start_new_run()  # both stores committed together, as one data_processing run does
     feature_store.save(features)
     label_store.save(labels)
 

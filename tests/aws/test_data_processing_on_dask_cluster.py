@@ -24,7 +24,8 @@ import pytest
 from distributed import Client
 from pandas.testing import assert_frame_equal
 
-from diab_readmit.datasets.gold_store import gold_store_pair
+from diab_readmit.datasets.delta_store import store_pair
+from diab_readmit.datasets.delta_views import DeltaTableIndex
 from diab_readmit.ecs_stages import DASK_TASK
 from diab_readmit.pipelines.synthetic.nodes import generate_encounters
 from diab_readmit.pipelines.synthetic.parameter_models import SyntheticParams
@@ -193,12 +194,13 @@ def _load_gold(endpoint: str, bucket: str):
         "credentials": {"key": "testing", "secret": "testing"},
         "fs_args": {"client_kwargs": {"endpoint_url": endpoint, "region_name": REGION}},
     }
-    features, labels = gold_store_pair(
+    features, labels = store_pair(
         f"s3://{bucket}/gold/feature_store",
         f"s3://{bucket}/gold/label_store",
         **options,
     )
-    return features.load(), labels.load(), features.read_manifest()
+    index = DeltaTableIndex(path=f"s3://{bucket}/gold/feature_store", **options)
+    return features.load(), labels.load(), index.load()
 
 
 def test_the_run_uses_the_named_cluster_and_leaves_it_running(runs):
@@ -218,7 +220,9 @@ def test_the_run_uses_the_named_cluster_and_leaves_it_running(runs):
 def test_gold_stores_land_in_the_datamart_and_equal_the_pandas_runs(runs):
     on_dask, on_pandas = runs["gold"][DASK_DATAMART], runs["gold"][PANDAS_DATAMART]
     for store in ("feature_store", "label_store"):
-        assert f"gold/{store}/_manifest.json" in runs["keys"]
+        # one Delta commit each (the label store's names the feature store's version)
+        assert f"gold/{store}/_delta_log/00000000000000000000.json" in runs["keys"]
+        assert f"gold/{store}/_delta_log/00000000000000000001.json" not in runs["keys"]
     for dask_frame, pandas_frame in zip(on_dask[:2], on_pandas[:2], strict=True):
         assert len(pandas_frame) > 3000
         assert_frame_equal(dask_frame, pandas_frame, check_exact=True)

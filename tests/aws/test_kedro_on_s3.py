@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from diab_readmit.algorithms import ALGORITHMS
-from tests.aws.loopback_aws import LoopbackAWS, loopback_aws
+from tests.analyst_engines import READERS, s3_options
+from tests.aws.loopback_aws import REGION, LoopbackAWS, loopback_aws
 from tests.conftest import ScratchProject, make_scratch_project
 
 pytestmark = pytest.mark.slow
@@ -140,14 +141,29 @@ def trained(project, aws, snapshot_id) -> dict[str, float]:
 def test_gold_stores_and_raw_file_land_in_the_datamart(aws, gold):
     keys = aws.keys(DATAMART)
     assert "raw/diabetic_data.csv" in keys
+    options = s3_options(aws.endpoint, REGION)
+    rows = {}
     for store in ("feature_store", "label_store"):
-        manifest = json.loads(aws.read(DATAMART, f"gold/{store}/_manifest.json"))
-        assert len(manifest["partitions"]) >= 10, store
-        for partition in manifest["partitions"]:
+        commit = aws.read(DATAMART, f"gold/{store}/_delta_log/{0:020d}.json").decode()
+        added = [
+            action["add"]
+            for line in commit.splitlines()
+            if "add" in (action := json.loads(line))
+        ]
+        assert len(added) >= 10, store
+        for add in added:
             assert re.fullmatch(
-                r"partition_date=\d{4}-\d{2}-01", partition["partition"]
+                r"\d{4}-\d{2}-01", add["partitionValues"]["partition_date"]
             )
-            assert f"gold/{store}/{partition['file']}" in keys
+            assert f"gold/{store}/{add['path']}" in keys
+        # Read as analysts read it: the whole table, once, by every engine.
+        counts = {
+            name: len(reader(f"s3://{DATAMART}/gold/{store}", options))
+            for name, reader in READERS.items()
+        }
+        assert len(set(counts.values())) == 1, counts
+        rows[store] = counts["deltalake"]
+    assert rows["feature_store"] == rows["label_store"] > 0
 
 
 def test_preprocessing_writes_a_snapshot_that_latest_txt_names(aws, snapshot_id):

@@ -13,11 +13,9 @@ import json
 
 import pytest
 
-from diab_readmit.datasets.gold_store import (
-    gold_store_pair,
-    start_new_run,
-)
+from diab_readmit.datasets.delta_store import store_pair
 from diab_readmit.datasets.model_registry import ModelRegistryDataset
+from diab_readmit.datasets.table_pairs import start_new_run
 from tests.aws.loopback_aws import REGION, loopback_aws
 from tests.aws.test_kedro_on_s3 import run_on_s3
 from tests.conftest import make_scratch_project
@@ -41,7 +39,7 @@ def monitored_on_s3(tmp_path_factory):
                 "client_kwargs": {"endpoint_url": aws.endpoint, "region_name": REGION}
             },
         }
-        features, labels = gold_store_pair(
+        features, labels = store_pair(
             f"s3://{DATAMART}/gold/feature_store",
             f"s3://{DATAMART}/gold/label_store",
             **options,
@@ -53,11 +51,12 @@ def monitored_on_s3(tmp_path_factory):
         registry.save(world["bundle"]["registrable"])
         bundle = registry.load()
         month = world["drifted"]["gold"]
-        # One commit id for both, as one inference run writes them (two separate saves
-        # would pair only when they happened to land in the same second).
-        predictions, scored_features = gold_store_pair(
-            f"s3://{DATAMART}/predictions",
+        # Committed as a pair, as one inference run writes them: the predictions last,
+        # naming the scored-feature version that goes with them.
+        scored_features, predictions = store_pair(
             f"s3://{DATAMART}/gold/scored_feature_store",
+            f"s3://{DATAMART}/predictions",
+            key="encounter_id",
             **options,
         )
         start_new_run()

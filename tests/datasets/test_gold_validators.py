@@ -6,19 +6,19 @@ import pandas as pd
 import pytest
 from kedro.io import DataCatalog
 
-from diab_readmit.datasets.gold_store import PartitionedParquetStore
+from diab_readmit.datasets.delta_store import DeltaTableStore
 
 
 def catalog(tmp_path) -> DataCatalog:
     return DataCatalog.from_config(
         {
             "feature_store": {
-                "type": "diab_readmit.datasets.gold_store.PartitionedParquetStore",
+                "type": "diab_readmit.datasets.delta_store.DeltaTableStore",
                 "path": str(tmp_path / "features"),
                 "validator": "diab_readmit.datasets.gold_validators.FeatureStoreValidator",
             },
             "label_store": {
-                "type": "diab_readmit.datasets.gold_store.PartitionedParquetStore",
+                "type": "diab_readmit.datasets.delta_store.DeltaTableStore",
                 "path": str(tmp_path / "labels"),
                 "validator": "diab_readmit.datasets.gold_validators.LabelStoreValidator",
             },
@@ -100,7 +100,7 @@ def test_valid_stores_round_trip(tmp_path):
 )
 def test_feature_store_violations_are_named_when_loaded(tmp_path, change, expected):
     bad = change(features())
-    PartitionedParquetStore(path=str(tmp_path / "features")).save(
+    DeltaTableStore(path=str(tmp_path / "features")).save(
         bad
     )  # written behind the catalog's back
     with pytest.raises(Exception, match=expected) as error:

@@ -21,10 +21,8 @@ import pandas as pd
 import pytest
 from kedro.io.core import DatasetError
 
-from diab_readmit.datasets.gold_store import (
-    PartitionedParquetIndex,
-    PartitionedParquetStore,
-)
+from diab_readmit.datasets.delta_store import DeltaTableStore
+from diab_readmit.datasets.delta_views import DeltaTableIndex
 from diab_readmit.datasets.model_registry import (
     ModelRegistryDataset,
     ModelRegistryHistoryDataset,
@@ -57,8 +55,8 @@ def _operations(bucket: str, credentials: dict) -> dict[str, Callable[[], object
     )
     registry = ModelRegistryDataset(path=f"s3://{bucket}/xgboost", **kwargs)
     history = ModelRegistryHistoryDataset(path=f"s3://{bucket}/xgboost", **kwargs)
-    store = PartitionedParquetStore(path=f"s3://{bucket}/gold/feature_store", **kwargs)
-    index = PartitionedParquetIndex(path=f"s3://{bucket}/gold/feature_store", **kwargs)
+    store = DeltaTableStore(path=f"s3://{bucket}/gold/feature_store", **kwargs)
+    index = DeltaTableIndex(path=f"s3://{bucket}/gold/feature_store", **kwargs)
     return {
         "snapshot load": snapshot.load,
         "snapshot save": lambda: snapshot.save(_snapshot()),

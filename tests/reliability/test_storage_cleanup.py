@@ -1,6 +1,7 @@
-"""The documented cleanup (``python -m diab_readmit.storage_cleanup``): folders of killed saves
-older than an age (issue 13), and snapshots no registered version was trained on, keeping
-the newest N (issue 17, item 7). Locally and on the S3 server on loopback."""
+"""The documented cleanup (``python -m diab_readmit.storage_cleanup``): files of old Delta
+versions that no snapshot names (issue 24), folders of killed saves older than an age
+(issue 13), and snapshots no registered version was trained on, keeping the newest N
+(issue 17, item 7). Locally and on the S3 server on loopback."""
 
 from __future__ import annotations
 
@@ -8,13 +9,64 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
+from deltalake import DeltaTable
+
+from diab_readmit.datasets import table_pairs
 from diab_readmit.datasets.commit_protocol import CLAIM
+from diab_readmit.datasets.delta_access import storage_options
+from diab_readmit.datasets.delta_store import DeltaTableStore, store_pair
 from diab_readmit.datasets.model_registry import ModelRegistryDataset
 from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
+from diab_readmit.storage_cleanup import vacuum_table
 from tests.conftest import make_scratch_project
 from tests.datasets.test_model_registry import _bundle
 from tests.datasets.test_preprocessed_snapshot import _snapshot
 from tests.reliability.conftest import Backend
+
+
+def _gold(tag: float) -> pd.DataFrame:
+    dates = pd.date_range("2001-01-01", periods=3, freq="MS").repeat(2)
+    return pd.DataFrame(
+        {
+            "encounter_id": range(6),
+            "partition_date": dates.astype("datetime64[ms]"),
+            "tag": tag,
+        }
+    )
+
+
+def test_vacuum_keeps_the_versions_named_and_the_current_one(backend):
+    store = DeltaTableStore(
+        path=backend.path("feature_store"), credentials=backend.credentials
+    )
+    for tag in range(4):
+        store.save(_gold(float(tag)))  # versions 0..3
+    orphan = "partition_date=2001-01-01/part-killed-before-its-commit.parquet"
+    backend.write(b"half a file", "feature_store", orphan)
+    options = storage_options(backend.path("x"), backend.credentials)
+
+    def readable(version: int) -> bool:
+        try:
+            DeltaTable(
+                backend.path("feature_store"), version=version, storage_options=options
+            ).to_pandas()
+        except OSError:
+            return False
+        return True
+
+    dry = vacuum_table(store, {1}, timedelta(0), dry_run=True)
+    assert any(orphan in line for line in dry) and all(readable(v) for v in range(4))
+    done = vacuum_table(store, {1}, timedelta(0), dry_run=False)
+    assert sorted(done) == sorted(
+        line.replace("would delete", "deleted") for line in dry
+    )
+    assert [readable(v) for v in range(4)] == [False, True, False, True]
+    assert backend.read("feature_store", orphan) is None
+    # A retention longer than the files' age keeps everything.
+    store.save(_gold(4.0))
+    assert vacuum_table(store, set(), timedelta(days=7), dry_run=False) == []
+    assert readable(3) and readable(4)
 
 
 def _killed_save(dataset, backend: Backend, folder: str, claimed: datetime) -> str:
@@ -110,6 +162,14 @@ def test_the_command_cleans_the_stores_of_the_catalog(tmp_path):
         }
     )
     killed = snapshots._commits.claim(datetime.now(UTC) - timedelta(hours=5))
+    gold = project.data / "04_feature"
+    features, labels = store_pair(
+        str(gold / "feature_store"), str(gold / "label_store")
+    )
+    for tag in range(3):
+        table_pairs.start_new_run()
+        features.save(_gold(float(tag)))
+        labels.save(_gold(float(tag)))
 
     command = [
         sys.executable,
@@ -119,6 +179,9 @@ def test_the_command_cleans_the_stores_of_the_catalog(tmp_path):
         "2h",
         "--keep-snapshots",
         "1",
+        "--vacuum",
+        "--retention",
+        "0s",
     ]
     dry = subprocess.run(
         [*command, "--dry-run"],
@@ -134,6 +197,7 @@ def test_the_command_cleans_the_stores_of_the_catalog(tmp_path):
         in dry.stdout
     )
     assert f"would delete unused snapshot {preprocessed / ids[1]}" in dry.stdout
+    assert dry.stdout.count(f"would delete {gold / 'feature_store'}/") == 6
     assert snapshots.snapshot_ids() == ids
 
     done = subprocess.run(
@@ -149,6 +213,9 @@ def test_the_command_cleans_the_stores_of_the_catalog(tmp_path):
         snapshots.snapshot_ids() == [ids[0], ids[2]]
         and snapshots.incomplete_snapshots() == []
     )
+    table_pairs.start_new_run()
+    assert features.load()["tag"].eq(2.0).all() and labels.load()["tag"].eq(2.0).all()
+    assert len(list((gold / "feature_store").rglob("*.parquet"))) == 3
 
     wrong = subprocess.run(
         [*command[:3], "--older-than", "soon"],

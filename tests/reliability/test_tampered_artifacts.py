@@ -14,7 +14,7 @@ import pytest
 from kedro.io.core import DatasetError
 from sklearn.linear_model import LogisticRegression
 
-from diab_readmit.datasets.gold_store import PartitionedParquetStore
+from diab_readmit.datasets.delta_store import DeltaTableStore
 from diab_readmit.datasets.model_registry import (
     ModelRegistryDataset,
     ModelRegistryHistoryDataset,
@@ -285,22 +285,22 @@ def test_damaged_snapshot_is_refused(backend, case):
 GOLD_CASES = {
     "corrupt partition": (
         lambda content: b"PAR1" + b"\x00garbage" * 20,
-        r"Partition file .*part-g\d{8}_\d{6}\.parquet is not a readable parquet file",
+        r"data file .*/part-[^ ]+\.parquet of version 0 is not a readable parquet file",
     ),
     "truncated partition": (
         lambda content: content[: len(content) // 2],
-        r"Partition file .*\.parquet is not a readable parquet file .*corrupt or truncated",
+        r"data file .*\.parquet of version 0 is not a readable parquet file: it is corrupt",
     ),
     "deleted partition": (
         None,
-        r"Partition file .*\.parquet named in .*_manifest.json is missing",
+        r"data file .*\.parquet that version 0 names is missing",
     ),
 }
 
 
 @pytest.mark.parametrize("case", list(GOLD_CASES))
 def test_damaged_gold_partition_is_reported_by_path(backend, case):
-    store = PartitionedParquetStore(
+    store = DeltaTableStore(
         path=backend.path("gold", "label_store"), credentials=backend.credentials
     )
     store.save(
@@ -314,8 +314,13 @@ def test_damaged_gold_partition_is_reported_by_path(backend, case):
             }
         )
     )
-    manifest = json.loads(backend.read("gold", "label_store", "_manifest.json"))
-    relative = manifest["partitions"][1]["file"]
+    relative = sorted(
+        action["add"]["path"]
+        for line in backend.read("gold", "label_store", "_delta_log", f"{0:020d}.json")
+        .decode()
+        .splitlines()
+        if "add" in (action := json.loads(line))
+    )[1]
     damage, expected = GOLD_CASES[case]
     if damage is None:
         backend.delete("gold", "label_store", relative)
@@ -349,7 +354,7 @@ def test_gold_validators_run_on_s3_as_on_disk(backend):
     catalog = DataCatalog.from_config(
         {
             "feature_store": {
-                "type": "diab_readmit.datasets.gold_store.PartitionedParquetStore",
+                "type": "diab_readmit.datasets.delta_store.DeltaTableStore",
                 "path": path,
                 "credentials": backend.credentials or None,
                 "validator": "diab_readmit.datasets.gold_validators.FeatureStoreValidator",
@@ -364,7 +369,7 @@ def test_gold_validators_run_on_s3_as_on_disk(backend):
         catalog.save("feature_store", bad)
     assert backend.files("gold", "feature_store") == {}, "a refused save writes nothing"
 
-    PartitionedParquetStore(path=path, credentials=backend.credentials).save(
+    DeltaTableStore(path=path, credentials=backend.credentials).save(
         bad
     )  # behind its back
     with pytest.raises(

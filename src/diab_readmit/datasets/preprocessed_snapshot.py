@@ -302,6 +302,17 @@ class PreprocessedSnapshotDataset(
         """Ids of the complete snapshots, oldest first."""
         return self._commits.committed()
 
+    def gold_versions_named(self) -> dict[str, set[int]]:
+        """Per gold table path, the Delta versions complete snapshots were made from: what
+        a vacuum must keep readable."""
+        named: dict[str, set[int]] = {}
+        for snapshot_id in self.snapshot_ids():
+            tables = self._complete_metadata(snapshot_id).get("gold_tables") or {}
+            for table in tables.values():
+                if table.get("version") is not None:
+                    named.setdefault(table["path"], set()).add(int(table["version"]))
+        return named
+
     def _describe(self) -> dict[str, Any]:
         return {
             "path": self._path,

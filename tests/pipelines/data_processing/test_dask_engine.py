@@ -7,11 +7,13 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from diab_readmit.datasets.gold_store import gold_store_pair, start_new_run
+from diab_readmit.datasets.delta_store import store_pair
+from diab_readmit.datasets.delta_views import DeltaTableIndex
 from diab_readmit.datasets.gold_validators import (
     FeatureStoreValidator,
     LabelStoreValidator,
 )
+from diab_readmit.datasets.table_pairs import start_new_run
 from diab_readmit.engine import EngineParams
 from diab_readmit.pipelines.data_processing.dask_engine import (
     OrderLookup,
@@ -71,14 +73,15 @@ def _on_dask(blocks, dates, audit, cohort, engine):
 
 
 def _saved_and_loaded(tmp_path, features, labels):
-    """Through the catalog's validators and the stores' commit protocol, as a run does."""
+    """Through the catalog's validators and the stores' pair commit, as a run does."""
     start_new_run()
-    feature_store, label_store = gold_store_pair(
+    feature_store, label_store = store_pair(
         str(tmp_path / "feature_store"), str(tmp_path / "label_store")
     )
     feature_store.save(FeatureStoreValidator().validate(features))
     label_store.save(LabelStoreValidator().validate(labels))
-    return feature_store.load(), label_store.load(), feature_store.read_manifest()
+    index = DeltaTableIndex(path=str(tmp_path / "feature_store")).load()
+    return feature_store.load(), label_store.load(), index
 
 
 @pytest.mark.parametrize(

@@ -7,17 +7,17 @@ import shutil
 import pandas as pd
 import pytest
 
-from diab_readmit.datasets.gold_store import PartitionedParquetStore
+from diab_readmit.datasets.delta_store import DeltaTableStore
 from diab_readmit.pipelines.data_processing.raw_schema import RAW_COLUMNS
 
 from .conftest import make_raw
 
 
 def _gold(project):
-    features = PartitionedParquetStore(
+    features = DeltaTableStore(
         path=str(project.data / "04_feature" / "feature_store")
     ).load()
-    labels = PartitionedParquetStore(
+    labels = DeltaTableStore(
         path=str(project.data / "04_feature" / "label_store")
     ).load()
     return features, labels
@@ -67,9 +67,8 @@ def test_bad_raw_file_stops_with_one_clear_error_and_keeps_the_gold_stores(
     _small_raw().to_csv(raw_path, index=False)
     scratch_project.run("--pipelines", "data_processing")
     before = _gold(scratch_project)
-    manifest = (
-        scratch_project.data / "04_feature" / "feature_store" / "_manifest.json"
-    ).read_text()
+    log = scratch_project.data / "04_feature" / "feature_store" / "_delta_log"
+    versions = sorted(p.name for p in log.glob("*.json"))
 
     bad = _small_raw().assign(num_lab_procedures="41")
     bad.loc[7, "num_lab_procedures"] = "forty"
@@ -85,9 +84,7 @@ def test_bad_raw_file_stops_with_one_clear_error_and_keeps_the_gold_stores(
     assert "diabetic_data.csv" in output
 
     after = _gold(scratch_project)
-    assert (
-        scratch_project.data / "04_feature" / "feature_store" / "_manifest.json"
-    ).read_text() == manifest
+    assert sorted(p.name for p in log.glob("*.json")) == versions  # no new version
     pd.testing.assert_frame_equal(after[0], before[0])
     pd.testing.assert_frame_equal(after[1], before[1])
 

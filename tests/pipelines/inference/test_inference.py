@@ -11,7 +11,7 @@ import pytest
 from kedro.io.core import DatasetError
 
 from diab_readmit.datasets.champions import RegistryChampionsDataset
-from diab_readmit.datasets.scored_store import ScoredEncountersStore
+from diab_readmit.datasets.delta_store import DeltaTableStore
 from diab_readmit.pipelines.data_processing.parameter_models import (
     CohortParams,
     EncounterDatesParams,
@@ -138,9 +138,7 @@ def test_reruns_never_duplicate_and_python_scores_as_the_pipeline(
     first.to_csv(extracts / "2009-01.csv", index=False)
 
     project.run("--pipelines", "inference")
-    store = ScoredEncountersStore(
-        path=str(project.data / "07_model_output" / "predictions")
-    )
+    store = DeltaTableStore(path=str(project.data / "07_model_output" / "predictions"))
     scored = store.load()
     assert len(scored) == scored["encounter_id"].nunique() > 250
     assert set(scored["risk_tier"]) <= {"low", "medium", "high"}
@@ -175,7 +173,7 @@ def test_reruns_never_duplicate_and_python_scores_as_the_pipeline(
         == both["encounter_id"].nunique()
         == len(scored) + both["extract"].eq("2009-02.csv").sum()
     )
-    features = ScoredEncountersStore(
+    features = DeltaTableStore(
         path=str(project.data / "04_feature" / "scored_feature_store")
     ).load()
     assert sorted(features["encounter_id"]) == sorted(both["encounter_id"])

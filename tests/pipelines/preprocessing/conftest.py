@@ -13,8 +13,9 @@ import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
-from diab_readmit.datasets.gold_store import gold_store_pair, start_new_run
+from diab_readmit.datasets.delta_store import store_pair
 from diab_readmit.datasets.preprocessed_snapshot import PreprocessedSnapshotDataset
+from diab_readmit.datasets.table_pairs import start_new_run
 from tests.conftest import PROJECT, ScratchProject, make_scratch_project
 
 PARAMETERS = yaml.safe_load(
@@ -99,10 +100,10 @@ class PreprocessingProject:
         return self.scratch.data / "05_model_input" / "preprocessed"
 
     def write_gold(self, features: pd.DataFrame, labels: pd.DataFrame) -> None:
-        feature_store, label_store = gold_store_pair(
+        feature_store, label_store = store_pair(
             str(self.feature_store), str(self.label_store)
         )
-        start_new_run()  # one commit of both stores, as one data_processing run makes
+        start_new_run()  # both stores committed together, as one data_processing run does
         feature_store.save(features)
         label_store.save(labels)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from deltalake import DeltaTable
 from kedro.validation.exceptions import ParameterValidationError
 
 from diab_readmit.pipelines.preprocessing import create_pipeline
@@ -66,9 +67,9 @@ def test_every_dataset_is_declared_with_a_layer(project):
 
 
 def _corrupt(store) -> None:
-    """Truncate one partition file: any node that loads the store would fail on it."""
-    manifest = json.loads((store / "_manifest.json").read_text())
-    (store / manifest["partitions"][0]["file"]).write_bytes(b"not parquet")
+    """Overwrite one data file: any node that loads the store would fail on it."""
+    files = DeltaTable(str(store)).file_uris()
+    Path(files[0].removeprefix("file://")).write_bytes(b"not parquet")
 
 
 def _nothing_written(project) -> bool:

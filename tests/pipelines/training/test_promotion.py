@@ -17,8 +17,8 @@ from sklearn.pipeline import Pipeline as SklearnPipeline
 
 from diab_readmit.contracts import LABEL
 from diab_readmit.datasets import model_registry
-from diab_readmit.datasets.gold_lookup import GoldRowsLookupDataset
-from diab_readmit.datasets.gold_store import PartitionedParquetStore
+from diab_readmit.datasets.delta_store import DeltaTableStore
+from diab_readmit.datasets.delta_views import GoldRowsLookupDataset
 from diab_readmit.datasets.model_registry import (
     ModelRegistryChampionDataset,
     ModelRegistryDataset,
@@ -187,7 +187,7 @@ def test_champion_of_another_snapshot_is_rescored_on_gold_rows_or_compared_on_fl
     assert gate["decision"] == "promoted"  # floors were all it had to pass
 
     # With the gold rows of the new test encounters, the champion's own scaler rescores them.
-    store = PartitionedParquetStore(path=str(tmp_path / "feature_store"))
+    store = DeltaTableStore(path=str(tmp_path / "feature_store"))
     new_gold_test = gold_windows(seed=2)["test"]
     store.save(new_gold_test)
     lookup = GoldRowsLookupDataset(path=str(tmp_path / "feature_store")).load()

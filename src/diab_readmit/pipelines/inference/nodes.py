@@ -207,8 +207,8 @@ def score_new_encounters(
     Args:
         scoring_features: gold feature rows of every new encounter, with ``extract``.
         champion: the verified champion bundle.
-        scored_extracts: the predictions store's index; ``attrs["scored_extracts"]`` says
-            which extract was scored by which model version.
+        scored_extracts: per extract already in the predictions store, the model version
+            that scored it (``ScoredExtractsDataset``).
         extracts_provenance: each extract's provenance, by name without ``.csv``.
         inference: ``rescore`` and the risk tiers.
 
@@ -219,7 +219,7 @@ def score_new_encounters(
     Raises:
         ScoringError: a demo extract, and a champion not trained on that demo's data.
     """
-    done = (scored_extracts.get("attrs") or {}).get("scored_extracts") or {}
+    done = scored_extracts
     version = champion["version_id"]
     names = list(dict.fromkeys(scoring_features[EXTRACT]))
     skipped = [

@@ -426,6 +426,11 @@ def assemble_snapshot(
             **prerequisites["sources"],
             "data_partitions": split_report["data_partitions"],
         },
+        # The Delta versions read: the exact gold data, readable again by time travel.
+        "gold_tables": {
+            name: {"path": source["path"], "version": source.get("version")}
+            for name, source in prerequisites["sources"].items()
+        },
         "rows": {
             "feature_store": join_report["feature_rows"],
             "label_store": join_report["label_rows"],

@@ -119,11 +119,12 @@ def check_gold_data_exists(
     """Check that the gold feature store and label store were written and hold rows.
 
     Args:
-        feature_store_index: ``feature_store@index`` loaded (a ``PartitionedParquetIndex``).
+        feature_store_index: ``feature_store@index`` loaded (a ``DeltaTableIndex``).
         label_store_index: ``label_store@index`` loaded.
 
     Returns:
-        Per store: path, rows and its partitions, recorded in the snapshot metadata.
+        Per store: path, Delta table version, rows and its partitions, recorded in the
+        snapshot metadata.
 
     Raises:
         PrerequisiteError: naming each store that is missing or empty and where it was looked for.
@@ -219,7 +220,9 @@ def _month_end(day: dt.date) -> dt.date:
 
 def _store_problem(name: str, index: dict[str, Any]) -> str | None:
     if not index.get("exists"):
-        return f"the {name} at {index.get('path')} does not exist (no _manifest.json)"
+        return (
+            f"the {name} at {index.get('path')} does not exist (no Delta table there)"
+        )
     if not index.get("rows") or not _filled_partitions(index):
         return f"the {name} at {index.get('path')} is empty (0 rows)"
     return None
@@ -241,6 +244,7 @@ def _store_summary(index: dict[str, Any]) -> dict[str, Any]:
     partitions = _filled_partitions(index)
     summary = {
         "path": str(index["path"]),
+        "version": index.get("version"),  # the Delta table version read (time travel)
         "rows": int(index["rows"]),
         "partition_count": len(partitions),
         "partitions": partitions,

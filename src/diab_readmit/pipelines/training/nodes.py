@@ -414,6 +414,7 @@ def package_model(
         "threshold_rule": decision_threshold["rule"],
         "threshold_window": decision_threshold["window"],
         "snapshot_id": preprocessed_snapshot.snapshot_id,
+        "gold_tables": snapshot_metadata.get("gold_tables"),
         "feature_columns": features,
         "feature_importances": {
             "kind": importances.name,

@@ -28,7 +28,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from diab_readmit.contracts import PreprocessedSnapshot
-from diab_readmit.datasets.gold_lookup import GoldRows
+from diab_readmit.datasets.delta_views import GoldRows
 from diab_readmit.datasets.model_registry import HELD, PROMOTED, REJECTED
 from diab_readmit.datasets.parquet_window import Window, column_values
 from diab_readmit.datasets.raw_provenance import describe
