@@ -9,8 +9,9 @@ RAW := data/01_raw/diabetic_data.csv
 NEW_ENCOUNTERS := data/01_raw/new_encounters
 export KEDRO_DISABLE_TELEMETRY := true
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: run test install install-dev lock viz clean-data
+.PHONY: run test install install-dev lock viz notebook docs browser
 
 ## run: install what is missing, make demo data if there is no raw file, run the whole job,
 ##      then score and monitor the new extracts (the demo makes one, January 2009)
@@ -21,11 +22,14 @@ run: $(VENV)/.installed
 	@if compgen -G "$(NEW_ENCOUNTERS)/*.csv" > /dev/null; then $(BIN)/kedro run --pipelines batch; \
 	else echo "No new extracts in $(NEW_ENCOUNTERS)/: nothing to score or monitor"; fi
 
-## test: install what is missing (runtime + test tools), lint, check formatting, run the tests
+## test: install what is missing (runtime + test tools), lint, check formatting, build the
+##      docs (--strict: a broken link fails), run the tests. Never installs system packages:
+##      the browser tests skip, saying why, until `make browser` has installed Chromium.
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	@for script in tools/ensure_*.sh; do [ -e "$$script" ] && bash "$$script"; done; true
+	$(BIN)/mkdocs build --strict --quiet
+	bash tools/ensure_airflow_venv.sh
 	$(BIN)/python -m pytest
 
 install: $(VENV)/.installed
@@ -49,3 +53,17 @@ lock:
 
 viz: $(VENV)/.installed
 	$(BIN)/kedro viz run
+
+## browser: one-off setup of Debian's chromium for the browser tests (apt-get: needs root or
+##      password-less sudo; does nothing, and needs neither, when Chromium is already there)
+browser:
+	bash tools/ensure_chromium.sh
+
+## docs: serve the documentation site (docs/, mkdocs.yml) at http://127.0.0.1:8000
+docs: $(VENV)/.installed-dev
+	$(BIN)/mkdocs serve
+
+## notebook: install what is missing (incl. JupyterLab), open notebooks/explore_registry.ipynb
+##      in JupyterLab with the project's kernel (`%load_ext kedro.ipython` is its first cell)
+notebook: $(VENV)/.installed-dev
+	$(BIN)/kedro jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(JUPYTER_ARGS) notebooks/explore_registry.ipynb

@@ -128,7 +128,7 @@ def chromium() -> str:
             return path
     pytest.skip(
         "Chromium is not installed, so pages were not checked in a browser: "
-        "run `bash tools/ensure_chromium.sh` (installs Debian's chromium; needs root and apt-get)"
+        "run `make browser` once (installs Debian's chromium; needs root or password-less sudo)"
     )
 
 

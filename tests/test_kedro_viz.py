@@ -1,7 +1,6 @@
 """kedro-viz on this project: the static build's API, and the page as a real browser renders it.
 
-The browser half needs Debian's ``chromium`` (``bash tools/ensure_chromium.sh``, which
-``make test`` runs first). Without it that test skips and says why; it never passes blind.
+The browser half needs Debian's ``chromium`` (``make browser`` installs it once). Without it that test skips and says why; it never passes blind.
 """
 
 from __future__ import annotations

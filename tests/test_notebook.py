@@ -8,8 +8,14 @@ the notebook meets every dataset it reads: gold stores, a snapshot, registries, 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
 
 import nbformat
 import pytest
@@ -115,3 +121,60 @@ def test_notebook_is_committed_without_outputs():
     assert not [
         cell for cell in notebook.cells if cell.cell_type == "code" and cell.outputs
     ]
+
+
+def test_make_notebook_serves_the_notebook_in_jupyterlab_with_the_project_kernel(
+    tmp_path,
+):
+    """Issue 25 item 10: the documented way to open the notebook works from a fresh clone
+    (`make notebook`: JupyterLab is a dev dependency, the kernel is Kedro's)."""
+    environment = {
+        **os.environ,
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "KEDRO_DISABLE_TELEMETRY": "true",
+    }
+    server = subprocess.Popen(
+        [
+            "make",
+            "-s",
+            "notebook",
+            "JUPYTER_ARGS=--no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=0 "
+            "--IdentityProvider.token=",
+        ],
+        cwd=PROJECT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        address, seen = None, []
+        deadline = time.monotonic() + 120
+        while address is None and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            address = re.search(r"(http://127\.0\.0\.1:\d+)/lab", line)
+        assert address, "JupyterLab did not start:\n" + "".join(seen[-30:])
+        base = address.group(1)
+        local = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        kernels = None
+        for _ in range(30):  # the address is printed a moment before it accepts
+            try:
+                with local.open(f"{base}/api/kernelspecs", timeout=30) as answer:
+                    kernels = json.load(answer)
+                break
+            except urllib.error.URLError:
+                time.sleep(1)
+        assert kernels and kernels["default"] == "kedro_diab_readmit", kernels
+        with urllib.request.urlopen(
+            f"{base}/api/contents/explore_registry.ipynb?content=0",
+            timeout=30,
+        ) as answer:
+            assert json.load(answer)["type"] == "notebook"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)

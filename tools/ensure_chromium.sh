@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs Debian's `chromium` for the kedro-viz browser test (tests/test_kedro_viz.py).
 # Idempotent: when a chromium binary is already on PATH it only says so and exits.
-# Never fails `make test`: if the install is impossible (no root, no apt, no network), it
+# Run by `make browser`, never by `make test`. Never fails: if the install is impossible (no root, no apt, no network), it
 # says why and the browser test skips with that reason instead of passing silently.
 set -uo pipefail
 

@@ -74,3 +74,31 @@ def silence_known_warnings() -> None:
         category=UserWarning,
         module=r"joblib\.externals\.loky\.process_executor",
     )
+
+
+class _DropLines(logging.Filter):
+    """Drops the records whose (unformatted) message starts with ``prefix``."""
+
+    def __init__(self, prefix: str, level: int = logging.NOTSET) -> None:
+        super().__init__()
+        self._prefix, self._level = prefix, level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            str(record.msg).startswith(self._prefix) and record.levelno >= self._level
+        )
+
+
+def say_each_error_once() -> None:
+    """Silence Kedro's copies of an error that the run prints at its end anyway.
+
+    Kedro logs a failing node's message ("Node … failed with error") before raising it, and
+    each invalid parameter ("Parameter '…': …") before raising all of them together; the
+    runner's summary and ``hooks.ConciseUserErrors`` print each error once, at the end.
+    """
+    logging.getLogger("kedro.pipeline.node").addFilter(
+        _DropLines("Node %s failed with error")
+    )
+    logging.getLogger("kedro.validation.parameter_validator").addFilter(
+        _DropLines("", logging.ERROR)
+    )

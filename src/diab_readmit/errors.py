@@ -7,6 +7,8 @@ run with several failures logs tracebacks only for the other errors.
 
 from __future__ import annotations
 
+import re
+
 from kedro.io.core import DatasetError
 from pydantic import ValidationError
 
@@ -39,3 +41,30 @@ def user_fixable_cause(error: BaseException | None) -> BaseException | None:
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
+
+
+#: pydantic's decorations of a message: ``[type=…, input_value=…]`` and a documentation URL.
+_PYDANTIC_NOISE = (
+    (re.compile(r"\s*\[type=[^\]]*\]"), ""),
+    (re.compile(r"\n\s*For further information visit \S+"), ""),
+    (re.compile(r"Parameter validation failed:\n- "), ""),
+    (re.compile(r"\n- "), "\n"),
+    # "Parameter 'p': Failed to instantiate M for parameter 'p': 1 validation error for M\nfield\n  msg"
+    (
+        re.compile(
+            r"Parameter '([^']+)': Failed to instantiate \w+ for parameter '[^']+': "
+            r"\d+ validation errors? for \w+\n(\S+)\n\s+"
+        ),
+        r"parameter \1.\2: ",
+    ),
+    (re.compile(r"\d+ validation errors? for \w+\n(\S+)\n\s+"), r"\1: "),
+    (re.compile(r"(: |^)(Value|Assertion) error, "), r"\1"),
+)
+
+
+def concise_message(error: BaseException) -> str:
+    """``error``'s message without pydantic's type tags and documentation links."""
+    text = str(error)
+    for pattern, replacement in _PYDANTIC_NOISE:
+        text = pattern.sub(replacement, text)
+    return text.strip()

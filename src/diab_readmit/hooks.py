@@ -8,7 +8,7 @@ from types import TracebackType
 
 from kedro.framework.hooks import hook_impl
 
-from diab_readmit.errors import user_fixable_cause
+from diab_readmit.errors import concise_message, user_fixable_cause
 
 SHOW_TRACEBACK = "DIAB_READMIT_TRACEBACK"
 
@@ -30,13 +30,24 @@ class ConciseUserErrors:
         def excepthook(
             kind: type[BaseException], value: BaseException, tb: TracebackType | None
         ):
-            cause = user_fixable_cause(value)
-            if cause is None:
+            messages = user_messages(value)
+            if not messages:
                 previous(kind, value, tb)
                 return
-            sys.stderr.write(
-                f"\nError: {cause}\n(set {SHOW_TRACEBACK}=1 to see the traceback)\n"
-            )
+            lines = "".join(f"Error: {message}\n" for message in messages)
+            sys.stderr.write(f"{lines}(set {SHOW_TRACEBACK}=1 to see the traceback)\n")
 
         excepthook._diab_readmit = True
         sys.excepthook = excepthook
+
+
+def user_messages(error: BaseException) -> list[str]:
+    """The distinct messages of ``error`` (or of each error of a run's failures) if every
+    one is user-fixable; an empty list if any is not (its traceback is what helps)."""
+    errors = getattr(error, "errors", None)
+    if not isinstance(errors, list) or not errors:
+        errors = [error]
+    causes = [user_fixable_cause(e) for e in errors]
+    if any(c is None for c in causes):
+        return []
+    return list(dict.fromkeys(concise_message(c) for c in causes))

@@ -10,6 +10,16 @@ is over (also after a failure, when other algorithms still registered), logs::
     Best model (test ROC-AUC, as in the report): xgboost v20261201_120410, test ROC-AUC 0.6784, OOT ROC-AUC 0.7098
     Report: data/08_reporting/model_comparison.html
 
+and a run of ``batch`` (``inference`` and ``monitoring``, the end of ``make run``)::
+
+    Champions: logistic_regression v20261201_120301 (test ROC-AUC 0.6723), …
+    Scoring with the champion xgboost v20261201_120410 (test ROC-AUC 0.6784)
+    Scored 2009-01.csv: 832 encounters, 96 flagged (12%)
+    Monitoring: ALERT
+      2009-01: 2 model input(s) drifted to PSI >= 0.25 (alert): age_midpoint (PSI 0.35), …
+    Report: data/08_reporting/monitoring/monitoring_report.html
+    Report: data/08_reporting/model_comparison.html
+
 The best model is the comparison table's ``best`` row when the run wrote the report (the
 same choice the report makes); otherwise the best of the versions this run registered.
 """
@@ -33,6 +43,13 @@ HISTORY_SUFFIX = ".model_registry@history"
 COMPARISON_TABLE = "reporting.model_comparison"
 HTML_REPORT = "reporting.comparison_report_html"
 MARKDOWN_REPORT = "reporting.comparison_report_md"
+CHAMPION = "inference.champion"
+CHAMPIONS = "inference.champions"
+PREDICTIONS = "inference.predictions"
+MONITORING_STATUS = "monitoring.status"
+MONITORING_REPORT = "monitoring.report_html"
+#: Reasons shown in the closing lines; the rest are in monitoring_status.json.
+SHOWN_REASONS = 3
 
 
 @dataclass
@@ -64,12 +81,17 @@ class RunSummary:
     registered: list[RegisteredVersion] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
     comparison: pd.DataFrame | None = None
+    #: Batch scoring and monitoring: what scored, what was scored, how monitoring ended.
+    champions: list[str] = field(default_factory=list)
+    scoring: list[str] = field(default_factory=list)
+    monitoring: list[str] = field(default_factory=list)
     _catalog: Any = None
     _known_versions: dict[str, set[str] | None] = field(default_factory=dict)
 
     @hook_impl
     def before_pipeline_run(self, pipeline: Any, catalog: Any) -> None:
         self.registered, self.reports, self.comparison = [], [], None
+        self.champions, self.scoring, self.monitoring = [], [], []
         self._catalog = catalog
         self._known_versions = {}
         for name in pipeline.all_outputs():
@@ -90,8 +112,19 @@ class RunSummary:
             self._record_registration(dataset_name.removesuffix(REGISTRY_SUFFIX))
         elif dataset_name == COMPARISON_TABLE and isinstance(data, pd.DataFrame):
             self.comparison = data
-        elif dataset_name in (HTML_REPORT, MARKDOWN_REPORT):
+        elif dataset_name in (HTML_REPORT, MARKDOWN_REPORT, MONITORING_REPORT):
             self.reports.append(self._location(dataset_name))
+        elif dataset_name == CHAMPION and isinstance(data, dict):
+            self.champions.append(champion_line(data))
+        elif dataset_name == PREDICTIONS and isinstance(data, pd.DataFrame):
+            self.scoring += scored_lines(data)
+        elif dataset_name == MONITORING_STATUS and isinstance(data, dict):
+            self.monitoring = status_lines(data)
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        if dataset_name == CHAMPIONS and isinstance(data, dict) and data:
+            self.champions = [champions_line(data)]
 
     @hook_impl
     def after_pipeline_run(self) -> None:
@@ -132,12 +165,18 @@ class RunSummary:
             )
         )
 
+    def _comparison_report_exists(self) -> bool:
+        try:
+            return bool(self._catalog.exists(HTML_REPORT))
+        except Exception:  # the summary must never be why a run fails
+            return False
+
     def _location(self, dataset_name: str) -> str:
         described = self._catalog.get(dataset_name)._describe()
         return str(described.get("filepath") or described.get("path") or dataset_name)
 
     def _log(self) -> None:
-        if not (self.registered or self.reports):
+        if not (self.registered or self.reports or self.scoring or self.monitoring):
             return
         lines = []
         if self.registered:
@@ -149,7 +188,13 @@ class RunSummary:
         best = self._best()
         if best:
             lines.append(best)
-        lines += [f"Report: {path}" for path in self.reports]
+        lines += self.champions + self.scoring + self.monitoring
+        reports = list(self.reports)
+        if (self.scoring or self.monitoring) and self._comparison_report_exists():
+            reports.append(
+                self._location(HTML_REPORT)
+            )  # `make run`'s other page to open
+        lines += [f"Report: {path}" for path in reports]
         logger.info("\n".join(lines))
 
     def _best(self) -> str | None:
@@ -170,3 +215,52 @@ class RunSummary:
             f"Best of this run on test ROC-AUC: {top.algorithm} {top.version_id}, "
             f"test ROC-AUC {format_number(top.test_auc)}, OOT ROC-AUC {format_number(top.oot_auc)}"
         )
+
+
+def champions_line(champions: dict[str, Any]) -> str:
+    """``Champions: logistic_regression v… (test ROC-AUC 0.7345), …``: every algorithm's
+    ``latest/``, what the registry holds after the runs before this one."""
+    parts = []
+    for algorithm, champion in champions.items():
+        metadata = getattr(champion, "metadata", None) or {}
+        test = (metadata.get("performance") or {}).get("test") or {}
+        parts.append(
+            f"{algorithm} {metadata.get('version_id', '?')} "
+            f"(test ROC-AUC {format_number(test.get('auc_roc'))})"
+        )
+    return f"Champions: {', '.join(parts)}"
+
+
+def champion_line(champion: dict[str, Any]) -> str:
+    """``Scoring with the champion xgboost v… (test ROC-AUC 0.7348)``."""
+    test = ((champion.get("metadata") or {}).get("performance") or {}).get("test") or {}
+    return (
+        f"Scoring with the champion {champion.get('algorithm')} "
+        f"{champion.get('version_id')} (test ROC-AUC {format_number(test.get('auc_roc'))})"
+    )
+
+
+def scored_lines(predictions: pd.DataFrame) -> list[str]:
+    """One line per extract this run scored: encounters and how many were flagged."""
+    if predictions.empty or "extract" not in predictions:
+        return ["Scored nothing new: every extract was already scored by the champion"]
+    lines = []
+    for name, rows in predictions.groupby("extract", sort=False):
+        flagged = int(rows["flagged"].sum()) if "flagged" in rows else 0
+        lines.append(
+            f"Scored {name}: {len(rows):,} encounters, {flagged:,} flagged "
+            f"({flagged / max(len(rows), 1):.0%})"
+        )
+    return lines
+
+
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """``Monitoring: ALERT`` and its first reasons, one line each."""
+    reasons = list(status.get("reasons") or [])
+    lines = [f"Monitoring: {str(status.get('status', '?')).upper()}"]
+    lines += [f"  {reason}" for reason in reasons[:SHOWN_REASONS]]
+    if len(reasons) > SHOWN_REASONS:
+        lines.append(
+            f"  … {len(reasons) - SHOWN_REASONS} more in monitoring_status.json"
+        )
+    return lines

@@ -51,6 +51,11 @@ RUNS_AFTER_UPSTREAM_FAILURE = "runs_after_upstream_failure"
 class NodeFailuresError(RuntimeError):
     """More than one node failed; the message is the run summary."""
 
+    def __init__(self, summary: str, errors: list[BaseException]) -> None:
+        super().__init__(summary)
+        #: Each failed node's error, in the order they failed.
+        self.errors = errors
+
 
 def _branch(node: Node) -> str:
     """The top-level namespace a node belongs to ("" for nodes without one)."""
@@ -98,7 +103,7 @@ class FailureIsolatingRunner(SequentialRunner):
         # A node that did not run -> the failed node it depends on (a failed node: itself).
         cause: dict[Node, Node] = {}
         for segment in namespace_segments(pipeline):
-            part = self._runnable(segment, dependencies, cause)
+            part = self._runnable(segment, dependencies, cause, failed)
             while part.nodes:
                 self._finished = None
                 try:
@@ -111,16 +116,22 @@ class FailureIsolatingRunner(SequentialRunner):
                     node = next(n for n in part.nodes if n not in self._finished)
                     done |= self._finished
                     failed[node], cause[node] = error, node
-                    # The traceback is shown once, at the end (see _report), not twice.
-                    logger.error(
-                        "Node %s failed: %s: %s", node.name, type(error).__name__, error
-                    )
+                    # The traceback is shown once, at the end (see _report), not twice;
+                    # a user-fixable error's message is printed once, at the very end.
+                    if user_fixable_cause(error) is None:
+                        logger.error(
+                            "Node %s failed: %s: %s",
+                            node.name,
+                            type(error).__name__,
+                            error,
+                        )
                     rest = [n for n in part.nodes if n not in self._finished | {node}]
-                    part = self._runnable(rest, dependencies, cause)
+                    part = self._runnable(rest, dependencies, cause, failed)
                 else:
                     done.update(part.nodes)
                     break
-        if failed:
+        if any(user_fixable_cause(e) is None for e in failed.values()):
+            # A user-fixable error is fixed and the command run again, not resumed.
             super()._suggest_resume_scenario(pipeline, done, catalog)
         self._report(pipeline.nodes, failed, cause)
 
@@ -139,6 +150,7 @@ class FailureIsolatingRunner(SequentialRunner):
         nodes: list[Node],
         dependencies: dict[Node, set[Node]],
         cause: dict[Node, Node],
+        failed: dict[Node, BaseException],
     ) -> Pipeline:
         """``nodes`` without those depending on a failed node, which are skipped."""
         kept = []
@@ -148,7 +160,11 @@ class FailureIsolatingRunner(SequentialRunner):
                 kept.append(node)
                 continue
             cause[node] = failure
-            logger.warning(
+            # After a user-fixable error the run ends with its message and nothing else
+            # to read; after another, the skipped nodes help whoever reads the traceback.
+            fixable = user_fixable_cause(failed.get(failure)) is not None
+            logger.log(
+                logging.DEBUG if fixable else logging.WARNING,
                 "Skipping node %s: it depends on failed node %s",
                 node.name,
                 failure.name,
@@ -161,34 +177,55 @@ class FailureIsolatingRunner(SequentialRunner):
     ) -> None:
         if not failed:
             return
-        lines = []
-        for branch in dict.fromkeys(_branch(n) for n in nodes):
-            members = [n for n in nodes if _branch(n) == branch]
-            name = branch or "(no namespace)"
-            errors = [(n, failed[n]) for n in members if n in failed]
-            skipped_here = [n for n in members if n in cause and n not in failed]
-            if errors:
-                details = "; ".join(
-                    f"{n.name}: {type(e).__name__}: {e}" for n, e in errors
-                )
-                lines.append(f"  {name}: FAILED ({details})")
-            elif skipped_here:
-                causes = sorted({cause[n].name for n in skipped_here})
-                lines.append(
-                    f"  {name}: SKIPPED (depends on failed {', '.join(causes)})"
-                )
-            else:
-                lines.append(f"  {name}: succeeded")
-        summary = (
-            f"{len(failed)} node(s) failed; everything not depending on them ran.\n"
-            + "\n".join(lines)
-        )
-        logger.error("Run summary:\n%s", summary)
         errors = list(failed.items())
+        branches = list(dict.fromkeys(_branch(n) for n in nodes))
+        if len(branches) > 1:
+            logger.error("Run summary:\n%s", _summary(nodes, failed, cause, branches))
         if len(errors) == 1:
             raise errors[0][1]
         # The first error's traceback is printed as the cause; the others' are logged here.
         for node, error in errors[1:]:
             if user_fixable_cause(error) is None:
                 logger.error("Traceback of %s:", node.name, exc_info=error)
-        raise NodeFailuresError(summary) from errors[0][1]
+        raise NodeFailuresError(
+            _summary(nodes, failed, cause, branches), [e for _, e in errors]
+        ) from errors[0][1]
+
+
+def _summary(
+    nodes: list[Node],
+    failed: dict[Node, BaseException],
+    cause: dict[Node, Node],
+    branches: list[str],
+) -> str:
+    """One line per namespace: succeeded, FAILED (with the error) or SKIPPED.
+
+    A user-fixable error is printed in full at the end of the run (hooks.ConciseUserErrors),
+    so here it is only named.
+    """
+    lines = []
+    for branch in branches:
+        members = [n for n in nodes if _branch(n) == branch]
+        name = branch or "(no namespace)"
+        errors = [(n, failed[n]) for n in members if n in failed]
+        skipped_here = [n for n in members if n in cause and n not in failed]
+        if errors:
+            details = "; ".join(
+                f"{n.name}: "
+                + (
+                    "see the error below"
+                    if user_fixable_cause(e) is not None
+                    else f"{type(e).__name__}: {e}"
+                )
+                for n, e in errors
+            )
+            lines.append(f"  {name}: FAILED ({details})")
+        elif skipped_here:
+            causes = sorted({cause[n].name for n in skipped_here})
+            lines.append(f"  {name}: SKIPPED (depends on failed {', '.join(causes)})")
+        else:
+            lines.append(f"  {name}: succeeded")
+    return (
+        f"{len(failed)} node(s) failed; everything not depending on them ran.\n"
+        + "\n".join(lines)
+    )

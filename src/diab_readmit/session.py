@@ -40,6 +40,13 @@ from pydantic import ValidationError
 
 from diab_readmit.algorithms import ALGORITHMS
 from diab_readmit.errors import UserFixableError
+from diab_readmit.known_parameters import (
+    catalog_runtime_parameters,
+    check_locations,
+    check_parameter_keys,
+    parameter_files,
+    parameter_types,
+)
 from diab_readmit.parameter_models import TrainingConfig
 from diab_readmit.runner import FailureIsolatingRunner
 
@@ -148,6 +155,7 @@ class DiabReadmitSession(KedroSession):
         # The context is built once per run: here (so the project's hooks, e.g. concise
         # user errors, are active for selection errors too) and reused by KedroSession.run.
         pipelines.set_requested(requested)
+        self._requested = requested
         self._run_context = super().load_context()
         try:
             if requested:
@@ -155,6 +163,7 @@ class DiabReadmitSession(KedroSession):
                 check_pipeline_names(requested, pipelines.keys())
                 pipelines.set_requested(requested)
             parameters = self._run_context.config_loader["parameters"]
+            self._check_parameters(parameters)
             names = requested or ["__default__"]
             selected = select_algorithms(
                 names,
@@ -178,6 +187,20 @@ class DiabReadmitSession(KedroSession):
             )
         finally:
             self._run_context = None
+
+    def _check_parameters(self, parameters: dict[str, Any]) -> None:
+        """Stop the run on a parameter key no node reads, or a location that cannot move
+        the file read (see ``known_parameters``)."""
+        loader = self._run_context.config_loader
+        envs = [e for e in (loader.base_env, loader.env or loader.default_run_env) if e]
+        pipelines.set_requested(None)
+        known = parameter_types(n for p in pipelines.values() for n in p.nodes)
+        pipelines.set_requested(self._requested)
+        known |= catalog_runtime_parameters(loader.conf_source, envs)
+        check_parameter_keys(self.store.get("runtime_params") or {}, known, "--params")
+        files = parameter_files(loader.conf_source, envs)
+        check_parameter_keys(parameters, known, files)
+        check_locations(parameters, loader["catalog"])
 
     def load_context(self) -> KedroContext:
         return getattr(self, "_run_context", None) or super().load_context()

@@ -5,10 +5,15 @@ import os
 from kedro.config import OmegaConfigLoader
 from omegaconf import OmegaConf
 
-from diab_readmit.console_output import rich_on_terminal, silence_known_warnings
+from diab_readmit.console_output import (
+    rich_on_terminal,
+    say_each_error_once,
+    silence_known_warnings,
+)
 
 rich_on_terminal()
 silence_known_warnings()
+say_each_error_once()
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -34,6 +39,7 @@ CONFIG_LOADER_ARGS = {
 # The project's hooks and session are imported only now, after the known third-party
 # warnings are silenced (above): importing them loads kedro-viz and scikit-learn.
 from diab_readmit.engine import DaskClusterForRun  # noqa: E402
+from diab_readmit.heartbeat import NodeHeartbeat  # noqa: E402
 from diab_readmit.hooks import ConciseUserErrors  # noqa: E402
 from diab_readmit.interruption import StopCleanlyOnSignal  # noqa: E402
 from diab_readmit.kedro_viz_run_status import KEDRO_VIZ_DISTRIBUTION, run_status_hooks  # noqa: E402
@@ -49,6 +55,7 @@ HOOKS = (
     DaskClusterForRun(),
     RunSummary(),
     TrackRunsInMlflow(),
+    NodeHeartbeat(),
     *run_status_hooks(),
 )
 # kedro-viz's own run-status hook refuses FailureIsolatingRunner; run_status_hooks()

@@ -247,8 +247,10 @@ def scored(project, aws, trained) -> dict[str, str]:
 
 
 def test_inference_scores_the_new_extract_on_s3_once(aws, scored):
+    # the demo extract, and its provenance sidecar (issue 25: demo data is recognisable)
     assert aws.keys(DATAMART, "raw/new_encounters/") == [
-        "raw/new_encounters/2009-01.csv"
+        "raw/new_encounters/2009-01.csv",
+        "raw/new_encounters/2009-01.csv.provenance.json",
     ]
     predictions = [
         key for key in aws.keys(DATAMART, "predictions/") if key.endswith(".parquet")

@@ -238,9 +238,10 @@ class DeltaTableStore(AbstractDataset[pd.DataFrame, pd.DataFrame]):
     def load(self) -> pd.DataFrame:
         version = self.version()
         if version is None:
+            writer = "data_processing" if self._key is None else "inference"
             raise DatasetError(
                 f"No data at {self._path}: the table has never been written. Run "
-                f"`kedro run --pipelines data_processing` first."
+                f"`kedro run --pipelines {writer}` first."
             )
         with self.reading(version) as table:
             columns = self._load_args.get("columns")

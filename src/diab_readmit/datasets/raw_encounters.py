@@ -4,10 +4,13 @@ when it is not a comma-separated UTF-8 text file."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 from kedro.io.core import DatasetError, get_filepath_str
 from kedro_datasets.pandas import CSVDataset
+
+from diab_readmit.datasets.raw_provenance import write_sidecar
 
 #: Leading bytes of compressed files someone may have named ``.csv``.
 _COMPRESSED = {
@@ -45,6 +48,13 @@ class RawEncountersCSVDataset(CSVDataset):
             ).load()
     """
 
+    def __init__(self, *, provenance_sidecar: bool = False, **kwargs: Any) -> None:
+        """Takes ``pandas.CSVDataset``'s arguments, and ``provenance_sidecar``: when true,
+        each save also writes ``<file>.provenance.json`` (``raw_provenance.write_sidecar``)
+        from the saved data's ``attrs["provenance"]`` (the demo's ``synthetic`` files)."""
+        super().__init__(**kwargs)
+        self._provenance_sidecar = provenance_sidecar
+
     def load(self) -> pd.DataFrame:
         path = get_filepath_str(self._get_load_path(), self._protocol)
         self._check_readable(path)
@@ -61,16 +71,22 @@ class RawEncountersCSVDataset(CSVDataset):
         return frame
 
     def _check_readable(self, path: str) -> None:
+        # The same class reads the raw file and each new extract, so the messages name
+        # the file, not the setting that led to it.
         expected = (
-            "paths.raw_encounters (conf/<env>/globals.yml) must name the UCI "
-            "'Diabetes 130-US hospitals' CSV file, with its header line"
+            "a raw extract must be a UCI 'Diabetes 130-US hospitals' CSV file, with its "
+            "header line"
         )
         if self._fs.isdir(path):
             raise DatasetError(
                 f"{path} is a folder, not a file: {expected}, e.g. {path}/diabetic_data.csv."
             )
         if not self._fs.exists(path):
-            return  # Kedro's own message: the file does not exist
+            raise DatasetError(
+                f"No raw file at {path}. Put the UCI diabetic_data.csv there (or set "
+                f"paths.raw_encounters in conf/base/globals.yml), or run `make run` to "
+                f"generate demo data first."
+            )
         if self._fs.size(path) == 0:
             raise DatasetError(
                 f"{path} is empty (0 bytes): {expected}. Copy the extract there again."
@@ -131,7 +147,13 @@ class RawEncountersCSVDataset(CSVDataset):
             )
         if isinstance(data, pd.DataFrame):
             super().save(data)
-            return
+        else:
+            self._save_blocks(path, data)
+        provenance = getattr(data, "attrs", {}).get("provenance")
+        if self._provenance_sidecar and provenance:
+            write_sidecar(self._fs, path, provenance)
+
+    def _save_blocks(self, path: str, data: Iterable[pd.DataFrame]) -> None:
         try:
             with self._fs.open(path, **self._fs_open_args_save) as handle:
                 for number, frame in enumerate(data):

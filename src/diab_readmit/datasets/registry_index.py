@@ -107,6 +107,9 @@ def index_entry(metadata: dict[str, Any]) -> dict[str, Any]:
         "test_auc_roc": (performance.get("test") or {}).get("auc_roc"),
         "oot_auc_roc": (performance.get("oot") or {}).get("auc_roc"),
         "snapshot_id": metadata.get("snapshot_id"),
+        # The raw file the version was trained on: versions of different raw files (the
+        # demo's and a hospital's) are never one series.
+        "raw_source": raw_source_of(metadata),
         "sha256": metadata.get("sha256"),
         "threshold": metadata.get("threshold"),
         "gate": None if gate is None else {key: gate.get(key) for key in GATE_FIELDS},
@@ -188,3 +191,12 @@ def index_repairs(
     if index != expected:
         repairs.append("index")
     return repairs
+
+
+def raw_source_of(metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """The raw file a version was trained on (``population.raw_source``): its sha256 and
+    whether it is demo data, or None for versions registered before this was recorded."""
+    source = (metadata.get("population") or {}).get("raw_source")
+    if not source:
+        return None
+    return {key: source.get(key) for key in ("path", "sha256", "demo", "world")}

@@ -358,3 +358,14 @@ def test_with_a_date_column_dates_decide_and_same_day_stays_are_not_prior(raw_fa
         1002: 2,
         1003: 0,
     }
+
+
+def test_the_cohort_log_reads_as_numbers(caplog):
+    """Issue 25 item 8: not ``{np.int64(11): 1605, ...}``."""
+    caplog.set_level("INFO")
+    dated = pd.DataFrame({"discharge_disposition_id": [1, 11, 11, 13, 1]})
+    flag_cohort(dated, CohortParams())
+    (line,) = [r.getMessage() for r in caplog.records if "Cohort:" in r.getMessage()]
+    assert line == (
+        "Cohort: excluding 3 of 5 encounters by discharge disposition (11: 2, 13: 1)"
+    )

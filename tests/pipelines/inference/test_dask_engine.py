@@ -64,7 +64,7 @@ def test_dask_scoring_features_and_predictions_equal_the_pandas_ones(
         "version_id": "v1",
     }
     scored = [
-        score_new_encounters(features, champion, {}, InferenceParams())
+        score_new_encounters(features, champion, {}, {}, InferenceParams())
         for features in (on_pandas, on_dask)
     ]
     (pandas_predictions, pandas_rows), (dask_predictions, dask_rows) = scored

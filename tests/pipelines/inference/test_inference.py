@@ -198,3 +198,38 @@ def test_reruns_never_duplicate_and_python_scores_as_the_pipeline(
         parameters={"inference": {"reasons": 0}},
     )
     assert not quick.columns.str.startswith("reason_").any()
+
+
+def test_a_demo_extract_is_refused_for_a_champion_trained_on_other_data():
+    """Issue 25 item 3: the demo's January 2009 scored by a model of the real file."""
+    from diab_readmit.pipelines.inference.nodes import (
+        ScoringError,
+        refuse_demo_extracts_of_other_data,
+    )
+
+    world = {"n_encounters": 100_000, "seed": 42}
+    demo_extract = {"path": "new_encounters/2009-01.csv", "demo": True, "world": world}
+    provenance = {"2009-01": lambda: demo_extract, "2009-02": lambda: {"demo": False}}
+
+    def champion(raw_source):
+        return {
+            "algorithm": "xgboost",
+            "version_id": "v20261202_004128",
+            "metadata": {"population": {"raw_source": raw_source}},
+        }
+
+    real = {"path": "data/01_raw/diabetic_data.csv", "sha256": "ab" * 32, "demo": False}
+    with pytest.raises(ScoringError) as raised:
+        refuse_demo_extracts_of_other_data(
+            ["2009-02.csv", "2009-01.csv"], provenance, champion(real)
+        )
+    assert str(raised.value).startswith(
+        "new_encounters/2009-01.csv is demo data (seed 42, 100,000 encounters), written by "
+        "`kedro run --pipelines synthetic`, but the champion xgboost v20261202_004128 was "
+        "trained on data/01_raw/diabetic_data.csv (sha256 abababab)."
+    )
+    # The same demo world, and real extracts, are scored.
+    refuse_demo_extracts_of_other_data(
+        ["2009-01.csv"], provenance, champion({"demo": True, "world": world})
+    )
+    refuse_demo_extracts_of_other_data(["2009-02.csv"], provenance, champion(real))

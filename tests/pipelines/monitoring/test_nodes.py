@@ -203,3 +203,24 @@ def test_the_report_escapes_what_it_shows(world, drifted):
     assert "<script>alert(1)</script>" not in escaped
     assert "&lt;script&gt;" in escaped
     assert np.isfinite(drifted["drift"]["psi"]).all()
+
+
+def test_a_model_of_another_raw_file_has_no_reference_in_the_gold_stores():
+    """Issue 25 item 3: a demo model's scorings against the real file's gold rows."""
+    gold = pd.DataFrame({"age_midpoint": [55.0]})
+    gold.attrs["raw_source"] = {"path": "raw.csv", "sha256": "ab" * 32, "demo": False}
+    model = {
+        "algorithm": "xgboost",
+        "version_id": "v20261202_004128",
+        "model": object(),
+        "metadata": {
+            "population": {
+                "raw_source": {"sha256": "cd" * 32, "demo": True, "world": {"seed": 42}}
+            }
+        },
+    }
+    with pytest.raises(
+        nodes.MonitoringError,
+        match="was trained on demo data .* the gold stores now hold raw.csv",
+    ):
+        nodes.select_reference(gold, model, MonitoringParams())

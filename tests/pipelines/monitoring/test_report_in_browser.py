@@ -1,7 +1,7 @@
 """The monitoring report as Chromium draws it: every chart loads, the status and the drifted
 inputs are on the page, it reads at 1280 px and prints on A4 landscape.
 
-Needs Debian's ``chromium`` (``bash tools/ensure_chromium.sh``, run by ``make test``).
+Needs Debian's ``chromium`` (``make browser`` installs it once).
 """
 
 from __future__ import annotations

@@ -316,3 +316,54 @@ def test_a_rejected_newest_version_is_shown_with_the_gates_reasons(histories):
     assert "promoted by alice at 2026-01-04T09:00:00: roll back after review" in page
     # Random forest's newest version is its champion: no warning for it.
     assert "random_forest v20260103_120000 was registered but rejected" not in page
+
+
+def test_versions_trained_on_different_raw_files_are_different_series():
+    """Issue 25 item 3: demo-data and real-data versions are never one line."""
+    from diab_readmit.pipelines.reporting.charts import draw_auc_over_versions
+
+    history = make_history("xgboost", test_auc=[0.74, 0.73, 0.68])
+    demo = {"demo": True, "world": {"seed": 42, "n_encounters": 100_000}}
+    real = {"path": "data/01_raw/diabetic_data.csv", "sha256": "ab" * 32}
+    for entry, source in zip(history["versions"], [demo, demo, real], strict=True):
+        entry["raw_source"] = source
+    table = tabulate_version_history(history)
+    assert list(table["trained_on"]) == [
+        "demo data (seed 42, 100,000 encounters)",
+        "demo data (seed 42, 100,000 encounters)",
+        "data/01_raw/diabetic_data.csv (sha256 abababab)",
+    ]
+    figure = draw_auc_over_versions(table)
+    axis = figure.axes[0]
+    points = sorted(len(line.get_xdata()) for line in axis.get_lines())
+    assert points == [1, 1, 2, 2]  # test and OOT, per raw file
+    labels = [line.get_label() for line in axis.get_lines()]
+    assert {"xgboost, demo data OOT", "xgboost, data abababab OOT"} <= set(labels)
+    # The legend sits below the chart, and nothing is drawn past the figure's edges.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    drawn, page = figure.get_tightbbox(renderer), figure.bbox_inches
+    assert drawn.x0 >= -0.02 and drawn.x1 <= page.x1 + 0.02, (drawn, page)
+    assert drawn.y0 >= -0.02 and drawn.y1 <= page.y1 + 0.02, (drawn, page)
+
+
+def test_latest_versions_of_different_raw_files_are_not_compared(histories):
+    histories = [dict(h) for h in histories]
+    registered = [h for h in histories if h["latest"] is not None]
+    registered[0] = {
+        **registered[0],
+        "latest": {
+            **registered[0]["latest"],
+            "population": {"raw_source": {"demo": True}},
+        },
+    }
+    histories = [
+        next((r for r in registered if r["algorithm"] == h["algorithm"]), h)
+        for h in histories
+    ]
+    comparison = tabulate_latest_versions(SETTINGS, *histories)
+    marked = comparison.set_index("algorithm")["comparable"]
+    assert not marked[registered[0]["algorithm"]]
+    assert marked[registered[1]["algorithm"]]

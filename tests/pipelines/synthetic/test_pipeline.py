@@ -17,16 +17,22 @@ from diab_readmit.pipelines.synthetic.parameter_models import SyntheticParams
 CONF = Path(__file__).resolve().parents[3] / "conf"
 
 
-def test_one_namespaced_node_writes_the_shared_raw_dataset_and_the_next_month():
+def test_one_namespaced_node_writes_the_demo_raw_file_and_the_next_month():
     pipeline = create_pipeline()
     (node,) = pipeline.nodes
     assert node.func is generate_demo_files
     assert node.name == "synthetic.generate_demo_files"
     assert node.namespace == "synthetic"
     assert node.inputs == ["params:synthetic"]
-    assert node.outputs == ["raw_encounters", "synthetic.next_month_extract"]
+    assert node.outputs == [
+        "synthetic.raw_encounters",
+        "synthetic.next_month_extract",
+    ]
     assert pipeline.inputs() == {"params:synthetic"}
-    assert pipeline.outputs() == {"raw_encounters", "synthetic.next_month_extract"}
+    assert pipeline.outputs() == {
+        "synthetic.raw_encounters",
+        "synthetic.next_month_extract",
+    }
 
 
 def _validate(raw_params: dict) -> dict:

@@ -382,3 +382,38 @@ def test_kedro_runs_reject_keep_latest_exit_0_and_promote_by_hand(training_proje
     assert (root / "latest" / "model.pkl").read_bytes() == (
         root / rejected / "model.pkl"
     ).read_bytes()
+
+
+def test_the_gate_logs_each_reason_once(tmp_path, caplog):
+    """Issue 25 item 8: "floors met; no champion yet: floors only; no champion yet: floors only"."""
+    caplog.set_level("INFO")
+    registry = ModelRegistryDataset(path=str(tmp_path / "logistic_regression"))
+    _register(registry, make_snapshot(), "good")
+    (line,) = [
+        r.getMessage() for r in caplog.records if "Champion gate:" in r.getMessage()
+    ]
+    assert line == "Champion gate: promoted (floors met; no champion yet: floors only)"
+
+
+def test_a_champion_of_another_raw_file_is_not_compared_with():
+    """Issue 25 item 3: a model of the real file was paired against the demo's champion."""
+    snapshot = make_snapshot()
+    package, scores = _package(snapshot, "good")
+    real = {"path": "data/01_raw/diabetic_data.csv", "sha256": "ab" * 32}
+    demo = {
+        "sha256": "cd" * 32,
+        "demo": True,
+        "world": {"seed": 42, "n_encounters": 1000},
+    }
+    package["metadata"]["population"] = {"raw_source": real}
+    champion = {
+        "version_id": "v20261206_053642",
+        "metadata": {"population": {"raw_source": demo}},
+    }
+    gate = gate_challenger(package, scores, snapshot, champion, None, NO_FLOORS)
+    assert gate["decision"] == "promoted" and gate["paired"] is False
+    assert gate["comparison"] == (
+        "champion v20261206_053642 not rescored (it was trained on demo data (seed 42, "
+        "1,000 encounters), this version on data/01_raw/diabetic_data.csv (sha256 "
+        "abababab)): floors only"
+    )

@@ -185,6 +185,7 @@ def build_feature_store_by_patient(
     order_audit_report: dict[str, Any],
     engine: EngineParams,
     raw_encounters_location: str,
+    raw_source: dict[str, Any] | None = None,
 ) -> dd.DataFrame:
     """Gold feature store, one partition of whole patients at a time (lazy).
 
@@ -195,6 +196,7 @@ def build_feature_store_by_patient(
         order_audit_report: travels with the store, as on the pandas path.
         engine: ``partitions`` / ``partition_rows``: how many patient partitions.
         raw_encounters_location: names the file in error messages.
+        raw_source: ``raw_encounters_provenance``, travels with the store as the audit does.
 
     Returns:
         The feature store as a Dask DataFrame, indexed by the pandas path's row number,
@@ -207,6 +209,8 @@ def build_feature_store_by_patient(
     sample = silver_blocks.head(20, npartitions=1, compute=True)
     meta = _features_of_patients(sample, lookup, order_audit_report).iloc[:0]
     meta.attrs["order_audit"] = order_audit_report
+    if raw_source is not None:
+        meta.attrs["raw_source"] = raw_source
     logger.info(
         "Feature store: %d cohort encounters x %d model-input features, in %d partitions "
         "of whole patients",

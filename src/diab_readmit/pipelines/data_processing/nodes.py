@@ -99,10 +99,11 @@ def flag_cohort(dated: pd.DataFrame, cohort: CohortParams) -> pd.DataFrame:
         dated.loc[excluded, "discharge_disposition_id"].value_counts().sort_index()
     )
     logger.info(
-        "Cohort: excluding %d of %d encounters by discharge disposition %s",
+        "Cohort: excluding %d of %d encounters by discharge disposition (%s)",
         int(excluded.sum()),
         len(dated),
-        by_code.to_dict(),
+        ", ".join(f"{int(code)}: {int(count):,}" for code, count in by_code.items())
+        or "none",
     )
     return dated.assign(in_cohort=~excluded.to_numpy())
 
@@ -207,14 +208,17 @@ def _categoricals(encounters: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_feature_store(
-    cohort_flagged: pd.DataFrame, order_audit: dict[str, Any]
+    cohort_flagged: pd.DataFrame,
+    order_audit: dict[str, Any],
+    raw_source: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Gold feature store: identity, raw diagnosis codes, and numeric model inputs.
 
     History features are computed over every encounter (a patient's earlier stay counts
     even if it is outside the cohort) in the order ``audit_encounter_order`` trusts, then only
-    cohort rows are kept. The audit's report travels with the store (``attrs``, written to
-    its manifest).
+    cohort rows are kept. The audit's report and the raw file's provenance (path, sha256,
+    demo data or not) travel with the store (``attrs``, written to its manifest), and from
+    there into every snapshot and model version.
     """
     gold = gold_features(cohort_flagged, order_audit)
     logger.info(
@@ -224,6 +228,8 @@ def build_feature_store(
     )
     gold = gold.reset_index(drop=True)
     gold.attrs["order_audit"] = order_audit
+    if raw_source is not None:
+        gold.attrs["raw_source"] = raw_source
     return gold
 
 

@@ -33,14 +33,18 @@ def create_pipeline(**kwargs) -> Pipeline:
             *_dates_audit_and_cohort(),
             Node(
                 build_feature_store,
-                inputs=["cohort_encounters", "order_audit_report"],
+                inputs=[
+                    "cohort_encounters",
+                    "order_audit_report",
+                    "raw_encounters_provenance",
+                ],
                 outputs="feature_store@frame",
                 name="build_feature_store",
             ),
             _label_store(),
         ],
         namespace="data_processing",
-        inputs={"raw_encounters"},
+        inputs={"raw_encounters", "raw_encounters_provenance"},
         outputs={"feature_store@frame", "label_store@frame"},
         parameters=_PARAMETERS,
     )
@@ -88,6 +92,7 @@ def _on_dask() -> Pipeline:
                     "order_audit_report",
                     "params:engine",
                     "params:raw_encounters_location",
+                    "raw_encounters_provenance",
                 ],
                 outputs="feature_store@frame",
                 name="build_feature_store_by_patient",
@@ -95,7 +100,7 @@ def _on_dask() -> Pipeline:
             _label_store(),
         ],
         namespace="data_processing",
-        inputs={"raw_encounters_blocks"},
+        inputs={"raw_encounters_blocks", "raw_encounters_provenance"},
         outputs={"feature_store@frame", "label_store@frame"},
         parameters={*_PARAMETERS, "params:engine"},
     )

@@ -7,6 +7,7 @@ what to score and turns the champion's calibrated probabilities into the predict
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from diab_readmit.datasets.champions import Champion
+from diab_readmit.datasets.raw_provenance import describe, same_data
 from diab_readmit.errors import UserFixableError
+from diab_readmit.number_format import format_number
 from diab_readmit.pipelines.training.explanations import top_reasons
 
 from .features import EXTRACT
@@ -83,7 +86,9 @@ def choose_champion(
         "Scoring with %s %s (champion; test ROC-AUC %s; sha256 %s verified)",
         bundle["algorithm"],
         bundle["version_id"],
-        (bundle["metadata"].get("performance") or {}).get("test", {}).get("auc_roc"),
+        format_number(
+            (bundle["metadata"].get("performance") or {}).get("test", {}).get("auc_roc")
+        ),
         str(bundle["metadata"].get("sha256"))[:12],
     )
     return bundle
@@ -194,6 +199,7 @@ def score_new_encounters(
     scoring_features: pd.DataFrame,
     champion: dict[str, Any],
     scored_extracts: dict[str, Any],
+    extracts_provenance: dict[str, Callable[[], dict[str, Any]]],
     inference: InferenceParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score the extracts not yet scored by this model version (all with ``rescore``).
@@ -203,11 +209,15 @@ def score_new_encounters(
         champion: the verified champion bundle.
         scored_extracts: per extract already in the predictions store, the model version
             that scored it (``ScoredExtractsDataset``).
+        extracts_provenance: each extract's provenance, by name without ``.csv``.
         inference: ``rescore`` and the risk tiers.
 
     Returns:
         The predictions and the scored gold feature rows (the feature store's columns), to
         be merged into their stores by encounter_id; empty when nothing is new.
+
+    Raises:
+        ScoringError: a demo extract, and a champion not trained on that demo's data.
     """
     done = scored_extracts
     version = champion["version_id"]
@@ -225,6 +235,9 @@ def score_new_encounters(
             ", ".join(skipped),
         )
     rows = scoring_features[~scoring_features[EXTRACT].isin(skipped)]
+    refuse_demo_extracts_of_other_data(
+        [n for n in names if n not in skipped], extracts_provenance, champion
+    )
     predictions = score_rows(rows, champion, inference.risk_tiers, inference.reasons)
     scored_at = datetime.now(UTC).isoformat(timespec="seconds")
     predictions.attrs["scored_extracts"] = {
@@ -249,3 +262,25 @@ def score_new_encounters(
         )
     features = rows.drop(columns=EXTRACT).reset_index(drop=True)
     return predictions, features
+
+
+def refuse_demo_extracts_of_other_data(
+    names: list[str],
+    extracts_provenance: dict[str, Callable[[], dict[str, Any]]],
+    champion: dict[str, Any],
+) -> None:
+    """Raise ``ScoringError`` if an extract of ``names`` is demo data (its provenance
+    sidecar says so) and the champion was trained on other data: its risks, and any drift
+    measured on them, would describe nothing."""
+    trained_on = (champion["metadata"].get("population") or {}).get("raw_source")
+    for name in names:
+        load = extracts_provenance.get(name.removesuffix(".csv"))
+        provenance = load() if load is not None else {}
+        if same_data(trained_on, provenance):
+            continue
+        raise ScoringError(
+            f"{provenance.get('path', name)} is {describe(provenance)}, written by `kedro run "
+            f"--pipelines synthetic`, but the champion {champion['algorithm']} "
+            f"{champion['version_id']} was trained on {describe(trained_on)}. Delete the "
+            f"demo extract and its .provenance.json, or train on the demo data again."
+        )

@@ -38,6 +38,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "scoring_features",
                     "champion",
                     "scored_extracts",
+                    "new_encounters_provenance",
                     "params:inference",
                 ],
                 outputs=["predictions", "scored_features"],
@@ -54,6 +55,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         inputs={
             "raw_encounters_blocks" if on_dask else "raw_encounters",
             "new_encounters",
+            "new_encounters_provenance",
         },
         parameters={
             *(["params:engine"] if on_dask else []),

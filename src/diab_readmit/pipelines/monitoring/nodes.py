@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from diab_readmit.contracts import LABEL
+from diab_readmit.datasets.raw_provenance import describe
 from diab_readmit.errors import UserFixableError
 
 from .drift import drift_table
@@ -99,6 +100,7 @@ def select_reference(
     """
     if monitored_model["model"] is None:
         return pd.DataFrame(), pd.DataFrame({RISK: []})
+    _require_same_raw_file(feature_store, monitored_model)
     inputs = model_inputs(monitored_model["model"])
     _require_columns(feature_store, inputs, "feature_store", monitored_model)
     windows = monitored_model["metadata"]["temporal_splits"]
@@ -106,6 +108,24 @@ def select_reference(
     scored = _window(feature_store, windows[monitoring.risk_reference_window])[inputs]
     risk = monitored_model["model"].predict_proba(scored)[:, 1]
     return train.reset_index(drop=True), pd.DataFrame({RISK: risk})
+
+
+def _require_same_raw_file(
+    feature_store: pd.DataFrame, monitored_model: dict[str, Any]
+) -> None:
+    """The reference is the model's train window in the gold stores: they must hold the
+    raw file the model was trained on (not, say, the real file after a demo model scored)."""
+    trained_on = (monitored_model["metadata"].get("population") or {}).get("raw_source")
+    in_store = feature_store.attrs.get("raw_source")
+    if not trained_on or not in_store or trained_on["sha256"] == in_store["sha256"]:
+        return
+    raise MonitoringError(
+        f"The model that scored last, {monitored_model['algorithm']} "
+        f"{monitored_model['version_id']}, was trained on {describe(trained_on)}, but the "
+        f"gold stores now hold {describe(in_store)}: its reference is gone. Delete the old "
+        f"predictions (the paths.predictions and paths.scored_features folders), then score "
+        f"and monitor again with the current champion: `kedro run --pipelines batch`."
+    )
 
 
 def select_current(

@@ -249,6 +249,10 @@ def _store_summary(index: dict[str, Any]) -> dict[str, Any]:
         "partition_count": len(partitions),
         "partitions": partitions,
     }
+    # The raw file the store was built from: path, sha256, demo data or not.
+    raw_source = (index.get("attrs") or {}).get("raw_source")
+    if raw_source:
+        summary["raw_source"] = raw_source
     audit = (index.get("attrs") or {}).get("order_audit")
     if (
         audit

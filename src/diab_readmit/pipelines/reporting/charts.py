@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -58,16 +59,25 @@ def draw_test_vs_oot(comparison: pd.DataFrame, settings: ReportSettings) -> Figu
 
 
 def draw_auc_over_versions(version_history: pd.DataFrame) -> Figure:
-    """Test and OOT ROC-AUC of every registered version, against registration time."""
-    figure = Figure(figsize=(8, 3.8), layout="constrained")
+    """Test and OOT ROC-AUC of every registered version, against registration time.
+
+    One series per algorithm *and raw file* (``trained_on``): versions trained on the demo
+    data and on a hospital's file are different models of different data, never one line.
+    Colour is the algorithm; with several raw files, each file has its own line style.
+    """
+    figure = Figure(figsize=(8, 4.2), layout="constrained")
     axis = figure.subplots()
     if version_history.empty:
         _say_nothing_registered(axis)
         return figure
-    for index, (algorithm, versions) in enumerate(
-        version_history.groupby("algorithm", sort=False)
+    algorithms = list(dict.fromkeys(version_history["algorithm"]))
+    sources = list(dict.fromkeys(version_history["trained_on"]))
+    for (name, source), versions in version_history.groupby(
+        ["algorithm", "trained_on"], sort=False, dropna=False
     ):
-        colour = _COLOURS[index % len(_COLOURS)]
+        colour = _COLOURS[algorithms.index(name) % len(_COLOURS)]
+        style = _SOURCE_STYLES[sources.index(source) % len(_SOURCE_STYLES)]
+        label = f"{name}, {_short_source(source)}" if len(sources) > 1 else name
         # Registration time, not version number, on x: algorithms are retrained on their own
         # schedules, and a shared time axis shows which models saw which snapshot.
         when = pd.to_datetime(
@@ -77,25 +87,40 @@ def draw_auc_over_versions(version_history: pd.DataFrame) -> Figure:
             when,
             versions["oot_auc_roc"],
             marker="o",
+            linestyle=style,
             color=colour,
-            label=f"{algorithm} OOT",
+            label=f"{label} OOT",
         )
         axis.plot(
             when,
             versions["test_auc_roc"],
             marker="s",
-            linestyle="--",
+            linestyle=style,
             color=colour,
-            alpha=0.6,
-            label=f"{algorithm} test",
+            alpha=0.5,
+            label=f"{label} test",
         )
     axis.set_xlabel("registered at (UTC)")
     axis.set_ylabel("ROC-AUC")
     axis.set_title("ROC-AUC of every registered version (from versions.json)")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, ncol=2)
-    figure.autofmt_xdate()
+    axis.tick_params(axis="x", labelrotation=20)
+    figure.legend(loc="outside lower center", ncol=2, fontsize=8)
     return figure
+
+
+#: Line styles telling the raw files apart (in order of first registration).
+_SOURCE_STYLES = ("-", "--", ":", "-.")
+
+
+def _short_source(source: Any) -> str:
+    """``demo data (seed 42, …)`` -> ``demo data``; ``path (sha256 0689e7ec)`` -> ``data
+    0689e7ec``: the chart's legend names the file by its fingerprint, the table in full."""
+    text = str(source)
+    if text.startswith("demo data"):
+        return "demo data"
+    fingerprint = re.search(r"sha256 (\w+)", text)
+    return f"data {fingerprint.group(1)}" if fingerprint else text[:24]
 
 
 def _say_nothing_registered(axis: Any) -> None:

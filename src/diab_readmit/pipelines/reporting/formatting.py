@@ -19,6 +19,25 @@ def text(value: Any) -> str:
     return str(value)
 
 
+def present(value: Any) -> bool:
+    """Whether ``value`` says something: not None, NaN (a CSV's empty cell) or blank."""
+    return text(value) != MISSING and str(value).strip() != ""
+
+
+def hyperparameters(value: Any) -> str:
+    """Best hyperparameters as ``name=value`` pairs, numbers to 4 significant digits
+    (a search's draws are floats like 0.0012345678901234567)."""
+    if not isinstance(value, dict):
+        return text(value)
+    return ", ".join(f"{name}={_significant(v)}" for name, v in value.items())
+
+
+def _significant(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.4g}"
+    return text(value)
+
+
 def timestamp(value: Any) -> str:
     """ISO timestamps as ``2026-01-03 12:00 UTC``; anything unparseable as it is."""
     shown = text(value)
@@ -67,15 +86,19 @@ def comparability_note(comparison: pd.DataFrame) -> str | None:
         return None
     reference = registered[registered["comparable"].astype(bool)].iloc[0]
 
+    other_data = set(others.get("trained_on", [])) != {reference.get("trained_on")}
+
     def windows(row: Any) -> str:
-        return f"test {text(row['test_window'])}, OOT {text(row['oot_window'])}"
+        data = f", trained on {row.get('trained_on')}" if other_data else ""
+        return f"test {text(row['test_window'])}, OOT {text(row['oot_window'])}{data}"
 
     listed = "; ".join(
         f"{row['algorithm']} ({windows(row)})" for _, row in others.iterrows()
     )
     verb, pronoun = ("was", "it is") if len(others) == 1 else ("were", "they are")
     return (
-        f"Not comparable: {listed} {verb} tested on other windows than "
+        f"Not comparable: {listed} {verb} "
+        f"{'tested or trained on other data' if other_data else 'tested on other windows'} than "
         f"{', '.join(registered[registered['comparable'].astype(bool)]['algorithm'])} "
         f"({windows(reference)}), so {pronoun} left out of the choice of the best model. Retrain "
         f"every algorithm on one snapshot to compare them all: `kedro run --pipelines training`."

@@ -24,7 +24,9 @@ from diab_readmit.number_format import (
 from .formatting import (
     best_model_sentence,
     comparability_note,
+    hyperparameters,
     image_label,
+    present,
     samples,
     selection_rule,
     text,
@@ -56,6 +58,8 @@ _TEMPLATES.filters.update(
     ranges=format_ranges,
     percent=format_percent,
     text=text,
+    present=present,
+    hyperparameters=hyperparameters,
     timestamp=timestamp,
     image_label=image_label,
     base64=lambda png: base64.b64encode(png).decode("ascii"),

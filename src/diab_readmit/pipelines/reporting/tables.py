@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from diab_readmit.contracts import EVALUATION_WINDOWS
+from diab_readmit.datasets.raw_provenance import describe as describe_raw_source
 from diab_readmit.errors import UserFixableError
 from diab_readmit.number_format import as_float
 
@@ -27,6 +28,7 @@ VERSION_HISTORY_COLUMNS = [
     "test_auc_roc",
     "oot_auc_roc",
     "snapshot_id",
+    "trained_on",
     "sha256",
     "latest",
     "status",
@@ -71,6 +73,7 @@ def latest_version_row(history: dict[str, Any], settings: ReportSettings) -> dic
         "n_versions": len(history.get("versions") or []),
         "test_window": None,
         "oot_window": None,
+        "trained_on": None,
     }
     if latest is None:
         return row
@@ -85,6 +88,7 @@ def latest_version_row(history: dict[str, Any], settings: ReportSettings) -> dic
         training_seconds=as_float(latest.get("training_seconds")),
         test_window=_window_text(latest, "test"),
         oot_window=_window_text(latest, "oot"),
+        trained_on=_trained_on(latest),
     )
     for window in EVALUATION_WINDOWS:
         for metric, value in performance[window].items():
@@ -105,17 +109,23 @@ def comparison_columns(rows: list[dict], settings: ReportSettings) -> list[str]:
 
 
 def on_reference_windows(table: pd.DataFrame) -> pd.Series:
-    """True for registered rows tested on the reference windows.
+    """True for registered rows tested on the reference windows, trained on its raw file.
 
-    The reference is the windows most latest versions share; ties go to the windows of the
+    The reference is the windows (and raw file) most latest versions share; ties go to the windows of the
     most recently trained version.
     """
     registered = table[table["registered"].astype(bool)]
     comparable = pd.Series(False, index=table.index)
     if registered.empty:
         return comparable
+    # Models of different raw files (the demo's, a hospital's) are never compared either.
     windows = list(
-        zip(registered["test_window"], registered["oot_window"], strict=True)
+        zip(
+            registered["test_window"],
+            registered["oot_window"],
+            registered["trained_on"],
+            strict=True,
+        )
     )
     counts = pd.Series(windows).value_counts(sort=False)
     tied = set(counts[counts == counts.max()].index)
@@ -165,6 +175,8 @@ def version_rows(history: dict[str, Any]) -> list[dict[str, Any]]:
                 "test_auc_roc": as_float(entry.get("test_auc_roc")),
                 "oot_auc_roc": as_float(entry.get("oot_auc_roc")),
                 "snapshot_id": entry.get("snapshot_id"),
+                # Versions trained on different raw files are never one series.
+                "trained_on": describe_raw_source(entry.get("raw_source")),
                 "sha256": entry.get("sha256"),
                 "latest": entry["id"] == latest_id,
                 "status": entry.get("status"),
@@ -176,6 +188,12 @@ def version_rows(history: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _trained_on(latest: dict[str, Any]) -> str | None:
+    """The raw file a latest version was trained on, or None if it was not recorded."""
+    source = (latest.get("population") or {}).get("raw_source")
+    return describe_raw_source(source) if source else None
 
 
 def _last_promotion(promotions: list[dict[str, Any]]) -> str | None:

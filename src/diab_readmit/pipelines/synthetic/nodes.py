@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -104,6 +105,8 @@ class EncounterBlocks:
         size, total = synthetic.block_encounters, synthetic.n_encounters
         self.sizes = [min(size, total - start) for start in range(0, total, size)]
         self.last = _simulate_file(synthetic, len(self.sizes) - 1, self.sizes[-1])
+        #: As ``DataFrame.attrs``: ``provenance`` goes into the file's sidecar.
+        self.attrs: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return len(self.sizes)
@@ -133,4 +136,22 @@ def generate_demo_files(
     """
     blocks = EncounterBlocks(synthetic)
     frame, patients, encounters, usual = blocks.last
-    return blocks, next_month_extract(frame, patients, encounters, usual, synthetic)
+    extract = next_month_extract(frame, patients, encounters, usual, synthetic)
+    blocks.attrs["provenance"] = demo_provenance(synthetic)
+    extract.attrs["provenance"] = {
+        **demo_provenance(synthetic),
+        "next_month": synthetic.next_month.model_dump(),
+    }
+    return blocks, extract
+
+
+def demo_provenance(synthetic: SyntheticParams) -> dict[str, Any]:
+    """What the demo files' sidecars say: demo data, and the *world* it was simulated in
+    (the settings that decide the raw file, byte for byte; its extract shares them)."""
+    return {
+        "demo": True,
+        "written_by": "kedro run --pipelines synthetic",
+        "world": synthetic.model_dump(
+            include={"n_encounters", "seed", "scrambled_share", "block_encounters"}
+        ),
+    }

@@ -1,5 +1,6 @@
-"""The ``synthetic`` pipeline: writes the demo's raw file ``raw_encounters`` and the next
-month's extract ``next_month_extract`` (``data/01_raw/new_encounters/``)."""
+"""The ``synthetic`` pipeline: writes the demo's raw file (``synthetic.raw_encounters``, the
+file every other pipeline reads as ``raw_encounters``) and the next month's extract
+``next_month_extract`` (``data/01_raw/new_encounters/``), each with its provenance sidecar."""
 
 from kedro.pipeline import Node, Pipeline
 
@@ -7,8 +8,8 @@ from .nodes import generate_demo_files
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """One node, namespaced ``synthetic``; ``params:synthetic`` and ``raw_encounters`` keep
-    their names so the catalog entry is the one every other pipeline reads."""
+    """One node, namespaced ``synthetic``; its raw file is declared apart from
+    ``raw_encounters`` (same path) because only the demo's writes carry a sidecar."""
     return Pipeline(
         [
             Node(
@@ -20,5 +21,4 @@ def create_pipeline(**kwargs) -> Pipeline:
         ],
         namespace="synthetic",
         parameters={"params:synthetic"},
-        outputs={"raw_encounters"},
     )

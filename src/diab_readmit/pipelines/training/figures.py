@@ -6,6 +6,8 @@ registry to leak into or to close, and safe to build in any thread.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -120,10 +122,15 @@ def calibration(
     return figure
 
 
+#: Font sizes (points) of the confusion matrices: the figure is shown about 560 px wide in
+#: the report, so its counts must be drawn large to read as ~14 px there.
+CONFUSION_FONT = {"count": 17, "label": 13, "title": 14}
+
+
 def confusion_matrices(
     scores: dict[str, dict[str, np.ndarray]], threshold: float, title: str
 ) -> Figure:
-    figure = Figure(figsize=(4.5 * len(scores), 4.2), dpi=100)
+    figure = Figure(figsize=(3.4 * len(scores), 3.9), dpi=100, layout="constrained")
     axes = figure.subplots(1, len(scores), squeeze=False)[0]
     for axis, (window, window_scores) in zip(axes, scores.items(), strict=True):
         y_pred = (window_scores["y_score"] >= threshold).astype(int)
@@ -139,32 +146,38 @@ def confusion_matrices(
                 ha="center",
                 va="center",
                 color=colour,
+                fontsize=CONFUSION_FONT["count"],
             )
-        axis.set(
-            xticks=[0, 1],
-            yticks=[0, 1],
-            xticklabels=["no", "yes"],
-            yticklabels=["no", "yes"],
-            xlabel="predicted readmission",
-            ylabel="actual readmission",
-            title=WINDOW_STYLE[window]["label"],
-        )
-    figure.suptitle(f"{title}: confusion matrix at threshold {threshold:.3f}")
-    figure.tight_layout()
+        axis.set_xticks([0, 1], ["no", "yes"], fontsize=CONFUSION_FONT["label"])
+        axis.set_yticks([0, 1], ["no", "yes"], fontsize=CONFUSION_FONT["label"])
+        axis.set_xlabel("predicted readmission", fontsize=CONFUSION_FONT["label"])
+        axis.set_ylabel("actual readmission", fontsize=CONFUSION_FONT["label"])
+        axis.set_title(WINDOW_STYLE[window]["label"], fontsize=CONFUSION_FONT["label"])
+    figure.suptitle(
+        f"{title}: confusion matrix\nat threshold {threshold:.3f}",
+        fontsize=CONFUSION_FONT["title"],
+    )
     return figure
 
 
 def importances(values: pd.Series, title: str, top: int = 20) -> Figure:
+    """Mean |contribution| per feature, the largest on top. Long feature labels are
+    shortened and the titles wrapped so that nothing runs past the figure's edge."""
     shown = values.head(top).iloc[::-1]
-    figure = Figure(figsize=(7, 0.3 * len(shown) + 1.5), dpi=100)
+    figure = Figure(figsize=(8, 0.3 * len(shown) + 2.2), dpi=100, layout="constrained")
     axis = figure.subplots()
     colours = ["#d62728" if value < 0 else "#1f77b4" for value in shown]
-    axis.barh(list(map(str, shown.index)), shown.to_numpy(), color=colours)
+    labels = [
+        textwrap.shorten(str(name), width=48, placeholder="…") for name in shown.index
+    ]
+    axis.barh(labels, shown.to_numpy(), color=colours)
     axis.axvline(0, color="grey", linewidth=0.8)
-    # Two title lines: "by coefficient (standardized inputs)" on one line ran past the figure.
-    axis.set(
-        xlabel=str(values.name),
-        title=f"{title}: top {len(shown)} features\nby {values.name}",
+    axis.set_xlabel(textwrap.fill(str(values.name), width=60))
+    # A figure title, left-aligned and wrapped: an axes title is centred over the bars and
+    # ran past the right edge when the feature labels took the left half.
+    figure.suptitle(
+        textwrap.fill(f"{title}: top {len(shown)} features by {values.name}", width=70),
+        x=0.02,
+        ha="left",
     )
-    figure.tight_layout()
     return figure

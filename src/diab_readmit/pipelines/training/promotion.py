@@ -33,6 +33,7 @@ from diab_readmit.contracts import PreprocessedSnapshot
 from diab_readmit.datasets.delta_views import GoldRows
 from diab_readmit.datasets.model_registry import HELD, PROMOTED, REJECTED
 from diab_readmit.datasets.parquet_window import Window, column_values
+from diab_readmit.datasets.raw_provenance import describe
 
 from . import evaluation, operating_points
 from .model_matrix import window_risks
@@ -213,13 +214,18 @@ def gate_challenger(
     else:
         record["compared_with"] = champion["version_id"]
         test = preprocessed_snapshot.test
-        positions, risks, how = _champion_scores(
-            champion,
-            test,
-            preprocessed_snapshot.snapshot_id,
-            model_package["metadata"]["feature_columns"],
-            gold_rows,
-        )
+        other_data = _trained_on_other_data(champion, model_package)
+        if other_data:
+            # A model of another raw file (the demo's, say) is not a comparison: floors only.
+            positions, risks, how = None, None, other_data
+        else:
+            positions, risks, how = _champion_scores(
+                champion,
+                test,
+                preprocessed_snapshot.snapshot_id,
+                model_package["metadata"]["feature_columns"],
+                gold_rows,
+            )
         share = 0.0 if positions is None else len(positions) / max(len(test), 1)
         if positions is not None and share < rule.min_paired_share:
             how = (
@@ -263,13 +269,26 @@ def gate_challenger(
         if decision == HELD:
             reasons.append("auto_promote is off: promote it by hand")
     record.update(decision=decision, passed=passed, reasons=reasons)
-    logger.info(
-        "Champion gate: %s (%s; %s)",
-        decision,
-        "; ".join(record["reasons"]),
-        record["comparison"],
-    )
+    shown = list(record["reasons"])
+    if record["comparison"] not in shown:  # a passing version's reasons already say it
+        shown.append(record["comparison"])
+    logger.info("Champion gate: %s (%s)", decision, "; ".join(shown))
     return record
+
+
+def _trained_on_other_data(
+    champion: dict[str, Any], model_package: dict[str, Any]
+) -> str | None:
+    """Why the champion was trained on another raw file than the challenger, or None."""
+
+    def source(metadata: dict[str, Any]) -> dict[str, Any] | None:
+        return (metadata.get("population") or {}).get("raw_source")
+
+    theirs = source(champion.get("metadata") or {})
+    mine = source(model_package["metadata"])
+    if not theirs or not mine or theirs.get("sha256") == mine.get("sha256"):
+        return None
+    return f"it was trained on {describe(theirs)}, this version on {describe(mine)}"
 
 
 def attach_gate_decision(

@@ -28,6 +28,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from diab_readmit.heartbeat import touch
+
 logger = logging.getLogger(__name__)
 
 
@@ -84,6 +86,7 @@ class StageProgress:
     def advance(self, fits: int) -> None:
         """``fits`` more fits of this stage are done."""
         self.done += fits
+        touch()  # progress a reader can see: no heartbeat line needed
         if self._bar is not None:
             self._bar.update(self._task, completed=self.done)
 

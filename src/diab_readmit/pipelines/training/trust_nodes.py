@@ -260,6 +260,8 @@ def population(snapshot: PreprocessedSnapshot) -> dict[str, Any]:
         "snapshot_id": snapshot.snapshot_id,
         "windows": metadata.get("windows") or {},
         "order_audit": (source.get("feature_store") or {}).get("order_audit"),
+        # The raw file the gold stores were built from (datasets/raw_provenance.py).
+        "raw_source": (source.get("feature_store") or {}).get("raw_source"),
         "rows_dropped": metadata.get("rows_dropped") or {},
         "death_or_hospice_share": terminal,
     }
