@@ -297,7 +297,7 @@ def test_the_session_swaps_only_the_default_runner(monkeypatch, tmp_path):
 
 # --------------------------------------------------------------------------- end to end
 @pytest.mark.slow
-def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):
+def test_default_pipeline_end_to_end_on_small_synthetic_data(tmp_path):  # noqa: PLR0915 (one shared run, many checks)
     """raw (synthetic) -> gold -> snapshot -> three algorithms -> registry -> report."""
     from tests.conftest import make_scratch_project
     from tests.pipelines.training.conftest import (
