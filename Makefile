@@ -30,6 +30,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mkdocs build --strict --quiet
 	bash tools/ensure_airflow_venv.sh
+	bash tools/ensure_mlflow_venv.sh
 	$(BIN)/python -m pytest
 
 install: $(VENV)/.installed
